@@ -1,0 +1,57 @@
+"""Message contracts of the esap-batch bus: every message, its routing key, and the topology.
+
+This package depends on pydantic only. No service logic, no I/O.
+"""
+
+from esap_messages.base import Message, new_id, utcnow
+from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
+from esap_messages.events import (
+    JobPhaseChanged,
+    JobReported,
+    JobKillFailed,
+    JobStatusObserved,
+    JobSubmissionFailed,
+    JobSubmitted,
+)
+from esap_messages.model import (
+    ACTIVE_PHASES,
+    FINAL_PHASES,
+    DiracStatus,
+    ErrorType,
+    Phase,
+    ResultFile,
+    StatusSource,
+    WorkflowRun,
+)
+from esap_messages.registry import MESSAGE_TYPES, decode, encode
+from esap_messages.topology import QueueSpec, Topology
+
+__all__ = [
+    "ACTIVE_PHASES",
+    "FINAL_PHASES",
+    "MESSAGE_TYPES",
+    "AbortJob",
+    "CreateJob",
+    "DiracStatus",
+    "ErrorType",
+    "JobPhaseChanged",
+    "JobReported",
+    "JobKillFailed",
+    "JobStatusObserved",
+    "JobSubmissionFailed",
+    "JobSubmitted",
+    "KillJob",
+    "Message",
+    "Phase",
+    "QueueSpec",
+    "ResultFile",
+    "RunJob",
+    "StatusSource",
+    "SubmitJob",
+    "Topology",
+    "WorkflowRun",
+    "decode",
+    "encode",
+    "new_id",
+    "utcnow",
+]

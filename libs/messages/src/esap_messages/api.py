@@ -1,0 +1,180 @@
+"""The HTTP contracts between services: the catalog's internal read API and the job callback.
+
+Shared so that the catalog (which serves them) and the gateway and monitor (which call them) cannot drift.
+Depends on pydantic only.
+"""
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from esap_messages.base import UtcDatetime
+from esap_messages.model import DiracStatus, ErrorType, OutputFile, Phase, WorkflowRun
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResultView(_View):
+    id: str
+    size: int
+    mime_type: str
+    location: str
+
+
+class DiracView(_View):
+    """The backend's own view of the job (UWS jobInfo)."""
+
+    status: DiracStatus | None = None
+    minor_status: str = ""
+    application_status: str = ""
+    site: str = ""
+
+
+class ErrorView(_View):
+    type: ErrorType
+    message: str
+
+
+class PhaseEntry(_View):
+    phase: Phase
+    at: UtcDatetime
+    source: str
+    detail: str = ""
+
+
+class JobSummaryView(_View):
+    job_id: UUID
+    run_id: str | None
+    owner: str | None
+    phase: Phase
+    workflow: str
+    facility: str
+    creation_time: UtcDatetime
+
+
+class JobView(_View):
+    job_id: UUID
+    run_id: str | None
+    owner: str | None
+    phase: Phase
+    workflow: str
+    facility: str
+    backend: str
+    parameters: dict[str, str]
+    creation_time: UtcDatetime
+    start_time: UtcDatetime | None
+    end_time: UtcDatetime | None
+    execution_duration: int
+    destruction: UtcDatetime | None
+    quote: UtcDatetime | None = None
+    backend_job_id: str | None
+    dirac: DiracView
+    error: ErrorView | None
+    results: list[ResultView]
+    history: list[PhaseEntry]
+
+
+class JobList(_View):
+    jobs: list[JobSummaryView]
+
+
+class ActiveJob(_View):
+    """What the monitor needs to poll one job."""
+
+    job_id: UUID
+    facility: str
+    backend: str
+    backend_job_id: str
+    phase: Phase
+    dirac_status: DiracStatus | None
+
+
+class ActiveJobList(_View):
+    jobs: list[ActiveJob]
+
+
+class ParameterView(_View):
+    name: str
+    type: str = "string"
+    default: str | None = None
+    required: bool = False
+    description: str = ""
+
+
+class WorkflowView(_View):
+    slug: str
+    name: str
+    description: str
+    keywords: list[str]
+    version: str
+    workflow_type: str
+    parameters: list[ParameterView]
+    run: WorkflowRun
+    facility_types: list[str]
+
+
+class FacilityView(_View):
+    slug: str
+    name: str
+    description: str
+    url: str
+    facility_type: str
+    backend: str
+    runtime_engines: list[str]
+    max_parallel: int
+    status: str
+
+
+class WorkflowList(_View):
+    workflows: list[WorkflowView]
+
+
+class FacilityList(_View):
+    facilities: list[FacilityView]
+
+
+class CallbackVerification(_View):
+    """Gateway -> catalog: is this token the job's, and is the job still running? ``final`` consumes it."""
+
+    job_id: UUID
+    token: str = Field(min_length=16, max_length=256)
+    final: bool = False
+
+
+class CallbackVerified(_View):
+    job_id: UUID
+    phase: Phase
+
+
+class CallbackReport(_View):
+    """What a running job POSTs to ``/uws/jobs/{id}/callback`` with ``Authorization: Bearer <token>``."""
+
+    status: DiracStatus = Field(description="Running when it starts; Done or Failed when it ends.")
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    exit_code: int | None = None
+    message: str = Field(default="", max_length=1000)
+
+
+__all__ = [
+    "ActiveJob",
+    "ActiveJobList",
+    "CallbackReport",
+    "CallbackVerification",
+    "CallbackVerified",
+    "DiracView",
+    "ErrorView",
+    "FacilityList",
+    "FacilityView",
+    "JobList",
+    "JobSummaryView",
+    "JobView",
+    "OutputFile",
+    "ParameterView",
+    "PhaseEntry",
+    "ResultView",
+    "WorkflowList",
+    "WorkflowView",
+]

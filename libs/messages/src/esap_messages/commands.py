@@ -1,0 +1,83 @@
+"""Commands: imperative messages with one intended handler.
+
+Gateway -> catalog: CreateJob, RunJob, AbortJob. Catalog -> submitter: SubmitJob, KillJob.
+Depends on pydantic only.
+"""
+
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field, SecretStr, field_serializer
+
+from esap_messages.base import Message, UtcDatetime
+from esap_messages.model import WorkflowRun
+
+Owner = str | None
+
+
+class CreateJob(Message):
+    """Create a UWS job, PENDING, or QUEUED at once when ``run`` is set (PHASE=RUN on creation)."""
+
+    routing_key: ClassVar[str] = "catalog.create_job"
+
+    job_id: UUID
+    owner: Owner = None
+    workflow: str = Field(min_length=1, max_length=128)
+    facility: str = Field(min_length=1, max_length=128)
+    parameters: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = Field(default=None, max_length=256)
+    execution_duration: int = Field(default=0, ge=0, description="Seconds; 0 means unlimited.")
+    destruction: UtcDatetime | None = None
+    run: bool = False
+
+
+class RunJob(Message):
+    """PHASE=RUN: queue a PENDING job."""
+
+    routing_key: ClassVar[str] = "catalog.run_job"
+
+    job_id: UUID
+    owner: Owner = None
+
+
+class AbortJob(Message):
+    """PHASE=ABORT: stop a job wherever it is."""
+
+    routing_key: ClassVar[str] = "catalog.abort_job"
+
+    job_id: UUID
+    owner: Owner = None
+
+
+class SubmitJob(Message):
+    """Hand an accepted job to its facility's backend.
+
+    Carries the job's raw callback token; only its hash is stored. It is the one secret on the bus.
+    """
+
+    routing_key: ClassVar[str] = "submitter.submit_job"
+
+    job_id: UUID
+    owner: Owner = None
+    facility: str
+    backend: str = Field(description="Backend kind of the facility: local, diracx, dirac.")
+    workflow: WorkflowRun
+    parameters: dict[str, str]
+    execution_duration: int = Field(ge=0)
+    callback_token: SecretStr
+
+    @field_serializer("callback_token", when_used="json")
+    def _reveal_token(self, token: SecretStr) -> str:
+        return token.get_secret_value()
+
+
+class KillJob(Message):
+    """Kill a job on its backend and confirm by reading its status back."""
+
+    routing_key: ClassVar[str] = "submitter.kill_job"
+
+    job_id: UUID
+    facility: str
+    backend: str
+    backend_job_id: str | None = None
+    reason: str = "aborted by its owner"

@@ -1,0 +1,104 @@
+"""Events: what happened, past tense, for any subscriber.
+
+Into the catalog: JobSubmitted, JobSubmissionFailed, JobStatusObserved, JobKillFailed, JobReported.
+Out of the catalog: JobPhaseChanged, one for every phase change it accepted.
+From the gateway's callback: JobReported.
+Depends on pydantic only.
+"""
+
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from esap_messages.base import Message, UtcDatetime
+from esap_messages.model import DiracStatus, ErrorType, Phase, ResultFile, StatusSource
+
+
+class JobSubmitted(Message):
+    """The backend accepted the job under ``backend_job_id``."""
+
+    routing_key: ClassVar[str] = "job.submitted"
+
+    job_id: UUID
+    facility: str
+    backend_job_id: str = Field(min_length=1, max_length=128)
+    status: DiracStatus = DiracStatus.RECEIVED
+
+
+class JobSubmissionFailed(Message):
+    """The backend refused the job for good, or retries ran out."""
+
+    routing_key: ClassVar[str] = "job.submission_failed"
+
+    job_id: UUID
+    facility: str
+    error_type: ErrorType = ErrorType.FATAL
+    message: str = Field(max_length=4000)
+
+
+class JobStatusObserved(Message):
+    """A backend status of a job, seen by the monitor, reported by the job itself, or by the submitter."""
+
+    routing_key: ClassVar[str] = "job.status_observed"
+
+    job_id: UUID
+    source: StatusSource
+    status: DiracStatus
+    minor_status: str = Field(default="", max_length=512)
+    application_status: str = Field(default="", max_length=512)
+    site: str = Field(default="", max_length=128)
+    observed_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    exit_code: int | None = None
+    results: tuple[ResultFile, ...] | None = Field(default=None, description="Set with a final status.")
+    error: str | None = Field(default=None, max_length=4000)
+
+
+class JobKillFailed(Message):
+    """The backend did not kill the job; the job keeps running and its owner is told why."""
+
+    routing_key: ClassVar[str] = "job.kill_failed"
+
+    job_id: UUID
+    message: str = Field(max_length=4000)
+
+
+class JobReported(Message):
+    """What a running job said of itself through the gateway's callback (token checked by then).
+
+    A hint, not the truth: it moves a job to EXECUTING at once and makes the monitor read the backend now;
+    only the backend's own status (JobStatusObserved) ends a job.
+    """
+
+    routing_key: ClassVar[str] = "job.reported"
+
+    job_id: UUID
+    status: DiracStatus
+    reported_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    exit_code: int | None = None
+    message: str = Field(default="", max_length=1000)
+
+
+class JobPhaseChanged(Message):
+    """The catalog moved this job to a new phase; a snapshot of what subscribers need."""
+
+    routing_key: ClassVar[str] = "job.phase_changed"
+
+    job_id: UUID
+    owner: str | None
+    workflow: str
+    facility: str
+    backend: str
+    phase: Phase
+    previous_phase: Phase | None
+    backend_job_id: str | None = None
+    dirac_status: DiracStatus | None = None
+    changed_at: UtcDatetime
+
+    def routing_key_for(self) -> str:
+        """Subscribers bind ``job.phase_changed.<PHASE>`` or ``job.phase_changed.*``."""
+        return f"{self.routing_key}.{self.phase.value}"

@@ -1,0 +1,72 @@
+"""The bus topology, declared once: one durable topic exchange, and per consumer a durable queue with a
+retry queue (delayed redelivery) and a dead-letter queue (messages that cannot be handled).
+
+A ``namespace`` prefixes every name, so that test runs and deployments can share a broker.
+Depends on nothing but the standard library.
+"""
+
+from dataclasses import dataclass, field
+
+from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
+from esap_messages.events import (
+    JobPhaseChanged,
+    JobReported,
+    JobKillFailed,
+    JobStatusObserved,
+    JobSubmissionFailed,
+    JobSubmitted,
+)
+
+MAX_ATTEMPTS = 5
+"""How often a message is tried before it is dead-lettered (carried in the x-esap-attempt header)."""
+
+ATTEMPT_HEADER = "x-esap-attempt"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One consumer's queue: its bindings and the names of its retry and dead-letter queues."""
+
+    name: str
+    bindings: tuple[str, ...]
+    retry: str = field(init=False)
+    dead: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retry", f"{self.name}.retry")
+        object.__setattr__(self, "dead", f"{self.name}.dead")
+
+    def arguments(self) -> dict[str, str]:
+        """Main queue: rejected messages go to the dead-letter queue."""
+        return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}
+
+    def retry_arguments(self) -> dict[str, str]:
+        """Retry queue: a message waits its per-message expiration, then returns to the main queue."""
+        return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.name}
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str = "esap"
+
+    @property
+    def exchange(self) -> str:
+        return self.namespace
+
+    @property
+    def catalog(self) -> QueueSpec:
+        keys = (CreateJob, RunJob, AbortJob, JobSubmitted, JobSubmissionFailed, JobStatusObserved, JobKillFailed,
+                JobReported)
+        return QueueSpec(f"{self.namespace}.catalog", tuple(k.routing_key for k in keys))
+
+    @property
+    def submitter(self) -> QueueSpec:
+        return QueueSpec(f"{self.namespace}.submitter", (SubmitJob.routing_key, KillJob.routing_key))
+
+    @property
+    def monitor(self) -> QueueSpec:
+        keys = (f"{JobPhaseChanged.routing_key}.*", JobSubmitted.routing_key, JobReported.routing_key)
+        return QueueSpec(f"{self.namespace}.monitor", keys)
+
+    def queues(self) -> tuple[QueueSpec, ...]:
+        return (self.catalog, self.submitter, self.monitor)

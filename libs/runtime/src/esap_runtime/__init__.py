@@ -1,0 +1,1 @@
+"""Plumbing shared by every esap-batch service. It holds no business rules and knows no service."""

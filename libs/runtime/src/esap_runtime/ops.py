@@ -1,0 +1,71 @@
+"""Operations endpoints every service serves: ``/healthz`` and ``/metrics``; and the process entry point.
+
+A service is a FastAPI app built by its ``create_app(settings)``; ``serve`` runs it under uvicorn with uvloop.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+from esap_runtime.logging import configure_logging
+from esap_runtime.settings import ServiceSettings, describe
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+log = structlog.get_logger("esap.ops")
+
+
+def ops_router(registry: CollectorRegistry, checks: Callable[[], Mapping[str, HealthCheck]]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness and readiness: each dependency's state")
+    async def healthz() -> JSONResponse:
+        results: dict[str, bool] = {}
+        for name, check in checks().items():
+            try:
+                results[name] = await asyncio.wait_for(check(), timeout=2.0)
+            except Exception:
+                results[name] = False
+        ok = all(results.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "checks": results}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def add_http_metrics(app: FastAPI, service: str, registry: CollectorRegistry) -> None:
+    """HTTP latency by route template (never by concrete path, which holds job ids)."""
+    latency = Histogram(
+        f"{service}_http_request_duration_seconds", "HTTP request latency.", ["method", "route", "status"],
+        registry=registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60),
+    )
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        latency.labels(request.method, template, str(response.status_code)).observe(time.perf_counter() - start)
+        return response
+
+
+def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings, service: str) -> None:
+    """Configure logging, build the app, and run it until SIGINT/SIGTERM."""
+    configure_logging(service, level=settings.log_level, json=settings.json_logs)
+    log.info("Service starting.", settings=describe(settings))
+    config = uvicorn.Config(
+        app_factory(settings), host=settings.http_host, port=settings.http_port, loop="uvloop", http="httptools",
+        lifespan="on", access_log=False, log_config=None, timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,119 @@
+"""Pytest fixtures for real infrastructure, loaded as a plugin by the repository's conftest.
+
+Service URLs come from the environment first (ESAP_TEST_DATABASE_URL, ESAP_TEST_AMQP_URL), then the local
+defaults, then testcontainers where a Docker engine answers. Missing infrastructure fails the run: it never
+skips, under CI=true or anywhere else, because a suite that silently skips proves nothing.
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import asyncpg
+import pytest
+from esap_messages import Topology
+
+from esap_runtime.bus import delete_topology
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+async def _postgres_answers(url: str) -> str | None:
+    try:
+        conn = await asyncpg.connect(url, timeout=5)
+    except Exception as exc:
+        return repr(exc)
+    await conn.close()
+    return None
+
+
+async def _rabbitmq_answers(url: str) -> str | None:
+    try:
+        conn = await aio_pika.connect(url, timeout=5)
+    except Exception as exc:
+        return repr(exc)
+    await conn.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def _containers() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def server_database_url(_containers: ExitStack) -> str:
+    """A PostgreSQL server URL (maintenance database) that answers, or a failed run."""
+    url = os.environ.get("ESAP_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    error = asyncio.run(_postgres_answers(url))
+    if error is None:
+        return url
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        container = _containers.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+        return container.get_connection_url()
+    pytest.fail(f"PostgreSQL is unreachable at {url} ({error}) and no Docker engine answers", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(_containers: ExitStack) -> str:
+    """A RabbitMQ URL that answers, or a failed run."""
+    url = os.environ.get("ESAP_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    error = asyncio.run(_rabbitmq_answers(url))
+    if error is None:
+        return url
+    if _docker_answers():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        container = _containers.enter_context(RabbitMqContainer("rabbitmq:3.13-alpine"))
+        params = container.get_connection_params()
+        return f"amqp://guest:guest@{params.host}:{params.port}/"
+    pytest.fail(f"RabbitMQ is unreachable at {url} ({error}) and no Docker engine answers", pytrace=False)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+async def fresh_database_url(server_database_url: str) -> AsyncIterator[str]:
+    """An empty database of its own for one test, dropped afterwards."""
+    name = f"esap_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(server_database_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def bus_namespace(amqp_url: str) -> AsyncIterator[str]:
+    """A bus namespace of its own for one test; its queues and exchange are deleted afterwards."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    yield namespace
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        await delete_topology(await conn.channel(), Topology(namespace))
+    finally:
+        await conn.close()
