@@ -5,7 +5,7 @@ A change to any message schema fails here until the snapshot is regenerated
 """
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
 
@@ -96,7 +96,7 @@ def test_messages_are_frozen() -> None:
 def test_job_changed_routes_by_phase() -> None:
     msg = JobPhaseChanged(
         job_id=JOB, owner=None, workflow="w", facility="f", backend="local",
-        phase=Phase.QUEUED, previous_phase=Phase.PENDING, changed_at=datetime.now(timezone.utc),
+        phase=Phase.QUEUED, previous_phase=Phase.PENDING, changed_at=datetime.now(UTC),
     )
     assert msg.routing_key_for() == "job.phase_changed.QUEUED"
 

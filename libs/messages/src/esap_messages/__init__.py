@@ -6,9 +6,9 @@ This package depends on pydantic only. No service logic, no I/O.
 from esap_messages.base import Message, new_id, utcnow
 from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
 from esap_messages.events import (
+    JobKillFailed,
     JobPhaseChanged,
     JobReported,
-    JobKillFailed,
     JobStatusObserved,
     JobSubmissionFailed,
     JobSubmitted,
@@ -34,9 +34,9 @@ __all__ = [
     "CreateJob",
     "DiracStatus",
     "ErrorType",
+    "JobKillFailed",
     "JobPhaseChanged",
     "JobReported",
-    "JobKillFailed",
     "JobStatusObserved",
     "JobSubmissionFailed",
     "JobSubmitted",

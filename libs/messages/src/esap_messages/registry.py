@@ -6,9 +6,9 @@ Depends on pydantic only.
 from esap_messages.base import Message
 from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
 from esap_messages.events import (
+    JobKillFailed,
     JobPhaseChanged,
     JobReported,
-    JobKillFailed,
     JobStatusObserved,
     JobSubmissionFailed,
     JobSubmitted,

@@ -6,12 +6,13 @@ Depends on nothing but the standard library.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
 from esap_messages.events import (
+    JobKillFailed,
     JobPhaseChanged,
     JobReported,
-    JobKillFailed,
     JobStatusObserved,
     JobSubmissionFailed,
     JobSubmitted,
@@ -36,11 +37,11 @@ class QueueSpec:
         object.__setattr__(self, "retry", f"{self.name}.retry")
         object.__setattr__(self, "dead", f"{self.name}.dead")
 
-    def arguments(self) -> dict[str, str]:
+    def arguments(self) -> dict[str, Any]:
         """Main queue: rejected messages go to the dead-letter queue."""
         return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead}
 
-    def retry_arguments(self) -> dict[str, str]:
+    def retry_arguments(self) -> dict[str, Any]:
         """Retry queue: a message waits its per-message expiration, then returns to the main queue."""
         return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.name}
 

@@ -25,10 +25,11 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
 from esap_messages import Message, Topology, decode, encode
 from esap_messages.registry import routing_key_of
 from esap_messages.topology import ATTEMPT_HEADER, MAX_ATTEMPTS, QueueSpec
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 log = structlog.get_logger("esap.bus")
 
@@ -233,7 +234,8 @@ class _BatchConsumer:
             return None
         if raw.redelivered:
             self._bus.metrics.redelivered.labels(message.type_name()).inc()
-        attempt = int((raw.headers or {}).get(ATTEMPT_HEADER, 1) or 1)  # type: ignore[call-overload]
+        header = (raw.headers or {}).get(ATTEMPT_HEADER, 1)
+        attempt = header if isinstance(header, int) else 1
         return Delivery(message, attempt, raw)
 
     async def _handle(self, deliveries: list[Delivery]) -> None:

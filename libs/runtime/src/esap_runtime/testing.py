@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import asyncpg
 import pytest
-from esap_messages import Topology
 
+from esap_messages import Topology
 from esap_runtime.bus import delete_topology
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -1,0 +1,37 @@
+# esap-batch: `make run` starts the whole system on its development defaults, `make test` runs every test.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: help install run test test-unit lint typecheck schemas bench clean
+
+help:
+	@echo "make run        install, migrate, seed and start the four services (Ctrl-C stops them)"
+	@echo "make test       the whole suite against the local PostgreSQL and RabbitMQ"
+	@echo "make bench      the whole-chain benchmark (BENCH_ARGS='--jobs 2000 --rate 600 --concurrency 64')"
+	@echo "make lint       ruff and mypy"
+	@echo "make schemas    rewrite the committed message schema snapshots"
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run --frozen python scripts/run.py
+
+test: install
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy libs/messages/src libs/runtime/src libs/backends/src services/catalog/src services/gateway/src services/submitter/src services/monitor/src
+
+schemas: install
+	$(UV) run --frozen python -m esap_messages.schemas
+
+bench: install
+	$(UV) run --frozen python bench/chain.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var test-artifacts .venv

@@ -1,0 +1,266 @@
+"""Whole-chain benchmark: short jobs through gateway -> catalog -> submitter -> local executor -> monitor.
+
+Two phases on a stack of its own (fresh database, bus namespace and work root), or on a running gateway:
+1. throughput: --jobs jobs POSTed at --rate jobs/s (0 = as fast as possible) with --concurrency requests in
+   flight; prints jobs/s accepted by the gateway, jobs/s completed through the whole chain, POST latency and the
+   deepest queue backlog seen;
+2. latency: --latency-jobs jobs at --latency-rate jobs/s; prints submit -> EXECUTING and submit -> COMPLETED.
+Throughout, each service's resident memory is sampled (idle before the run, and peak). Figures are printed for
+reading and comparing; nothing is asserted.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+import uuid
+from contextlib import AsyncExitStack
+from datetime import datetime
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import httpx
+import psutil
+
+from esap_messages import JobPhaseChanged, Topology, decode
+from esap_runtime.bus import delete_topology
+from esap_runtime.stack import SERVICES, Stack, free_port
+from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, with_database
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+class Recorder:
+    """Submit times, and phase times from the catalog's JobPhaseChanged events."""
+
+    def __init__(self) -> None:
+        self.submitted: dict[str, float] = {}
+        self.executing: dict[str, float] = {}
+        self.completed: dict[str, float] = {}
+        self.failed: dict[str, str] = {}
+        self.post_latency: list[float] = []
+        self.all_done = asyncio.Event()
+        self.expected = 0
+
+    def on_change(self, event: JobPhaseChanged) -> None:
+        job = str(event.job_id)
+        at = event.changed_at.timestamp()
+        if event.phase.value == "EXECUTING":
+            self.executing.setdefault(job, at)
+        elif event.phase.value == "COMPLETED":
+            self.completed.setdefault(job, at)
+            self.executing.setdefault(job, at)
+        elif event.phase.value in ("ERROR", "ABORTED"):
+            self.failed[job] = event.phase.value
+        if len(self.completed) + len(self.failed) >= self.expected:
+            self.all_done.set()
+
+
+async def tap_phase_changes(amqp_url: str, namespace: str, recorder: Recorder, stack: AsyncExitStack) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    stack.push_async_callback(connection.close)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=1000)
+    exchange = await channel.get_exchange(Topology(namespace).exchange)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key="job.phase_changed.*")
+
+    async def on_message(raw: aio_pika.abc.AbstractIncomingMessage) -> None:
+        message = decode(raw.type, raw.body)
+        if isinstance(message, JobPhaseChanged):
+            recorder.on_change(message)
+
+    await queue.consume(on_message, no_ack=True)
+
+
+async def backlog(amqp_url: str, namespace: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        total = 0
+        for spec in Topology(namespace).queues():
+            queue = await channel.declare_queue(spec.name, passive=True)
+            total += queue.declaration_result.message_count or 0
+        return total
+    finally:
+        await connection.close()
+
+
+async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyncio.Event) -> None:
+    processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+    while not stop.is_set():
+        for name, process in processes.items():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                peak[name] = max(peak.get(name, 0.0), process.memory_info().rss / 2**20)
+        await asyncio.sleep(0.2)
+
+
+async def drive(client: httpx.AsyncClient, recorder: Recorder, *, jobs: int, rate: float, concurrency: int,
+                workflow: str) -> tuple[float, float, int]:
+    """POST jobs at the given rate; returns (first send, last accepted, errors)."""
+    semaphore = asyncio.Semaphore(concurrency)
+    errors = 0
+    first = time.time()
+    last = first
+
+    async def one() -> None:
+        nonlocal errors, last
+        async with semaphore:
+            sent = time.time()
+            try:
+                response = await client.post("/uws/jobs", data={"workflow": workflow, "facility": "local",
+                                                                "PHASE": "RUN"})
+            except httpx.HTTPError:
+                errors += 1
+                return
+            done = time.time()
+            if response.status_code != 303:
+                errors += 1
+                return
+            recorder.post_latency.append(done - sent)
+            recorder.submitted[response.headers["location"].rsplit("/", 1)[-1]] = sent
+            last = max(last, done)
+
+    tasks = []
+    for i in range(jobs):
+        if rate > 0:
+            delay = first + i / rate - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    return first, last, errors
+
+
+def deltas(recorder: Recorder, phase_times: dict[str, float]) -> list[float]:
+    return [phase_times[j] - t for j, t in recorder.submitted.items() if j in phase_times]
+
+
+def ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q) * 1000:8.1f} ms"
+
+
+async def run_phase(client: httpx.AsyncClient, recorder: Recorder, args: argparse.Namespace, *, jobs: int,
+                    rate: float, amqp_url: str, namespace: str) -> dict[str, float]:
+    recorder.expected = jobs
+    recorder.all_done.clear()
+    max_backlog = 0
+    done_flag = asyncio.Event()
+
+    async def watch_backlog() -> None:
+        nonlocal max_backlog
+        while not done_flag.is_set():
+            max_backlog = max(max_backlog, await backlog(amqp_url, namespace))
+            await asyncio.sleep(0.5)
+
+    watcher = asyncio.create_task(watch_backlog())
+    first, last, errors = await drive(client, recorder, jobs=jobs, rate=rate, concurrency=args.concurrency,
+                                      workflow=args.workflow)
+    recorder.expected = len(recorder.submitted)
+    try:
+        await asyncio.wait_for(recorder.all_done.wait(), timeout=args.drain_timeout)
+    except TimeoutError:
+        sys.stderr.write(f"drain timed out: {len(recorder.completed)} of {recorder.expected} completed\n")
+    done_flag.set()
+    await watcher
+    ended = max(recorder.completed.values(), default=time.time())
+    return {"first": first, "last": last, "errors": errors, "ended": ended, "backlog": max_backlog,
+            "final_backlog": await backlog(amqp_url, namespace)}
+
+
+async def main(args: argparse.Namespace) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    namespace, database = f"b{suffix}", f"esap_bench_{suffix}"
+    admin = await asyncpg.connect(args.database_url)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    work_root = ROOT / "var" / "bench" / suffix
+    work_root.mkdir(parents=True)
+    env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": "WARNING", "ESAP_AMQP_URL": args.amqp_url,
+           "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": with_database(args.database_url, database),
+           "ESAP_LOCAL_WORK_ROOT": str(work_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
+           "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
+    stack = Stack(env=env, ports={n: free_port() for n in SERVICES}, log_dir=work_root)
+    peak: dict[str, float] = {}
+    stop_sampling = asyncio.Event()
+    async with AsyncExitStack() as cleanup:
+        try:
+            await asyncio.to_thread(stack.setup)
+            await asyncio.to_thread(stack.start)
+            await asyncio.sleep(3)
+            idle = {n: psutil.Process(p).memory_info().rss / 2**20 for n, p in stack.pids().items()}
+            sampler = asyncio.create_task(sample_memory(stack.pids(), peak, stop_sampling))
+            recorder = Recorder()
+            await tap_phase_changes(args.amqp_url, namespace, recorder, cleanup)
+            limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+            async with httpx.AsyncClient(base_url=stack.gateway_url, limits=limits, timeout=60) as client:
+                throughput = await run_phase(client, recorder, args, jobs=args.jobs, rate=args.rate,
+                                             amqp_url=args.amqp_url, namespace=namespace)
+                accepted = Recorder()
+                accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
+                through = dict(recorder.completed)
+                latency = Recorder()
+                await tap_phase_changes(args.amqp_url, namespace, latency, cleanup)
+                await run_phase(client, latency, args, jobs=args.latency_jobs, rate=args.latency_rate,
+                                amqp_url=args.amqp_url, namespace=namespace)
+            stop_sampling.set()
+            await sampler
+        finally:
+            await asyncio.to_thread(stack.stop)
+            connection = await aio_pika.connect(args.amqp_url)
+            await delete_topology(await connection.channel(), Topology(namespace))
+            await connection.close()
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+
+    n_ok = len(accepted.submitted)
+    accept_span = throughput["last"] - throughput["first"]
+    chain_span = throughput["ended"] - throughput["first"]
+    out = sys.stdout.write
+    out(f"\nesap-batch whole-chain benchmark ({datetime.now():%Y-%m-%d %H:%M}, {psutil.cpu_count()} cores)\n")
+    out(f"throughput phase: {args.jobs} '{args.workflow}' jobs, target rate {args.rate or 'max'}/s, "
+        f"concurrency {args.concurrency}\n")
+    out(f"  accepted by the gateway   {n_ok / accept_span:8.1f} jobs/s  ({n_ok} accepted, "
+        f"{int(throughput['errors'])} refused)\n")
+    out(f"  completed, whole chain    {len(through) / chain_span:8.1f} jobs/s  ({len(through)} completed, "
+        f"{len(recorder.failed)} failed)\n")
+    out(f"  POST latency              p50 {ms(accepted.post_latency, 50)}   p99 {ms(accepted.post_latency, 99)}\n")
+    out(f"  deepest queue backlog     {int(throughput['backlog'])} messages; after drain "
+        f"{int(throughput['final_backlog'])}\n")
+    out(f"latency phase: {args.latency_jobs} jobs at {args.latency_rate}/s\n")
+    to_exec, to_done = deltas(latency, latency.executing), deltas(latency, latency.completed)
+    out(f"  submit -> EXECUTING       p50 {ms(to_exec, 50)}   p99 {ms(to_exec, 99)}   (n={len(to_exec)})\n")
+    out(f"  submit -> COMPLETED       p50 {ms(to_done, 50)}   p99 {ms(to_done, 99)}   (n={len(to_done)})\n")
+    out("resident memory (MiB)        idle     peak\n")
+    for name in SERVICES:
+        out(f"  {name:<26} {idle.get(name, 0):6.1f}   {peak.get(name, 0):6.1f}\n")
+    out(f"  {'all four':<26} {sum(idle.values()):6.1f}   {sum(peak.values()):6.1f}\n")
+    out(f"(service logs: {work_root})\n")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=600.0, help="jobs/s in the throughput phase; 0 = max")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workflow", default="noop")
+    parser.add_argument("--latency-jobs", type=int, default=200)
+    parser.add_argument("--latency-rate", type=float, default=20.0)
+    parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
+    parser.add_argument("--environment", default="development",
+                        help="production refuses RabbitMQ's guest account, which the local default uses")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))

@@ -1,0 +1,145 @@
+"""The bus against a real RabbitMQ: confirmed publishing, batched consuming, retry, dead-lettering, holding."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from uuid import uuid4
+
+import aio_pika
+import pytest
+from esap_messages import AbortJob, RunJob, Topology, decode
+from esap_messages.topology import ATTEMPT_HEADER
+from esap_runtime.bus import Bus, BusMetrics, Delivery, DependencyUnavailableError, RetryLaterError
+from prometheus_client import CollectorRegistry
+
+
+@pytest.fixture
+async def bus(amqp_url: str, bus_namespace: str) -> AsyncIterator[Bus]:
+    connected = await Bus.connect(amqp_url, Topology(bus_namespace), BusMetrics("test", CollectorRegistry()))
+    yield connected
+    await connected.close()
+
+
+async def wait_until(condition, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def queue_depth(amqp_url: str, name: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        queue = await (await connection.channel()).declare_queue(name, passive=True)
+        return queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+async def test_published_messages_reach_the_bound_queue_persistent(bus: Bus, amqp_url: str) -> None:
+    message = RunJob(job_id=uuid4())
+    await bus.publish(message)
+
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    raw = await (await channel.get_queue(bus.topology.catalog.name)).get(timeout=5)
+    assert raw.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert raw.message_id == str(message.message_id)
+    assert decode(raw.type, raw.body) == message
+    await raw.ack()
+    await connection.close()
+
+
+async def test_consumer_acks_after_the_handler_in_batches(bus: Bus, amqp_url: str) -> None:
+    seen: list[list[Delivery]] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.append(list(batch))
+
+    await bus.publish_many([RunJob(job_id=uuid4()) for _ in range(50)])
+    await bus.consume(bus.topology.catalog, handler, batch_size=64, linger=0.01)
+
+    await wait_until(lambda: sum(len(b) for b in seen) == 50)
+    assert len(seen) < 50, "messages were not batched"
+    await wait_until(lambda: bus.metrics.consumed.labels("RunJob")._value.get() == 50)
+    assert await queue_depth(amqp_url, bus.topology.catalog.name) == 0
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_handled(bus: Bus, amqp_url: str) -> None:
+    poison = RunJob(job_id=uuid4())
+    handled: list[RunJob] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        if any(d.message == poison for d in batch):
+            raise ValueError("cannot handle this one")
+        handled.extend(d.message for d in batch)  # type: ignore[misc]
+
+    good = [RunJob(job_id=uuid4()) for _ in range(5)]
+    await bus.publish_many([*good[:2], poison, *good[2:]])
+    await bus.consume(bus.topology.catalog, handler, batch_size=10, linger=0.05)
+
+    await wait_until(lambda: len(handled) == 5)
+    await wait_until(lambda: bus.metrics.dead_lettered.labels("RunJob")._value.get() == 1)
+    assert await queue_depth(amqp_url, bus.topology.catalog.dead) == 1
+
+
+async def test_retry_later_comes_back_with_the_attempt_counted(bus: Bus) -> None:
+    attempts: list[int] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        attempts.extend(d.attempt for d in batch)
+        if len(attempts) < 3:
+            raise RetryLaterError("backend busy")
+
+    await bus.publish(AbortJob(job_id=uuid4()))
+    await bus.consume(bus.topology.catalog, handler)
+
+    await wait_until(lambda: len(attempts) == 3, within=15)
+    assert attempts == [1, 2, 3]
+    assert ATTEMPT_HEADER.startswith("x-")
+
+
+async def test_an_unavailable_dependency_holds_messages_until_it_returns(bus: Bus, amqp_url: str) -> None:
+    calls = 0
+    done = asyncio.Event()
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise DependencyUnavailableError("database down")
+        done.set()
+
+    await bus.publish(RunJob(job_id=uuid4()))
+    await bus.consume(bus.topology.catalog, handler)
+
+    await asyncio.wait_for(done.wait(), 10)
+    assert calls == 3
+    assert bus.metrics.retried.labels("RunJob")._value.get() == 0
+    assert bus.metrics.dead_lettered.labels("RunJob")._value.get() == 0
+
+
+async def test_undecodable_messages_are_dead_lettered(bus: Bus, amqp_url: str) -> None:
+    async def handler(batch: Sequence[Delivery]) -> None:
+        raise AssertionError("must not be called")
+
+    connection = await aio_pika.connect(amqp_url)
+    exchange = await (await connection.channel()).get_exchange(bus.topology.exchange)
+    await exchange.publish(aio_pika.Message(b"{not json", type="RunJob"), routing_key="catalog.run_job")
+    await connection.close()
+    await bus.consume(bus.topology.catalog, handler)
+
+    await wait_until(lambda: bus.metrics.dead_lettered.labels("RunJob")._value.get() == 1)
+
+
+async def test_unroutable_messages_raise_instead_of_vanishing(amqp_url: str, bus_namespace: str) -> None:
+    bus = await Bus.connect(amqp_url, Topology(bus_namespace), BusMetrics("t2", CollectorRegistry()))
+    try:
+        connection = await aio_pika.connect(amqp_url)
+        channel = await connection.channel()
+        queue = await channel.get_queue(bus.topology.catalog.name)
+        await queue.unbind(bus.topology.exchange, routing_key="catalog.run_job")
+        await connection.close()
+        with pytest.raises(aio_pika.exceptions.DeliveryError):
+            await bus.publish(RunJob(job_id=uuid4()))
+    finally:
+        await bus.close()

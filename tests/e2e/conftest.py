@@ -1,0 +1,85 @@
+"""Fixtures for end-to-end tests: the four services as separate processes, on a database, a bus namespace
+and a work root of their own, with each service's log kept under test-artifacts/e2e/."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+
+from esap_messages import Topology
+from esap_runtime.bus import delete_topology
+from esap_runtime.stack import SERVICES, Stack, free_port
+from esap_runtime.testing import with_database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _create_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(server_database_url: str, amqp_url: str, request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    suffix = uuid.uuid4().hex[:10]
+    database = f"esap_e2e_{suffix}"
+    namespace = f"e{suffix}"
+    await _create_database(server_database_url, database)
+    log_dir = ROOT / "test-artifacts" / "e2e" / request.module.__name__.rsplit(".", 1)[-1]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    work_root = tmp_path_factory.mktemp("jobs")
+    env = {
+        "ESAP_ENVIRONMENT": "development",
+        "ESAP_LOG_JSON": "true",
+        "ESAP_AMQP_URL": amqp_url,
+        "ESAP_BUS_NAMESPACE": namespace,
+        "CATALOG_DATABASE_URL": with_database(server_database_url, database),
+        "ESAP_LOCAL_WORK_ROOT": str(work_root),
+        "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
+        "ESAP_FACILITIES_DIR": str(ROOT / "facilities"),
+        "MONITOR_POLL_INTERVAL_SECONDS": "0.5",
+        "SUBMITTER_KILL_GRACE_SECONDS": "2",
+    }
+    running = Stack(env=env, ports={name: free_port() for name in SERVICES}, log_dir=log_dir)
+    running.work_root = work_root  # type: ignore[attr-defined]
+    running.namespace = namespace  # type: ignore[attr-defined]
+    running.amqp_url = amqp_url  # type: ignore[attr-defined]
+    try:
+        running.setup()
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        connection = await aio_pika.connect(amqp_url)
+        try:
+            await delete_topology(await connection.channel(), Topology(namespace))
+        finally:
+            await connection.close()
+        await _drop_database(server_database_url, database)
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=90) as http:
+        yield http
+
+
+@pytest.fixture
+def work_root(stack: Stack) -> Iterator[Path]:
+    yield stack.work_root  # type: ignore[attr-defined]
