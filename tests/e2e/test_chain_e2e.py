@@ -21,7 +21,7 @@ async def test_hello_world_runs_to_completed_with_its_results(client: httpx.Asyn
     results = {r.id_: r for r in job.results}
     assert {"stdout", "stderr", "helloworld.json"} <= set(results)
     result = results["helloworld.json"]
-    assert result.mime_type == "application/json"
+    assert result.mimetype == "application/json"
     content = (await client.get(result.href)).content
     assert int(result.size) == len(content)
     assert '"Parameter1": "999"' in content.decode()

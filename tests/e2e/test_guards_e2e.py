@@ -84,7 +84,7 @@ async def test_a_duplicated_create_changes_nothing(client: httpx.AsyncClient, ta
     again = await read_job(client, job_id)
     assert again.phase == "COMPLETED"
     assert again.endtime == done.endtime
-    assert [p.value for p in again.parameters if p.id_ == "Parameter1"] == ["first"]
+    assert [p.content for p in again.parameters if p.id_ == "Parameter1"] == ["first"]
 
 
 async def test_stale_events_cannot_move_a_job_backwards(client: httpx.AsyncClient, tap: Tap) -> None:

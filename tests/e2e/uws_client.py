@@ -33,8 +33,3 @@ async def wait_for_phase(client: httpx.AsyncClient, job_id: str, phases: set[str
         assert job.phase not in FINAL, f"job {job_id} ended {job.phase}, expected {phases}"
         job = await read_job(client, job_id, WAIT=max(1, int(min(remaining, 30))))
     return job
-
-
-def job_info(job: Any) -> str:
-    """The jobInfo content as text, for checks on the backend's view."""
-    return " ".join(str(item) for item in (job.jobinfo or []))

@@ -1,0 +1,147 @@
+"""The catalog's internal HTTP API, as the gateway uses it: a Protocol (the port) and its aiohttp client.
+
+Bodies are the pydantic models of ``esap_messages.api``. An unreachable, slow or failing catalog raises
+``CatalogUnavailableError``; "not found" (and, for callbacks, "refused") is ``None``, not an error.
+Must not depend on the services or on FastAPI; it knows no UWS rule.
+"""
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+import aiohttp
+import structlog
+from prometheus_client import Histogram
+from pydantic import BaseModel, ValidationError
+
+from esap_messages import Phase
+from esap_messages.api import (
+    CallbackVerification,
+    CallbackVerified,
+    FacilityView,
+    JobList,
+    JobView,
+    WorkflowView,
+)
+
+log = structlog.get_logger("esap.gateway.catalog")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class CatalogUnavailableError(Exception):
+    """The catalog did not answer, answered too late, or answered something unusable."""
+
+
+class CatalogClient(Protocol):
+    async def get_workflow(self, slug: str) -> WorkflowView | None: ...
+
+    async def get_facility(self, slug: str) -> FacilityView | None: ...
+
+    async def get_job(self, job_id: UUID, *, wait: int = 0, phase: Phase | None = None) -> JobView | None:
+        """The job; with ``wait`` > 0, once it left ``phase`` (or its current active phase) or the time ran out."""
+        ...
+
+    async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
+                        last: int | None) -> JobList: ...
+
+    async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
+        """``None`` when the catalog refuses the token, whatever the reason (unknown job included)."""
+        ...
+
+    async def healthy(self) -> bool: ...
+
+
+class HttpCatalogClient:
+    """The catalog client over one shared aiohttp session."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout: float,
+                 latency: Histogram) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout
+        self._latency = latency
+
+    async def get_workflow(self, slug: str) -> WorkflowView | None:
+        return await self._get_one("/internal/workflows/{slug}", f"/internal/workflows/{slug}", WorkflowView)
+
+    async def get_facility(self, slug: str) -> FacilityView | None:
+        return await self._get_one("/internal/facilities/{slug}", f"/internal/facilities/{slug}", FacilityView)
+
+    async def get_job(self, job_id: UUID, *, wait: int = 0, phase: Phase | None = None) -> JobView | None:
+        params: dict[str, str] = {}
+        if wait > 0:
+            params["wait"] = str(wait)
+            if phase is not None:
+                params["phase"] = phase.value
+        route = "/internal/jobs/{id}?wait" if wait > 0 else "/internal/jobs/{id}"
+        return await self._get_one(route, f"/internal/jobs/{job_id}", JobView, params=params, extra_time=wait)
+
+    async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
+                        last: int | None) -> JobList:
+        params: list[tuple[str, str]] = [("phase", p.value) for p in phases]
+        if owner is not None:
+            params.append(("owner", owner))
+        if after is not None:
+            params.append(("after", after.isoformat()))
+        if last is not None:
+            params.append(("last", str(last)))
+        status, body = await self._request("GET", "/internal/jobs", "/internal/jobs", params=params)
+        if status != 200:
+            raise self._unexpected("/internal/jobs", status, body)
+        return _parse(JobList, body)
+
+    async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
+        route = "/internal/callbacks/verify"
+        status, body = await self._request("POST", route, route, json_body=request.model_dump_json())
+        if status == 200:
+            return _parse(CallbackVerified, body)
+        if status in (403, 404, 422):
+            return None
+        raise self._unexpected(route, status, body)
+
+    async def healthy(self) -> bool:
+        try:
+            status, _ = await self._request("GET", "/healthz", "/healthz")
+        except CatalogUnavailableError:
+            return False
+        return status == 200
+
+    async def _get_one(self, route: str, path: str, model: type[ModelT], *,
+                       params: dict[str, str] | None = None, extra_time: float = 0) -> ModelT | None:
+        status, body = await self._request("GET", route, path, params=params, extra_time=extra_time)
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(model, body)
+
+    async def _request(self, method: str, route: str, path: str, *,
+                       params: dict[str, str] | list[tuple[str, str]] | None = None,
+                       json_body: str | None = None, extra_time: float = 0) -> tuple[int, bytes]:
+        timeout = aiohttp.ClientTimeout(total=self._timeout + extra_time)
+        headers = {"Content-Type": "application/json"} if json_body is not None else None
+        start = time.perf_counter()
+        try:
+            async with self._session.request(method, self._base + path, params=params, data=json_body,
+                                             headers=headers, timeout=timeout) as response:
+                return response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Catalog request failed.", route=route, error=repr(exc))
+            raise CatalogUnavailableError(f"catalog request {route} failed: {exc!r}") from exc
+        finally:
+            self._latency.labels(route).observe(time.perf_counter() - start)
+
+    @staticmethod
+    def _unexpected(route: str, status: int, body: bytes) -> CatalogUnavailableError:
+        log.warning("Catalog answered an unexpected status.", route=route, status=status, body=body[:300])
+        return CatalogUnavailableError(f"catalog answered {status} to {route}")
+
+
+def _parse(model: type[ModelT], body: bytes) -> ModelT:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise CatalogUnavailableError(f"catalog sent an unreadable {model.__name__}: {exc}") from exc

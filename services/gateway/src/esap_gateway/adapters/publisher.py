@@ -1,0 +1,43 @@
+"""Publishing the gateway's commands and events on the bus: a Protocol (the port) and its Bus-backed adapter.
+
+``publish`` returns once the broker confirmed the message, or raises ``PublishFailedError`` (refused, unroutable,
+not confirmed in time, connection lost). Must not depend on the services or on FastAPI.
+"""
+
+import asyncio
+from typing import Protocol
+
+import structlog
+
+from esap_messages import Message
+from esap_runtime.bus import Bus
+
+log = structlog.get_logger("esap.gateway.publisher")
+
+
+class PublishFailedError(Exception):
+    """The broker did not confirm the message: the request it came from did not take effect."""
+
+
+class Publisher(Protocol):
+    async def publish(self, message: Message) -> None: ...
+
+    async def healthy(self) -> bool: ...
+
+
+class BusPublisher:
+    def __init__(self, bus: Bus, *, timeout: float) -> None:
+        self._bus = bus
+        self._timeout = timeout
+
+    async def publish(self, message: Message) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._bus.publish(message)
+        except Exception as exc:  # aio-pika raises many kinds; all mean "not confirmed"
+            log.warning("Publish not confirmed.", type=message.type_name(), message_id=str(message.message_id),
+                        error=repr(exc))
+            raise PublishFailedError(f"the broker did not confirm {message.type_name()}") from exc
+
+    async def healthy(self) -> bool:
+        return self._bus.is_connected

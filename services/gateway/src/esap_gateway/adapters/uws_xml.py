@@ -1,0 +1,129 @@
+"""UWS 1.1 XML documents, built with vo-models (pydantic-xml) from the catalog's views; never from templates.
+
+Conversions are named ``to_uws_*``; each returns the serialised document. Elements the schema makes optional are
+left out when empty (the models are serialised with ``exclude_unset``, and only known values are set), while
+nillable ones (ownerId, startTime, endTime, destruction) are always present, nil when unknown.
+Must not depend on anything but vo-models and esap_messages; it knows nothing of HTTP or the bus.
+"""
+
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from pydantic_xml import BaseXmlModel, element
+from vo_models.uws import ErrorSummary, Jobs, JobSummary, Parameter, ResultReference, Results, ShortJobDescription
+from vo_models.uws.models import NSMAP
+from vo_models.uws.types import ErrorType, ExecutionPhase, UWSVersion
+
+from esap_messages.api import JobSummaryView, JobView, ResultView
+
+XML_MEDIA_TYPE = "application/xml"
+JOBINFO_NAMESPACE = "urn:esap-batch:jobinfo:v1"
+"""Our own namespace for the elements inside ``uws:jobInfo``."""
+
+
+class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOBINFO_NAMESPACE}):
+    """The backend's view of the job (DIRAC vocabulary), plus where it runs."""
+
+    workflow: str | None = element(tag="workflow", ns="esap", default=None)
+    facility: str | None = element(tag="facility", ns="esap", default=None)
+    backend_job_id: str | None = element(tag="backendJobId", ns="esap", default=None)
+    status: str | None = element(tag="status", ns="esap", default=None)
+    minor_status: str | None = element(tag="minorStatus", ns="esap", default=None)
+    application_status: str | None = element(tag="applicationStatus", ns="esap", default=None)
+    site: str | None = element(tag="site", ns="esap", default=None)
+
+
+class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
+    """``uws:parameters`` as a plain list: a workflow's parameter names are known only at run time."""
+
+    parameter: list[Parameter] = element(tag="parameter", default_factory=list)
+
+
+class UwsJob(JobSummary[JobParameters], tag="job"):
+    """``uws:job`` whose jobInfo holds typed elements in our namespace."""
+
+    job_info: JobInfo | None = element(tag="jobInfo", default=None)  # type: ignore[assignment]
+
+
+def job_url(base_url: str, job_id: UUID) -> str:
+    return f"{base_url}/uws/jobs/{job_id}"
+
+
+def result_url(base_url: str, job_id: UUID, result_id: str) -> str:
+    return f"{job_url(base_url, job_id)}/results/{quote(result_id, safe='')}"
+
+
+def to_uws_job(view: JobView, base_url: str) -> bytes:
+    fields: dict[str, Any] = {
+        "version": UWSVersion.V1_1,
+        "job_id": str(view.job_id),
+        "owner_id": view.owner,
+        "phase": ExecutionPhase(view.phase.value),
+        "creation_time": view.creation_time,
+        "start_time": view.start_time,
+        "end_time": view.end_time,
+        "execution_duration": view.execution_duration,
+        "destruction": view.destruction,
+        "parameters": JobParameters(parameter=[Parameter(id=k, value=v) for k, v in view.parameters.items()]),
+        "results": _results(view, base_url),
+        "job_info": _job_info(view),
+    }
+    if view.run_id is not None:
+        fields["run_id"] = view.run_id
+    if view.quote is not None:
+        fields["quote"] = view.quote
+    if view.error is not None:
+        fields["error_summary"] = ErrorSummary(message=view.error.message, type=ErrorType(view.error.type.value),
+                                               has_detail=False)
+    return _serialise(UwsJob(**fields))
+
+
+def to_uws_jobs(jobs: list[JobSummaryView], base_url: str) -> bytes:
+    refs = [_job_ref(job, base_url) for job in jobs]
+    return _serialise(Jobs(version=UWSVersion.V1_1, jobref=refs))
+
+
+def to_uws_results(view: JobView, base_url: str) -> bytes:
+    return _serialise(_results(view, base_url))
+
+
+def _job_ref(job: JobSummaryView, base_url: str) -> ShortJobDescription:
+    fields: dict[str, Any] = {
+        "job_id": str(job.job_id),
+        "href": job_url(base_url, job.job_id),
+        "phase": ExecutionPhase(job.phase.value),
+        "owner_id": job.owner,
+        "creation_time": job.creation_time,
+    }
+    if job.run_id is not None:
+        fields["run_id"] = job.run_id
+    return ShortJobDescription(**fields)
+
+
+def _results(view: JobView, base_url: str) -> Results:
+    return Results(results=[_result(view.job_id, r, base_url) for r in view.results])
+
+
+def _result(job_id: UUID, result: ResultView, base_url: str) -> ResultReference:
+    return ResultReference(id=result.id, href=result_url(base_url, job_id, result.id), size=result.size,
+                           mime_type=result.mime_type)
+
+
+def _job_info(view: JobView) -> JobInfo:
+    known: dict[str, str] = {"workflow": view.workflow, "facility": view.facility}
+    if view.backend_job_id:
+        known["backend_job_id"] = view.backend_job_id
+    if view.dirac.status is not None:
+        known["status"] = view.dirac.status.value
+    for name in ("minor_status", "application_status", "site"):
+        value = getattr(view.dirac, name)
+        if value:
+            known[name] = value
+    return JobInfo(**known)
+
+
+def _serialise(document: BaseXmlModel) -> bytes:
+    xml = document.to_xml(exclude_unset=True, encoding="UTF-8", xml_declaration=True)
+    assert isinstance(xml, bytes)
+    return xml

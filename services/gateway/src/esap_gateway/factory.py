@@ -1,0 +1,32 @@
+"""Builds the gateway's services from the process's resources (catalog client, publisher, metrics, settings).
+
+Made once per app in the lifespan; routes ask it for a service. Tests build it from fakes of the two ports.
+Must not open connections or read settings from the environment: it is given its resources.
+"""
+
+from esap_gateway.adapters.catalog import CatalogClient
+from esap_gateway.adapters.publisher import Publisher
+from esap_gateway.adapters.result_files import LocalResultFiles
+from esap_gateway.config import Settings
+from esap_gateway.metrics import GatewayMetrics
+from esap_gateway.services.callbacks import CallbackService
+from esap_gateway.services.catalogue import CatalogueCache
+from esap_gateway.services.jobs import JobService
+from esap_runtime.ops import HealthCheck
+
+
+class Factory:
+    def __init__(self, settings: Settings, catalog: CatalogClient, publisher: Publisher,
+                 metrics: GatewayMetrics) -> None:
+        self.settings = settings
+        self._catalog = catalog
+        self._publisher = publisher
+        catalogue = CatalogueCache(catalog, ttl=settings.catalogue_cache_seconds)
+        self.jobs = JobService(
+            catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
+            default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
+        )
+        self.callbacks = CallbackService(catalog, publisher, metrics)
+
+    def health_checks(self) -> dict[str, HealthCheck]:
+        return {"bus": self._publisher.healthy, "catalog": self._catalog.healthy}

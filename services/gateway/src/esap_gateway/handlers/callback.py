@@ -1,0 +1,17 @@
+"""``POST /uws/jobs/{id}/callback``: a running job reports on itself, with its token as a bearer credential.
+
+The body is read here and parsed by the service, so that a missing credential is answered (401) before the body
+is looked at. Must not depend on a concrete client or check the token itself.
+"""
+
+from fastapi import APIRouter, Request, Response
+
+from esap_gateway.handlers.dependencies import Callbacks
+
+router = APIRouter(prefix="/uws/jobs", tags=["callback"])
+
+
+@router.post("/{job_id}/callback", status_code=204, summary="A running job's report (CallbackReport, JSON)")
+async def job_callback(job_id: str, request: Request, callbacks: Callbacks) -> Response:
+    await callbacks.report(job_id, request.headers.get("authorization"), await request.body())
+    return Response(status_code=204)

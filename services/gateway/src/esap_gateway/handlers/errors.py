@@ -1,0 +1,65 @@
+"""How refusals become HTTP answers: a status code and a plain-text message, never a stack trace.
+
+Must not depend on anything but FastAPI and the error types it maps.
+"""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
+from starlette.exceptions import HTTPException
+
+from esap_gateway.adapters.catalog import CatalogUnavailableError
+from esap_gateway.adapters.publisher import PublishFailedError
+from esap_gateway.services.errors import (
+    InvalidReportError,
+    InvalidRequestError,
+    NotAllowedError,
+    NotFoundError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+)
+
+RETRY_AFTER_SECONDS = "5"
+
+_STATUS: dict[type[Exception], int] = {
+    InvalidRequestError: 400,
+    UnauthenticatedError: 401,
+    NotAllowedError: 403,
+    NotFoundError: 404,
+    UnsupportedMediaTypeError: 415,
+    InvalidReportError: 422,
+}
+
+_UNAVAILABLE: dict[type[Exception], str] = {
+    CatalogUnavailableError: "The job catalog is unavailable; try again later.",
+    PublishFailedError: "The message broker did not accept the request; try again later.",
+}
+
+
+async def _refused(request: Request, exc: Exception) -> PlainTextResponse:
+    status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return PlainTextResponse(str(exc), status_code=status, headers=headers)
+
+
+async def _unavailable(request: Request, exc: Exception) -> PlainTextResponse:
+    message = next(text for kind, text in _UNAVAILABLE.items() if isinstance(exc, kind))
+    return PlainTextResponse(message, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
+async def _http_error(request: Request, exc: Exception) -> PlainTextResponse:
+    assert isinstance(exc, HTTPException)
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _invalid(request: Request, exc: Exception) -> PlainTextResponse:
+    return PlainTextResponse(f"Invalid request: {exc}", status_code=400)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in _STATUS:
+        app.add_exception_handler(kind, _refused)
+    for kind in _UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)

@@ -1,0 +1,74 @@
+"""The gateway's composition root: ``create_app(settings)`` and the ``esap-gateway`` entry point.
+
+The lifespan opens the catalog HTTP session and the bus connection (unless a test passes its own ports) and
+closes them; nothing connects at import time. Must hold no behaviour: it only wires the parts together.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import aiohttp
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from esap_gateway.adapters.catalog import CatalogClient, HttpCatalogClient
+from esap_gateway.adapters.publisher import BusPublisher, Publisher
+from esap_gateway.config import Settings
+from esap_gateway.factory import Factory
+from esap_gateway.handlers import callback, uws
+from esap_gateway.handlers.errors import install_error_handlers
+from esap_gateway.metrics import SERVICE, GatewayMetrics
+from esap_messages import Topology
+from esap_runtime.bus import Bus
+from esap_runtime.ops import add_http_metrics, ops_router, serve
+from esap_runtime.settings import ServiceSettings
+
+log = structlog.get_logger("esap.gateway")
+
+
+def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
+               publisher: Publisher | None = None) -> FastAPI:
+    """The gateway app; ``catalog`` and ``publisher`` replace the real ports (tests)."""
+    registry = CollectorRegistry()
+    metrics = GatewayMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            catalog_port = catalog or await _open_catalog(stack, settings, metrics)
+            publisher_port = publisher or await _open_publisher(stack, settings, metrics)
+            app.state.factory = Factory(settings, catalog_port, publisher_port, metrics)
+            log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace)
+            yield
+
+    app = FastAPI(title="esap-batch gateway", summary="IVOA UWS 1.1 batch jobs.", lifespan=lifespan)
+    add_http_metrics(app, SERVICE, registry)
+    install_error_handlers(app)
+    app.include_router(ops_router(registry, lambda: app.state.factory.health_checks()))
+    app.include_router(uws.router)
+    app.include_router(callback.router)
+    return app
+
+
+async def _open_catalog(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics) -> CatalogClient:
+    connector = aiohttp.TCPConnector(limit=settings.catalog_max_connections,
+                                     limit_per_host=settings.catalog_max_connections)
+    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+    return HttpCatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds,
+                             latency=metrics.catalog_seconds)
+
+
+async def _open_publisher(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics) -> Publisher:
+    bus = await Bus.connect(settings.amqp_url.get_secret_value(), Topology(settings.bus_namespace), metrics.bus)
+    stack.push_async_callback(bus.close)
+    return BusPublisher(bus, timeout=settings.publish_timeout_seconds)
+
+
+def _app_for(settings: ServiceSettings) -> FastAPI:
+    assert isinstance(settings, Settings)
+    return create_app(settings)
+
+
+def cli() -> None:
+    serve(_app_for, Settings(), SERVICE)

@@ -1,0 +1,43 @@
+"""The gateway's Prometheus metrics, in one explicit registry per app.
+
+Labels come from small sets only (outcomes, catalog route templates), never a job id or an owner.
+Must not depend on anything but prometheus_client and esap_runtime's BusMetrics.
+"""
+
+from enum import StrEnum
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from esap_runtime.bus import BusMetrics
+
+SERVICE = "gateway"
+
+
+class CallbackOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.bus = BusMetrics(SERVICE, registry)
+        self.jobs_submitted = Counter(
+            "gateway_jobs_submitted_total", "Jobs created: CreateJob published and confirmed.", registry=registry,
+        )
+        self.callbacks = Counter(
+            "gateway_callbacks_total", "Job callbacks, by outcome.", ["outcome"], registry=registry,
+        )
+        self.catalog_seconds = Histogram(
+            "gateway_catalog_request_duration_seconds", "Time of one request to the catalog, by route template.",
+            ["route"], registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15, 30, 60),
+        )
+        self.open_waits = Gauge(
+            "gateway_open_waits", "GET requests blocked in a WAIT for a phase change right now.", registry=registry,
+        )
+        for outcome in CallbackOutcome:
+            self.callbacks.labels(outcome.value)

@@ -1,0 +1,88 @@
+"""A running job's report about itself: authenticate it by its callback token, then tell the bus.
+
+The token is checked by the catalog (which holds its hash); a final report (Done, Failed, Killed) consumes it.
+A refused token is refused the same way whether the job exists or not. The report is a hint (``JobReported``);
+only the backend's own status ends a job.
+Must not depend on FastAPI or on a concrete client: it is given the ports.
+"""
+
+import re
+from uuid import UUID
+
+import structlog
+from pydantic import ValidationError
+
+from esap_gateway.adapters.catalog import CatalogClient, CatalogUnavailableError
+from esap_gateway.adapters.publisher import Publisher, PublishFailedError
+from esap_gateway.metrics import CallbackOutcome, GatewayMetrics
+from esap_gateway.services.errors import InvalidReportError, NotAllowedError, UnauthenticatedError
+from esap_messages import DiracStatus, JobReported, utcnow
+from esap_messages.api import CallbackReport, CallbackVerification
+
+log = structlog.get_logger("esap.gateway.callbacks")
+
+FINAL_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED, DiracStatus.KILLED})
+_BEARER = re.compile(r"Bearer +([\x21-\x7e]{16,256})", re.IGNORECASE)
+_REFUSED = "The callback was not accepted."
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``None`` when absent or malformed."""
+    match = _BEARER.fullmatch(authorization.strip()) if authorization else None
+    return match.group(1) if match else None
+
+
+class CallbackService:
+    def __init__(self, catalog: CatalogClient, publisher: Publisher, metrics: GatewayMetrics) -> None:
+        self._catalog = catalog
+        self._publisher = publisher
+        self._metrics = metrics
+
+    async def report(self, job_id: str, authorization: str | None, body: bytes) -> None:
+        try:
+            await self._report(job_id, authorization, body)
+        except UnauthenticatedError:
+            self._count(CallbackOutcome.UNAUTHORIZED)
+            raise
+        except InvalidReportError:
+            self._count(CallbackOutcome.INVALID)
+            raise
+        except NotAllowedError:
+            self._count(CallbackOutcome.FORBIDDEN)
+            raise
+        except (CatalogUnavailableError, PublishFailedError):
+            self._count(CallbackOutcome.UNAVAILABLE)
+            raise
+        self._count(CallbackOutcome.ACCEPTED)
+
+    async def _report(self, job_id: str, authorization: str | None, body: bytes) -> None:
+        token = bearer_token(authorization)
+        if token is None:
+            raise UnauthenticatedError("Send the job's callback token as 'Authorization: Bearer <token>'.")
+        try:
+            report = CallbackReport.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidReportError(_describe(exc)) from None
+        try:
+            uuid = UUID(job_id)
+        except ValueError:
+            raise NotAllowedError(_REFUSED) from None
+        final = report.status in FINAL_STATUSES
+        verified = await self._catalog.verify_callback(CallbackVerification(job_id=uuid, token=token, final=final))
+        if verified is None:
+            log.info("Callback refused.", job_id=job_id, status=report.status.value)
+            raise NotAllowedError(_REFUSED)
+        await self._publisher.publish(JobReported(
+            job_id=uuid, status=report.status, reported_at=utcnow(), started_at=report.started_at,
+            ended_at=report.ended_at, exit_code=report.exit_code, message=report.message,
+        ))
+        log.info("Callback accepted.", job_id=job_id, status=report.status.value, final=final,
+                 phase=verified.phase.value)
+
+    def _count(self, outcome: CallbackOutcome) -> None:
+        self._metrics.callbacks.labels(outcome.value).inc()
+
+
+def _describe(error: ValidationError) -> str:
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5]]
+    return "Invalid report. " + "; ".join(problems)

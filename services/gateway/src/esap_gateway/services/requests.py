@@ -1,0 +1,182 @@
+"""UWS request parameters: names case-insensitive, reserved names and their values, as the standard has them.
+
+Turns the name/value pairs of a form or query string into typed requests, or raises ``InvalidRequestError``
+naming the field. Parameters of a workflow are passed on as given; matching them is ``creation``'s work.
+Must not depend on HTTP, the adapters or I/O: pure functions over name/value pairs.
+"""
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from esap_gateway.services.errors import InvalidRequestError
+from esap_messages import Phase
+
+Pairs = Sequence[tuple[str, str]]
+"""Name/value pairs in the order sent, names as the client spelled them."""
+
+RESERVED = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "WORKFLOW", "FACILITY"})
+WAITABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING})
+LISTED_BY_DEFAULT = tuple(p for p in Phase if p is not Phase.ARCHIVED)
+
+MAX_RUN_ID = 256
+MAX_VALUE = 65536
+MAX_INT = 2**31 - 1
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class PhaseAction(StrEnum):
+    RUN = "RUN"
+    ABORT = "ABORT"
+
+
+@dataclass(frozen=True)
+class CreationRequest:
+    workflow: str
+    facility: str
+    run: bool
+    run_id: str | None
+    execution_duration: int
+    destruction: datetime | None
+    parameters: tuple[tuple[str, str], ...]
+    """The workflow's parameters as sent (names not matched yet)."""
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    phases: tuple[Phase, ...]
+    after: datetime | None
+    last: int | None
+
+
+@dataclass(frozen=True)
+class WaitRequest:
+    seconds: int
+    """0: answer at once."""
+    phase: Phase | None
+
+
+class Fields:
+    """Request parameters by upper-cased name; every value kept, in order."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._by_name: dict[str, list[tuple[str, str]]] = {}
+        for name, value in pairs:
+            if "\x00" in name or "\x00" in value:
+                raise InvalidRequestError(name.replace("\x00", ""), "NUL characters are not allowed")
+            if len(value) > MAX_VALUE:
+                raise InvalidRequestError(name, f"longer than {MAX_VALUE} characters")
+            self._by_name.setdefault(name.upper(), []).append((name, value))
+
+    def all(self, name: str) -> list[str]:
+        return [value for _, value in self._by_name.get(name, ())]
+
+    def one(self, name: str) -> str | None:
+        """The single value of a reserved name; empty counts as absent; twice is an error."""
+        values = self.all(name)
+        if len(values) > 1:
+            raise InvalidRequestError(name, "given more than once")
+        return values[0] if values and values[0] != "" else None
+
+    def others(self) -> tuple[tuple[str, str], ...]:
+        return tuple(pair for key, pairs in self._by_name.items() if key not in RESERVED for pair in pairs)
+
+
+def parse_creation(pairs: Pairs, default_facility: str) -> CreationRequest:
+    fields = Fields(pairs)
+    phase = fields.one("PHASE")
+    if phase is not None and phase.upper() != PhaseAction.RUN:
+        raise InvalidRequestError("PHASE", f"only RUN is accepted when creating a job, not {phase!r}")
+    run_id = fields.one("RUNID")
+    if run_id is not None and len(run_id) > MAX_RUN_ID:
+        raise InvalidRequestError("RUNID", f"longer than {MAX_RUN_ID} characters")
+    duration = fields.one("EXECUTIONDURATION")
+    destruction = fields.one("DESTRUCTION")
+    return CreationRequest(
+        workflow=_slug("WORKFLOW", fields.one("WORKFLOW")),
+        facility=_slug("FACILITY", fields.one("FACILITY") or default_facility),
+        run=phase is not None,
+        run_id=run_id,
+        execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
+        destruction=None if destruction is None else _instant("DESTRUCTION", destruction),
+        parameters=fields.others(),
+    )
+
+
+def parse_list_filters(pairs: Pairs) -> ListFilters:
+    fields = Fields(pairs)
+    phases = tuple(dict.fromkeys(_phase("PHASE", value) for value in fields.all("PHASE") if value))
+    after = fields.one("AFTER")
+    last = fields.one("LAST")
+    return ListFilters(
+        phases=phases or LISTED_BY_DEFAULT,
+        after=None if after is None else _instant("AFTER", after),
+        last=None if last is None else _integer("LAST", last, minimum=1),
+    )
+
+
+def parse_wait(pairs: Pairs, max_wait: int) -> WaitRequest:
+    """WAIT=n (capped; -1 is the cap), with an optional PHASE; blocking only ever from an active phase."""
+    fields = Fields(pairs)
+    raw_wait = fields.one("WAIT")
+    raw_phase = fields.one("PHASE")
+    phase = None if raw_phase is None else _phase("PHASE", raw_phase)
+    if raw_wait is None:
+        return WaitRequest(0, phase)
+    wait = _integer("WAIT", raw_wait, minimum=-1)
+    seconds = max_wait if wait == -1 else min(wait, max_wait)
+    if phase is not None and phase not in WAITABLE:
+        seconds = 0
+    return WaitRequest(seconds, phase)
+
+
+def parse_phase_action(pairs: Pairs) -> PhaseAction:
+    value = Fields(pairs).one("PHASE")
+    if value is None:
+        raise InvalidRequestError("PHASE", "required: RUN or ABORT")
+    try:
+        return PhaseAction(value.upper())
+    except ValueError:
+        raise InvalidRequestError("PHASE", f"must be RUN or ABORT, not {value!r}") from None
+
+
+def _slug(field: str, value: str | None) -> str:
+    if value is None:
+        raise InvalidRequestError(field, "required")
+    if not _SLUG.fullmatch(value):
+        raise InvalidRequestError(field, f"{value!r} is not a valid identifier")
+    return value
+
+
+def _integer(field: str, value: str, *, minimum: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise InvalidRequestError(field, f"must be an integer, not {value!r}") from None
+    if not minimum <= number <= MAX_INT:
+        raise InvalidRequestError(field, f"must be between {minimum} and {MAX_INT}, not {number}")
+    return number
+
+
+def _instant(field: str, value: str) -> datetime:
+    """ISO 8601; a time without a zone is taken as UTC."""
+    try:
+        instant = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidRequestError(field, f"must be an ISO 8601 date and time, not {value!r}") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequestError(field, f"{value!r} is out of range") from None
+
+
+def _phase(field: str, value: str) -> Phase:
+    try:
+        return Phase(value.strip().upper())
+    except ValueError:
+        raise InvalidRequestError(field, f"{value!r} is not a UWS phase") from None
+

@@ -1,0 +1,125 @@
+"""The aiohttp catalog client against a small HTTP server on loopback that plays the catalog's internal API:
+paths and query parameters sent, 404 as "not found", failures as CatalogUnavailableError."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry, Histogram
+
+from esap_gateway.adapters.catalog import CatalogUnavailableError, HttpCatalogClient
+from esap_messages import Phase, new_id
+from esap_messages.api import CallbackVerification, CallbackVerified, JobList
+
+
+class CatalogDouble:
+    """Records each request; answers from ``replies`` by path, else 404."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, list[tuple[str, str]], bytes]] = []
+        self.replies: dict[str, web.Response] = {}
+        self.delay = 0.0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.method, request.path, list(request.query.items()), await request.read()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self.replies.get(request.path) or web.Response(status=404, text="not found")
+
+
+@pytest.fixture
+async def double() -> AsyncIterator[tuple[CatalogDouble, str]]:
+    fake = CatalogDouble()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield fake, str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as http:
+        yield http
+
+
+def client_for(session: aiohttp.ClientSession, url: str, timeout: float = 2.0) -> HttpCatalogClient:
+    latency = Histogram("catalog_seconds", "test", ["route"], registry=CollectorRegistry())
+    return HttpCatalogClient(session, url, timeout=timeout, latency=latency)
+
+
+def json_reply(model) -> web.Response:
+    return web.Response(body=model.model_dump_json(), content_type="application/json")
+
+
+async def test_catalogue_reads_and_not_found(double, session, catalog) -> None:
+    fake, url = double
+    hello, local = catalog.workflows["hello-world"], catalog.facilities["local"]
+    fake.replies["/internal/workflows/hello-world"] = json_reply(hello)
+    fake.replies["/internal/facilities/local"] = json_reply(local)
+    client = client_for(session, url)
+
+    assert await client.get_workflow("hello-world") == hello
+    assert await client.get_facility("local") == local
+    assert await client.get_workflow("missing") is None
+    assert await client.get_job(new_id()) is None
+
+
+async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, session) -> None:
+    fake, url = double
+    job_id = new_id()
+    fake.replies["/internal/jobs"] = json_reply(JobList(jobs=[]))
+    client = client_for(session, url)
+
+    await client.get_job(job_id, wait=30, phase=Phase.QUEUED)
+    await client.get_job(job_id)
+    listed = await client.list_jobs(owner=None, phases=[Phase.QUEUED, Phase.EXECUTING],
+                                    after=datetime(2025, 1, 1, tzinfo=UTC), last=5)
+
+    assert listed == JobList(jobs=[])
+    assert fake.requests[0][:3] == ("GET", f"/internal/jobs/{job_id}", [("wait", "30"), ("phase", "QUEUED")])
+    assert fake.requests[1][:3] == ("GET", f"/internal/jobs/{job_id}", [])
+    assert fake.requests[2][:3] == ("GET", "/internal/jobs", [
+        ("phase", "QUEUED"), ("phase", "EXECUTING"), ("after", "2025-01-01T00:00:00+00:00"), ("last", "5")])
+
+
+async def test_callback_verification_maps_refusals_to_none(double, session) -> None:
+    fake, url = double
+    job_id = new_id()
+    request = CallbackVerification(job_id=job_id, token="k" * 43, final=True)
+    client = client_for(session, url)
+    fake.replies["/internal/callbacks/verify"] = json_reply(CallbackVerified(job_id=job_id, phase=Phase.EXECUTING))
+
+    assert await client.verify_callback(request) == CallbackVerified(job_id=job_id, phase=Phase.EXECUTING)
+    assert CallbackVerification.model_validate_json(fake.requests[-1][3]) == request
+    for status in (403, 404):
+        fake.replies["/internal/callbacks/verify"] = web.Response(status=status)
+        assert await client.verify_callback(request) is None
+
+
+@pytest.mark.parametrize("reply", [web.Response(status=500), web.Response(status=503),
+                                   web.Response(body=b"{not json", content_type="application/json")])
+async def test_a_failing_catalog_is_unavailable(double, session, reply) -> None:
+    fake, url = double
+    fake.replies["/internal/workflows/noop"] = reply
+
+    with pytest.raises(CatalogUnavailableError):
+        await client_for(session, url).get_workflow("noop")
+
+
+async def test_a_slow_or_absent_catalog_is_unavailable(double, session) -> None:
+    fake, url = double
+    fake.delay = 2.0
+
+    with pytest.raises(CatalogUnavailableError):
+        await client_for(session, url, timeout=0.2).get_facility("local")
+    with pytest.raises(CatalogUnavailableError):
+        await client_for(session, "http://127.0.0.1:9").get_facility("local")
+    assert await client_for(session, "http://127.0.0.1:9").healthy() is False
