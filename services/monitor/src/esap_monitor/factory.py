@@ -1,0 +1,109 @@
+"""Builds the running monitor from its settings: backends, bus, catalog client, tracker, poller, sync.
+
+The one place where the parts meet. ``running_monitor`` is entered by the app's lifespan; tests pass their own
+backends instead of the configured ones. Holds no rule of its own.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from esap_backends import Backend
+from esap_backends.local import LocalBackend
+from esap_messages import Topology
+from esap_monitor.adapters.catalog import CatalogClient
+from esap_monitor.config import Settings
+from esap_monitor.handlers.messages import monitor_queue_handler
+from esap_monitor.metrics import MonitorMetrics
+from esap_monitor.services.poller import StatusPoller
+from esap_monitor.services.sync import CatalogSync
+from esap_monitor.services.tracker import Tracker
+from esap_runtime.bus import Bus
+from esap_runtime.ops import HealthCheck
+
+log = structlog.get_logger("esap.monitor")
+
+# The monitor only reads statuses: these two matter to the submitter, which starts and kills jobs.
+LOCAL_MAX_PARALLEL = 64
+LOCAL_KILL_GRACE_SECONDS = 10.0
+
+
+def build_backends(settings: Settings) -> dict[str, Backend]:
+    """The backends this deployment polls, by the name the catalog gives them."""
+    local: Backend = LocalBackend(
+        work_root=settings.local_work_root, workflows_dir=settings.workflows_dir, max_parallel=LOCAL_MAX_PARALLEL,
+        kill_grace_seconds=LOCAL_KILL_GRACE_SECONDS, callback_client=None,
+    )
+    return {local.name: local}
+
+
+@dataclass
+class Monitor:
+    """The running parts, for the health checks."""
+
+    bus: Bus
+    tracker: Tracker
+    poller: StatusPoller
+    sync: CatalogSync
+    loops: asyncio.Task[None]
+
+    def checks(self) -> dict[str, HealthCheck]:
+        async def bus() -> bool:
+            return self.bus.is_connected
+
+        async def catalog_synced() -> bool:
+            return self.sync.synced
+
+        async def polling() -> bool:
+            return not self.loops.done()
+
+        return {"bus": bus, "catalog_synced": catalog_synced, "polling": polling}
+
+
+async def _run_loops(sync: CatalogSync, poller: StatusPoller) -> None:
+    await sync.first_sync()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(sync.run(), name="monitor:resync")
+        group.create_task(poller.run(), name="monitor:poll")
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Monitor loops stopped.", error=repr(task.exception()), exc_info=task.exception())
+
+
+@contextlib.asynccontextmanager
+async def running_monitor(settings: Settings, metrics: MonitorMetrics,
+                          backends: Mapping[str, Backend] | None = None) -> AsyncIterator[Monitor]:
+    """Connect, start consuming and polling; stop and disconnect on exit."""
+    backends = build_backends(settings) if backends is None else backends
+    tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds)
+    metrics.count_tracked(tracker.__len__)
+    topology = Topology(settings.bus_namespace)
+    bus = await Bus.connect(settings.amqp_url.get_secret_value(), topology, metrics.bus)
+    try:
+        async with aiohttp.ClientSession() as session:
+            poller = StatusPoller(
+                tracker, backends, bus.publish_many, metrics, interval=settings.poll_interval_seconds,
+                chunk_size=settings.poll_chunk_size, coalesce_seconds=settings.nudge_coalesce_seconds,
+            )
+            catalog = CatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
+            sync = CatalogSync(catalog, tracker, metrics, resync_seconds=settings.resync_seconds,
+                               on_due=poller.nudge)
+            await bus.consume(topology.monitor, monitor_queue_handler(tracker, poller),
+                              batch_size=settings.consume_batch_size)
+            loops = asyncio.create_task(_run_loops(sync, poller), name="monitor:loops")
+            loops.add_done_callback(_report_end)
+            try:
+                yield Monitor(bus, tracker, poller, sync, loops)
+            finally:
+                loops.cancel()
+                # A crash of the loops was logged by _report_end already.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await loops
+    finally:
+        await bus.close()
