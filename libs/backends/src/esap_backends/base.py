@@ -1,0 +1,97 @@
+"""The backend interface shared by the submitter (submit, kill) and the monitor (bulk status).
+
+Implementations: ``local`` (this host). DIRAC and DiracX come later behind the same interface.
+Depends on esap_messages only.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+from esap_messages import DiracStatus, JobStatusObserved, ResultFile, StatusSource, SubmitJob, utcnow
+
+
+class BackendError(Exception):
+    """A transient backend failure (timeout, refused connection, 5xx): try again later."""
+
+
+class PermanentBackendError(BackendError):
+    """The backend refused the request for good (bad job description, 4xx): retrying cannot help."""
+
+
+class KillOutcome(StrEnum):
+    KILLED = "killed"
+    ALREADY_FINAL = "already_final"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """One job as its backend sees it, in DIRAC's vocabulary."""
+
+    status: DiracStatus
+    minor_status: str = ""
+    application_status: str = ""
+    site: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    results: tuple[ResultFile, ...] = field(default=())
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def signature(self) -> tuple[str, str, str, str]:
+        """What counts as a change worth reporting."""
+        return (self.status.value, self.minor_status, self.application_status, self.site)
+
+
+FINAL_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED, DiracStatus.KILLED, DiracStatus.DELETED})
+
+
+class Backend(Protocol):
+    """A place that runs jobs. Every method may raise BackendError (transient) or PermanentBackendError."""
+
+    name: str
+
+    async def submit(self, job: SubmitJob) -> str:
+        """Start the job; return its backend job id. Idempotent: submitting the same job_id again returns the
+        id already made and starts nothing new."""
+        ...
+
+    async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
+        """Kill the job and confirm it by reading its status back."""
+        ...
+
+    async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        """Statuses of many jobs in one call; ids the backend does not know are left out."""
+        ...
+
+
+class ManagedBackend(Backend, Protocol):
+    """A backend its owner (the submitter) starts and stops."""
+
+    async def recover(self) -> None:
+        """Take up work left by a previous process: called once, before any submit or kill."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of resources; jobs already handed over keep running."""
+        ...
+
+
+def to_status_observed(job_id: UUID, status: BackendStatus, source: StatusSource,
+                       observed_at: datetime | None = None) -> JobStatusObserved:
+    """The event saying what a backend reports of a job (results only with a final status)."""
+    return JobStatusObserved(
+        job_id=job_id, source=source, status=status.status, minor_status=status.minor_status[:512],
+        application_status=status.application_status[:512], site=status.site[:128],
+        observed_at=observed_at or utcnow(), started_at=status.started_at, ended_at=status.ended_at,
+        exit_code=status.exit_code, results=status.results if status.is_final else None,
+        error=status.error[:4000] if status.error is not None else None,
+    )

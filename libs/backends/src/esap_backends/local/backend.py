@@ -1,0 +1,313 @@
+"""LocalBackend: runs jobs as processes on this host, one directory per job under the work root.
+
+The submitter drives it (submit, kill, recover, close); the monitor builds one without a callback client and
+only calls ``bulk_status``, which reads the job directories and nothing else. Exits are watched with pidfds on
+the event loop (no thread per job, no polling); at most ``max_parallel`` payloads run, the rest wait in FIFO
+order. Depends on the backend interface and the local.* modules; knows nothing of the bus.
+"""
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from uuid import UUID
+
+import structlog
+
+from esap_backends.base import FINAL_STATUSES, BackendError, BackendStatus, KillOutcome
+from esap_backends.local import launch, layout, processes, status
+from esap_backends.local.callbacks import CallbackClient, CallbackSender
+from esap_backends.local.layout import JobState, KillIntent
+from esap_backends.local.store import JobStore
+from esap_messages import DiracStatus, SubmitJob, utcnow
+from esap_messages.api import CallbackReport
+
+log = structlog.get_logger("esap.backends.local")
+
+
+@dataclass
+class _Watch:
+    """A running job whose exit this process is waiting for."""
+
+    job_uuid: UUID
+    pid: int
+    fd: int
+    started_at: datetime | None
+    own_child: bool
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class _JobLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, work_root: Path, workflows_dir: Path | None = None, max_parallel: int = 64,
+                 kill_grace_seconds: float = 5.0, callback_client: CallbackClient | None = None,
+                 search_path: str = os.defpath) -> None:
+        self._store = JobStore(work_root.resolve(), workflows_dir.resolve() if workflows_dir else None)
+        self._max_parallel = max(1, max_parallel)
+        self._grace = kill_grace_seconds
+        self._callbacks = CallbackSender(callback_client)
+        self._search_path = search_path
+        self._watches: dict[str, _Watch] = {}
+        self._waiting: dict[str, launch.LaunchPlan] = {}
+        self._tokens: dict[str, str] = {}
+        self._locks: dict[str, _JobLock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def work_root(self) -> Path:
+        return self._store.root
+
+    @property
+    def running_count(self) -> int:
+        return len(self._watches)
+
+    @property
+    def waiting_count(self) -> int:
+        return len(self._waiting)
+
+    async def submit(self, job: SubmitJob) -> str:
+        job_id = str(job.job_id)
+        plan = launch.plan_launch(job)
+        async with self._hold(job_id):
+            created = await asyncio.to_thread(self._store.create, job, plan)
+            if not created and not self._resumable(job_id):
+                log.info("Job already submitted, nothing started.", job_id=job_id)
+                return job_id
+            self._tokens[job_id] = job.callback_token.get_secret_value()
+            self._enqueue(job_id, plan)
+        return job_id
+
+    async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
+        self._store.job_dir(backend_job_id)  # refuses what is not a job id
+        intent = KillIntent(minor_status=reason or "Killed", requested_at=utcnow())
+        return await self._kill(backend_job_id, intent)
+
+    async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        wanted = [i for i in dict.fromkeys(backend_job_ids) if layout.is_job_id(i)]
+        return await asyncio.to_thread(self._store.read_statuses, wanted)
+
+    async def recover(self) -> None:
+        """Take up the work root after a restart: re-attach live payloads, settle dead ones, start the rest."""
+        await asyncio.to_thread(self._store.remove_incoming)
+        unfinished = await asyncio.to_thread(self._store.scan_unfinished)
+        counts = {"reattached": 0, "settled": 0, "started": 0}
+        for state in unfinished:
+            job_id = state.job_id
+            if job_id in self._watches or job_id in self._waiting or state.tombstone:
+                continue
+            if state.status is DiracStatus.RUNNING:
+                attached = state.pid is not None and self._attach(job_id, state)
+                if not attached:
+                    self._finalise(job_id)
+                counts["reattached" if attached else "settled"] += 1
+            elif state.status in (DiracStatus.RECEIVED, DiracStatus.WAITING):
+                try:
+                    self._enqueue(job_id, launch.plan_from_job_file(self._store.read_plan_source(job_id)))
+                except (BackendError, OSError, ValueError) as exc:
+                    log.error("Could not start a recovered job.", job_id=job_id, error=str(exc))
+                    continue
+                counts["started"] += 1
+        log.info("Local jobs recovered.", work_root=str(self.work_root), **counts)
+
+    async def close(self) -> None:
+        """Stop watching; every payload keeps running in its own session for the next submitter to pick up."""
+        for watch in self._watches.values():
+            self._unwatch(watch)
+        self._watches.clear()
+        self._waiting.clear()
+        self._tokens.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._callbacks.close()
+
+    # Starting
+
+    def _resumable(self, job_id: str) -> bool:
+        """An existing job that was written but never started (and is not already queued here)."""
+        state = self._store.read_state(job_id)
+        return (state is not None and not state.tombstone and job_id not in self._watches
+                and job_id not in self._waiting and state.status in (DiracStatus.RECEIVED, DiracStatus.WAITING))
+
+    def _enqueue(self, job_id: str, plan: launch.LaunchPlan) -> None:
+        if len(self._watches) < self._max_parallel:
+            self._start(job_id, plan)
+            return
+        self._waiting[job_id] = plan
+        self._store.update_state(job_id, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING)
+
+    def _start(self, job_id: str, plan: launch.LaunchPlan) -> None:
+        job_dir = self._store.job_dir(job_id)
+        env = launch.job_environment(job_id, job_dir, plan.parameters, self._search_path)
+        try:
+            pid = processes.spawn(plan.argv, job_dir, env)
+        except OSError as exc:
+            raise BackendError(f"could not start the job's process: {exc}") from exc
+        started_at = utcnow()
+        state = self._store.update_state(
+            job_id, status=DiracStatus.RUNNING, minor_status=status.MINOR_RUNNING, started_at=started_at,
+            pid=pid, pid_start_ticks=processes.start_ticks(pid))
+        log.info("Job started.", job_id=job_id, pid=pid)
+        self._attach(job_id, state, own_child=True)
+        token = self._tokens.get(job_id)
+        if token is not None:
+            self._callbacks.send(UUID(job_id), token, CallbackReport(status=DiracStatus.RUNNING,
+                                                                      started_at=started_at))
+
+    def _fill_slots(self) -> None:
+        while self._waiting and len(self._watches) < self._max_parallel:
+            job_id = next(iter(self._waiting))
+            plan = self._waiting.pop(job_id)
+            try:
+                self._start(job_id, plan)
+            except BackendError as exc:
+                log.error("Waiting job could not start.", job_id=job_id, error=str(exc))
+                self._tokens.pop(job_id, None)
+                self._store.update_state(job_id, status=DiracStatus.FAILED, minor_status="Could not start",
+                                         error=str(exc), ended_at=utcnow())
+
+    # Watching
+
+    def _attach(self, job_id: str, state: JobState, own_child: bool = False) -> bool:
+        """Watch the job's process for its exit; False if it is gone already."""
+        assert state.pid is not None
+        try:
+            fd = os.pidfd_open(state.pid)
+        except ProcessLookupError:
+            fd = -1
+        if fd < 0 or (not own_child and not processes.is_alive(state.pid, state.pid_start_ticks)):
+            if fd >= 0:
+                os.close(fd)
+            if own_child:  # ended at once and reaped elsewhere: settle it as an exit
+                self._watches[job_id] = _Watch(UUID(job_id), state.pid, -1, state.started_at, own_child)
+                asyncio.get_running_loop().call_soon(self._on_exit, job_id)
+                return True
+            return False
+        loop = asyncio.get_running_loop()
+        watch = _Watch(UUID(job_id), state.pid, fd, state.started_at, own_child)
+        loop.add_reader(fd, self._on_exit, job_id)
+        if state.execution_duration > 0:
+            elapsed = (utcnow() - state.started_at).total_seconds() if state.started_at else 0.0
+            watch.timer = loop.call_later(max(0.0, state.execution_duration - elapsed), self._on_overtime,
+                                          job_id, state.execution_duration)
+        self._watches[job_id] = watch
+        return True
+
+    def _unwatch(self, watch: _Watch) -> None:
+        if watch.fd >= 0:
+            asyncio.get_running_loop().remove_reader(watch.fd)
+            os.close(watch.fd)
+            watch.fd = -1
+        if watch.timer is not None:
+            watch.timer.cancel()
+
+    def _on_exit(self, job_id: str) -> None:
+        watch = self._watches.pop(job_id, None)
+        if watch is None:
+            return
+        self._unwatch(watch)
+        processes.reap(watch.pid)
+        ended = self._finalise(job_id)
+        token = self._tokens.pop(job_id, None)
+        if token is not None and ended is not None and ended.status in (DiracStatus.DONE, DiracStatus.FAILED):
+            self._callbacks.send(watch.job_uuid, token, CallbackReport(
+                status=ended.status, started_at=ended.started_at, ended_at=ended.ended_at,
+                exit_code=ended.exit_code, message=(ended.error or "")[:1000]))
+        self._fill_slots()
+
+    def _on_overtime(self, job_id: str, seconds: int) -> None:
+        intent = KillIntent(minor_status="Execution duration exceeded",
+                            error=f"Execution duration of {seconds} s exceeded", requested_at=utcnow())
+        log.info("Execution duration exceeded, killing the job.", job_id=job_id, seconds=seconds)
+        task = asyncio.get_running_loop().create_task(self._kill_overtime(job_id, intent))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _finalise(self, job_id: str) -> BackendStatus | None:
+        """Write the final state the files show (idempotent); the job's status, or None if it is unknown."""
+        snapshot = self._store.snapshot(job_id)
+        if snapshot is None:
+            return None
+        derived = status.derive_status(snapshot)
+        if derived.is_final and snapshot.state.status not in FINAL_STATUSES:
+            self._store.write_state(job_id, status.final_state(snapshot.state, derived))
+            log.info("Job ended.", job_id=job_id, status=derived.status.value, exit_code=derived.exit_code)
+        return derived
+
+    # Killing
+
+    async def _kill_overtime(self, job_id: str, intent: KillIntent) -> None:
+        try:
+            outcome = await self._kill(job_id, intent)
+        except Exception as exc:
+            log.error("Could not kill a job over its execution duration.", job_id=job_id, error=repr(exc))
+            return
+        if outcome is KillOutcome.REFUSED:
+            log.error("A job over its execution duration could not be killed.", job_id=job_id)
+
+    async def _kill(self, job_id: str, intent: KillIntent) -> KillOutcome:
+        async with self._hold(job_id):
+            if self._waiting.pop(job_id, None) is not None:
+                return self._kill_unstarted(job_id, intent)
+            snapshot = self._store.snapshot(job_id)
+            if snapshot is None:
+                if await asyncio.to_thread(self._store.create_tombstone, job_id, intent):
+                    log.info("Unknown job killed: tombstone written.", job_id=job_id)
+                    return KillOutcome.KILLED
+                snapshot = self._store.snapshot(job_id)
+                if snapshot is None:
+                    raise BackendError(f"job {job_id} vanished while being killed")
+            if status.derive_status(snapshot).is_final:
+                self._finalise(job_id)
+                return KillOutcome.ALREADY_FINAL
+            state = snapshot.state
+            if state.status is not DiracStatus.RUNNING or state.pid is None:
+                return self._kill_unstarted(job_id, intent)
+            self._store.update_state(job_id, kill=intent)
+            try:
+                gone = await processes.terminate_group(state.pid, state.pid_start_ticks, self._grace)
+            except PermissionError as exc:
+                log.error("Not allowed to kill the job's processes.", job_id=job_id, error=str(exc))
+                gone = False
+            if not gone:
+                self._store.update_state(job_id, kill=None)
+                return KillOutcome.REFUSED
+            if job_id in self._watches:
+                self._on_exit(job_id)
+            else:
+                self._finalise(job_id)
+            log.info("Job killed.", job_id=job_id, reason=intent.minor_status)
+            return KillOutcome.KILLED
+
+    def _kill_unstarted(self, job_id: str, intent: KillIntent) -> KillOutcome:
+        self._tokens.pop(job_id, None)
+        state = self._store.read_state(job_id)
+        if state is None:
+            raise BackendError(f"job {job_id} has no state file")
+        self._store.write_state(job_id, status.killed_state(state, intent, utcnow()))
+        log.info("Job killed before it started.", job_id=job_id)
+        return KillOutcome.KILLED
+
+    @contextlib.asynccontextmanager
+    async def _hold(self, job_id: str) -> AsyncIterator[None]:
+        """One operation at a time per job (a redelivered submit, a kill, an overtime kill)."""
+        entry = self._locks.setdefault(job_id, _JobLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[job_id]
+

@@ -1,0 +1,118 @@
+"""The job directory of the local executor: its file names, the models of job.json and state.json, and atomic
+reads and writes of them.
+
+One directory per job under the work root (docs/ARCHITECTURE.md). Only the submitter writes these files; any
+process (the monitor) may read them. Depends on esap_messages and the standard library only: nothing here knows
+of processes, callbacks or the bus.
+"""
+
+import os
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from esap_messages import DiracStatus, WorkflowRun
+from esap_messages.base import UtcDatetime
+from esap_messages.model import OutputFile
+
+STATE_FILE = "state.json"
+JOB_FILE = "job.json"
+PARAMETERS_FILE = "parameters.json"
+STDOUT_FILE = "stdout.txt"
+STDERR_FILE = "stderr.txt"
+EXIT_CODE_FILE = ".exit_code"
+RESERVED_NAMES = frozenset({STATE_FILE, JOB_FILE, PARAMETERS_FILE, STDOUT_FILE, STDERR_FILE, EXIT_CODE_FILE})
+
+INCOMING_PREFIX = ".incoming-"
+"""A job directory is assembled under this prefix, then renamed into place: it appears whole or not at all."""
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+class KillIntent(BaseModel):
+    """A kill asked for and not yet confirmed: the job ends Killed once its process is gone."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    minor_status: str
+    error: str | None = None
+    requested_at: UtcDatetime
+
+
+class JobState(BaseModel):
+    """state.json: where the job is, and which process runs it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job_id: str
+    status: DiracStatus
+    minor_status: str = ""
+    error: str | None = None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    pid: int | None = Field(default=None, description="The /bin/sh wrapper: leader of the job's process group.")
+    pid_start_ticks: int | None = Field(default=None, description="Its start time (/proc/<pid>/stat field 22).")
+    exit_code: int | None = None
+    kill: KillIntent | None = None
+    execution_duration: int = 0
+    outputs: tuple[OutputFile, ...] = ()
+    tombstone: bool = Field(default=False, description="Killed before it was submitted: never to run.")
+
+
+class JobFile(BaseModel):
+    """job.json: what to run. Never holds the callback token."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job_id: str
+    owner: str | None
+    facility: str
+    workflow: WorkflowRun
+    parameters: dict[str, str]
+    argv: tuple[str, ...]
+    execution_duration: int
+    submitted_at: UtcDatetime
+
+
+def is_job_id(name: str) -> bool:
+    """A backend job id names a directory directly under the work root: no separators, no dots."""
+    return bool(_JOB_ID.match(name))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Readers see the old content or the new, never a part: write a temporary file, then rename it."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_state(job_dir: Path, state: JobState) -> None:
+    write_atomic(job_dir / STATE_FILE, state.model_dump_json().encode())
+
+
+def read_state(job_dir: Path) -> JobState | None:
+    """The job's state, or None when the directory holds no (readable) state file."""
+    try:
+        return JobState.model_validate_json((job_dir / STATE_FILE).read_bytes())
+    except (FileNotFoundError, NotADirectoryError, ValidationError):
+        return None
+
+
+def read_job_file(job_dir: Path) -> JobFile:
+    return JobFile.model_validate_json((job_dir / JOB_FILE).read_bytes())
+
+
+def file_mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        return None

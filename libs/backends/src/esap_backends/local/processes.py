@@ -1,0 +1,133 @@
+"""Processes of local jobs: start one in its own session, tell whether it (or its group) still lives, signal and
+reap it. Linux only (/proc, pidfd).
+
+A process is named by its pid and its start time (/proc/<pid>/stat field 22), so a reused pid is never taken
+for the job's. Zombies count as gone: on some hosts nothing reaps orphaned grandchildren. A kill waits for the
+group with a short, growing pause: kills are rare, and a group has no single descriptor to wait on. Depends on
+the standard library and the layout's file names only.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from esap_backends.local.layout import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE
+
+WRAPPER = f'"$@" >{STDOUT_FILE} 2>{STDERR_FILE}; printf %s $? >{EXIT_CODE_FILE}'
+"""Runs the payload with its output in files and records its exit code, even if the submitter is gone."""
+
+KILL_CONFIRM_SECONDS = 5.0
+"""How long a SIGKILLed group may take to disappear before the kill counts as refused."""
+
+_PROC = Path("/proc")
+_STATE, _PGRP, _START_TICKS = 0, 2, 19  # indexes of fields 3, 5 and 22 once pid and comm are cut off
+_DEAD_STATES = ("Z", "X", "x")
+
+
+class _ReapedByExecutor(subprocess.Popen[bytes]):
+    """A Popen whose exit the executor collects itself (pidfd, then waitpid): its finaliser must neither warn
+    about a payload that is meant to outlive it nor queue the pid for reaping by the next Popen."""
+
+    def __del__(self) -> None:
+        pass
+
+
+def spawn(argv: Sequence[str], job_dir: Path, env: dict[str, str]) -> int:
+    """Start the payload under the /bin/sh wrapper, leader of a new session and process group; its pid."""
+    process = _ReapedByExecutor(
+        ["/bin/sh", "-c", WRAPPER, "esap-job", *argv],
+        cwd=job_dir, env=env, start_new_session=True, close_fds=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return process.pid
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    # comm (field 2) may hold spaces and parentheses: cut at the last ')'.
+    return text[text.rfind(")") + 2:].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot; None if there is no such process."""
+    fields = _stat_fields(pid)
+    return int(fields[_START_TICKS]) if fields else None
+
+
+def is_alive(pid: int, ticks: int | None) -> bool:
+    """The very process that was started (same start time) exists and has not ended."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[_STATE] in _DEAD_STATES:
+        return False
+    return ticks is None or int(fields[_START_TICKS]) == ticks
+
+
+def is_reused(pid: int, ticks: int | None) -> bool:
+    """The pid now names another process than the one that was started."""
+    found = start_ticks(pid)
+    return ticks is not None and found is not None and found != ticks
+
+
+def group_alive(pgid: int) -> bool:
+    """Some process of the group still runs (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with os.scandir(_PROC) as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                fields = _stat_fields(int(entry.name))
+                if fields and int(fields[_PGRP]) == pgid and fields[_STATE] not in _DEAD_STATES:
+                    return True
+    return False
+
+
+def signal_group(pgid: int, signum: signal.Signals) -> bool:
+    """Send a signal to the whole group; False if no such group. PermissionError propagates."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def reap(pid: int) -> None:
+    """Collect an ended child so it leaves no zombie; a process that is not our child is left to its parent."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+async def terminate_group(pid: int, ticks: int | None, grace_seconds: float) -> bool:
+    """SIGTERM the job's process group, SIGKILL it after the grace period; True once no member is left.
+
+    PermissionError propagates (the group belongs to someone else).
+    """
+    if is_reused(pid, ticks) or not signal_group(pid, signal.SIGTERM):
+        return True
+    if await wait_group_gone(pid, grace_seconds):
+        return True
+    signal_group(pid, signal.SIGKILL)
+    return await wait_group_gone(pid, KILL_CONFIRM_SECONDS)
+
+
+async def wait_group_gone(pgid: int, within: float) -> bool:
+    """Whether the group disappears within ``within`` seconds (checked with a short, growing pause)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pause = 0.01
+    while await asyncio.to_thread(group_alive, pgid):
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 0.1)
+    return True

@@ -1,0 +1,131 @@
+"""A local job's status, derived by pure functions from what its directory holds.
+
+The submitter and the monitor both read jobs through ``derive_status``, so they agree, and the directory stays
+the source of truth when the submitter is gone. Reading the files (and asking /proc whether the process lives)
+happens elsewhere; this module only decides. Depends on esap_messages, the backend interface and the layout.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from esap_backends.base import FINAL_STATUSES, BackendStatus
+from esap_backends.local.layout import STDERR_FILE, STDOUT_FILE, JobState, KillIntent
+from esap_messages import DiracStatus, ResultFile
+from esap_messages.model import OutputFile
+
+MINOR_RECEIVED = "Job accepted"
+MINOR_WAITING = "Waiting for a free slot"
+MINOR_RUNNING = "Application"
+MINOR_KILL_REQUESTED = "Kill requested"
+MINOR_DONE = "Execution Complete"
+MINOR_FAILED = "Application Finished With Errors"
+MINOR_LOST = "Process lost"
+ERROR_LOST = "the process ended without an exit status"
+ERROR_TAIL_CHARS = 500
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What one read of a job directory found."""
+
+    job_dir: Path
+    state: JobState
+    read_at: datetime
+    exit_code_text: str | None = None
+    exit_code_written_at: datetime | None = None
+    process_alive: bool | None = None
+    stderr_tail: str = ""
+    file_sizes: Mapping[str, int] = field(default_factory=dict)
+
+
+def parse_exit_code(text: str | None) -> int | None:
+    """The wrapper's ``.exit_code``; None while it is absent or still being written."""
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def may_be_final(snapshot: JobSnapshot) -> bool:
+    """Whether the reader should gather results (sizes, stderr) for this snapshot."""
+    state = snapshot.state
+    return (state.status in FINAL_STATUSES or parse_exit_code(snapshot.exit_code_text) is not None
+            or (state.status is DiracStatus.RUNNING and snapshot.process_alive is False))
+
+
+def derive_status(snapshot: JobSnapshot) -> BackendStatus:
+    state = snapshot.state
+    if state.status in FINAL_STATUSES:
+        return _final(snapshot, state.status, state.minor_status, state.error, state.exit_code, state.ended_at)
+    code = parse_exit_code(snapshot.exit_code_text)
+    ended_at = snapshot.exit_code_written_at or snapshot.read_at
+    if state.kill is not None and (code is not None or snapshot.process_alive is False):
+        return _final(snapshot, DiracStatus.KILLED, state.kill.minor_status, state.kill.error, code, ended_at)
+    if code == 0:
+        return _final(snapshot, DiracStatus.DONE, MINOR_DONE, None, code, ended_at)
+    if code is not None:
+        return _final(snapshot, DiracStatus.FAILED, MINOR_FAILED, exit_error(code, snapshot.stderr_tail), code,
+                      ended_at)
+    if state.status is DiracStatus.RUNNING and snapshot.process_alive is False:
+        return _final(snapshot, DiracStatus.FAILED, MINOR_LOST, ERROR_LOST, None, snapshot.read_at)
+    minor = MINOR_KILL_REQUESTED if state.kill is not None else state.minor_status
+    return BackendStatus(status=state.status, minor_status=minor, started_at=state.started_at)
+
+
+def exit_error(code: int, stderr_tail: str) -> str:
+    """``exit code N``, with the last line of the payload's stderr when it wrote one."""
+    last = last_line(stderr_tail)
+    return f"exit code {code}: {last}" if last else f"exit code {code}"
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][-ERROR_TAIL_CHARS:] if lines else ""
+
+
+def list_results(job_dir: Path, file_sizes: Mapping[str, int],
+                 outputs: tuple[OutputFile, ...]) -> tuple[ResultFile, ...]:
+    """stdout, stderr and each declared output that exists, with its size and ``file://`` location."""
+    candidates = [("stdout", STDOUT_FILE, "text/plain"), ("stderr", STDERR_FILE, "text/plain")]
+    candidates += [(output.name, output.name, output.mime_type) for output in outputs]
+    results: dict[str, ResultFile] = {}
+    for result_id, file_name, mime_type in candidates:
+        if result_id in results or file_name not in file_sizes:
+            continue
+        results[result_id] = ResultFile(name=result_id, size=file_sizes[file_name], mime_type=mime_type,
+                                        location=(job_dir / file_name).as_uri())
+    return tuple(results.values())
+
+
+def result_file_names(outputs: tuple[OutputFile, ...]) -> tuple[str, ...]:
+    """The files whose sizes ``list_results`` needs."""
+    return (STDOUT_FILE, STDERR_FILE, *(output.name for output in outputs))
+
+
+def final_state(state: JobState, status: BackendStatus) -> JobState:
+    """state.json once the job ended, as ``status`` says."""
+    return state.model_copy(update={
+        "status": status.status, "minor_status": status.minor_status, "error": status.error,
+        "exit_code": status.exit_code, "ended_at": status.ended_at or state.ended_at,
+    })
+
+
+def killed_state(state: JobState, intent: KillIntent, now: datetime) -> JobState:
+    """state.json of a job killed before its process started (Received, Waiting, or a tombstone)."""
+    return state.model_copy(update={
+        "status": DiracStatus.KILLED, "minor_status": intent.minor_status, "error": intent.error,
+        "ended_at": now, "kill": intent,
+    })
+
+
+def _final(snapshot: JobSnapshot, status: DiracStatus, minor: str, error: str | None, code: int | None,
+           ended_at: datetime | None) -> BackendStatus:
+    state = snapshot.state
+    return BackendStatus(
+        status=status, minor_status=minor, started_at=state.started_at, ended_at=ended_at, exit_code=code,
+        error=error, results=list_results(snapshot.job_dir, snapshot.file_sizes, state.outputs),
+    )

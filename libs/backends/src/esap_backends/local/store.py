@@ -1,0 +1,189 @@
+"""The work root of the local executor: makes job directories (whole or not at all), reads them into snapshots,
+and rewrites their state. Blocking file I/O: callers run the heavy parts in a thread.
+
+Depends on the layout, the status functions and /proc (through processes); knows nothing of callbacks or the bus.
+"""
+
+import json
+import secrets
+import shutil
+import stat as stat_mode
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from esap_backends.base import FINAL_STATUSES, BackendError, BackendStatus, PermanentBackendError
+from esap_backends.local import layout, processes, status
+from esap_backends.local.launch import LaunchPlan
+from esap_backends.local.layout import INCOMING_PREFIX, JobFile, JobState, KillIntent
+from esap_messages import DiracStatus, SubmitJob, utcnow
+
+STDERR_TAIL_BYTES = 4096
+
+
+class JobStore:
+    def __init__(self, root: Path, workflows_dir: Path | None) -> None:
+        self.root = root
+        self.workflows_dir = workflows_dir
+
+    def job_dir(self, job_id: str) -> Path:
+        if not layout.is_job_id(job_id):
+            raise PermanentBackendError(f"{job_id!r} is not a local job id")
+        return self.root / job_id
+
+    def create(self, job: SubmitJob, plan: LaunchPlan) -> bool:
+        """Write the job's directory with state Received; False if it exists already (nothing is changed)."""
+        job_id = str(job.job_id)
+        sources = [self._workflow_source(name) for name in plan.files]
+        now = utcnow()
+        job_file = JobFile(job_id=job_id, owner=job.owner, facility=job.facility, workflow=job.workflow,
+                           parameters=dict(plan.parameters), argv=plan.argv,
+                           execution_duration=plan.execution_duration, submitted_at=now)
+        state = JobState(job_id=job_id, status=DiracStatus.RECEIVED, minor_status=status.MINOR_RECEIVED,
+                         created_at=now, execution_duration=plan.execution_duration, outputs=plan.outputs)
+        files: dict[str, bytes] = {
+            layout.PARAMETERS_FILE: json.dumps(dict(plan.parameters), indent=2, sort_keys=True).encode(),
+            layout.JOB_FILE: job_file.model_dump_json(indent=2).encode(),
+            layout.STATE_FILE: state.model_dump_json().encode(),
+        }
+        return self._place(job_id, files, dict(zip(plan.files, sources, strict=True)))
+
+    def create_tombstone(self, job_id: str, intent: KillIntent) -> bool:
+        """Mark a job that was never submitted as Killed, so a later submit does not run it."""
+        now = utcnow()
+        state = JobState(job_id=job_id, status=DiracStatus.KILLED, minor_status=intent.minor_status,
+                         error=intent.error, created_at=now, ended_at=now, kill=intent, tombstone=True)
+        return self._place(job_id, {layout.STATE_FILE: state.model_dump_json().encode()}, {})
+
+    def read_state(self, job_id: str) -> JobState | None:
+        return layout.read_state(self.job_dir(job_id))
+
+    def read_plan_source(self, job_id: str) -> JobFile:
+        return layout.read_job_file(self.job_dir(job_id))
+
+    def update_state(self, job_id: str, **changes: Any) -> JobState:
+        job_dir = self.job_dir(job_id)
+        current = layout.read_state(job_dir)
+        if current is None:
+            raise BackendError(f"job {job_id} has no state file")
+        updated = current.model_copy(update=changes)
+        layout.write_state(job_dir, updated)
+        return updated
+
+    def write_state(self, job_id: str, state: JobState) -> None:
+        layout.write_state(self.job_dir(job_id), state)
+
+    def snapshot(self, job_id: str) -> status.JobSnapshot | None:
+        """One read of the job's directory; None if there is no such job."""
+        job_dir = self.job_dir(job_id)
+        state = layout.read_state(job_dir)
+        if state is None:
+            return None
+        exit_path = job_dir / layout.EXIT_CODE_FILE
+        exit_text = _read_text(exit_path)
+        alive = None
+        if state.status is DiracStatus.RUNNING and state.pid is not None and exit_text is None:
+            alive = processes.is_alive(state.pid, state.pid_start_ticks)
+        snap = status.JobSnapshot(job_dir=job_dir, state=state, read_at=utcnow(), exit_code_text=exit_text,
+                                  exit_code_written_at=layout.file_mtime(exit_path) if exit_text else None,
+                                  process_alive=alive)
+        if not status.may_be_final(snap):
+            return snap
+        code = status.parse_exit_code(exit_text)
+        tail = _read_tail(job_dir / layout.STDERR_FILE) if code not in (None, 0) else ""
+        sizes = _sizes(job_dir, status.result_file_names(state.outputs))
+        return status.JobSnapshot(job_dir=job_dir, state=state, read_at=snap.read_at, exit_code_text=exit_text,
+                                  exit_code_written_at=snap.exit_code_written_at, process_alive=alive,
+                                  stderr_tail=tail, file_sizes=sizes)
+
+    def read_statuses(self, job_ids: list[str]) -> dict[str, BackendStatus]:
+        """Statuses of the jobs that exist among ``job_ids``, from their directories alone."""
+        found = {}
+        for job_id in job_ids:
+            snapshot = self.snapshot(job_id)
+            if snapshot is not None:
+                found[job_id] = status.derive_status(snapshot)
+        return found
+
+    def scan_unfinished(self) -> list[JobState]:
+        """Every job not yet final, oldest first: what a restarted submitter takes up again."""
+        found: list[JobState] = []
+        if not self.root.is_dir():
+            return found
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".") or not layout.is_job_id(entry.name):
+                continue
+            state = layout.read_state(entry)
+            if state is not None and state.status not in FINAL_STATUSES:
+                found.append(state)
+        return sorted(found, key=lambda s: (s.created_at, s.job_id))
+
+    def remove_incoming(self) -> None:
+        """Directories left half-made by a submitter that stopped while writing them."""
+        if self.root.is_dir():
+            for entry in self.root.glob(f"{INCOMING_PREFIX}*"):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def _workflow_source(self, name: str) -> Path:
+        if self.workflows_dir is None:
+            raise PermanentBackendError(f"workflow file {name!r}: this executor has no workflows directory")
+        base = self.workflows_dir.resolve()
+        source = (base / name).resolve()
+        if not source.is_relative_to(base) or not source.is_file():
+            raise PermanentBackendError(f"workflow file {name!r} is not in the workflows directory")
+        return source
+
+    def _place(self, job_id: str, files: Mapping[str, bytes], copies: Mapping[str, Path]) -> bool:
+        target = self.job_dir(job_id)
+        if target.exists():
+            return False
+        self.root.mkdir(parents=True, exist_ok=True)
+        incoming = self.root / f"{INCOMING_PREFIX}{job_id}-{secrets.token_hex(4)}"
+        try:
+            incoming.mkdir()
+            for name, source in copies.items():
+                (incoming / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, incoming / name)
+            for name, data in files.items():
+                (incoming / name).write_bytes(data)
+            try:
+                incoming.rename(target)
+            except OSError:
+                if target.exists():
+                    return False
+                raise
+        except OSError as exc:
+            raise BackendError(f"could not write the job directory: {exc}") from exc
+        finally:
+            if incoming.exists():
+                shutil.rmtree(incoming, ignore_errors=True)
+        return True
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _read_tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - STDERR_TAIL_BYTES))
+            return handle.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _sizes(job_dir: Path, names: tuple[str, ...]) -> dict[str, int]:
+    sizes = {}
+    for name in names:
+        try:
+            found = (job_dir / name).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat_mode.S_ISREG(found.st_mode):
+            sizes[name] = found.st_size
+    return sizes

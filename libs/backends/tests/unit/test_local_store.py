@@ -1,0 +1,93 @@
+"""The local executor's job directories on a temporary work root: whole-or-nothing creation, atomic state."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from esap_backends import BackendError, PermanentBackendError
+from esap_backends.local.launch import plan_launch
+from esap_backends.local.layout import KillIntent, read_job_file, read_state, write_atomic
+from esap_backends.local.store import JobStore
+from esap_messages import DiracStatus, SubmitJob, WorkflowRun, new_id, utcnow
+
+TOKEN = "s3cret-token-" + "x" * 20
+
+
+def _job(files: tuple[str, ...] = ("tool.sh",)) -> SubmitJob:
+    return SubmitJob(job_id=new_id(), facility="local", backend="local",
+                     workflow=WorkflowRun(slug="w", command=("sh", "tool.sh", "{A}"), files=files),
+                     parameters={"A": "x y"}, execution_duration=0, callback_token=SecretStr(TOKEN))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    (workflows / "tool.sh").write_text("echo $1\n")
+    return JobStore(tmp_path / "jobs", workflows)
+
+
+def test_create_writes_the_whole_directory_once(store: JobStore) -> None:
+    job = _job()
+    assert store.create(job, plan_launch(job)) is True
+    job_dir = store.job_dir(str(job.job_id))
+    assert sorted(p.name for p in job_dir.iterdir()) == ["job.json", "parameters.json", "state.json", "tool.sh"]
+    state = read_state(job_dir)
+    assert state is not None and state.status is DiracStatus.RECEIVED
+    assert read_job_file(job_dir).argv == ("sh", "tool.sh", "x y")
+    assert store.create(job, plan_launch(job)) is False
+    assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
+
+
+def test_the_token_is_never_written(store: JobStore) -> None:
+    job = _job()
+    store.create(job, plan_launch(job))
+    for path in store.job_dir(str(job.job_id)).iterdir():
+        assert TOKEN not in path.read_text()
+
+
+def test_a_missing_workflow_file_is_permanent(store: JobStore) -> None:
+    job = _job(files=("absent.py",))
+    with pytest.raises(PermanentBackendError):
+        store.create(job, plan_launch(job))
+    assert not store.root.exists() or not any(store.root.iterdir())
+
+
+def test_a_tombstone_blocks_a_later_create(store: JobStore) -> None:
+    job = _job()
+    intent = KillIntent(minor_status="aborted by its owner", requested_at=utcnow())
+    assert store.create_tombstone(str(job.job_id), intent) is True
+    assert store.create(job, plan_launch(job)) is False
+    state = store.read_state(str(job.job_id))
+    assert state is not None and state.tombstone and state.status is DiracStatus.KILLED
+
+
+def test_job_ids_that_are_paths_are_refused(store: JobStore) -> None:
+    for bad in ("../x", "a/b", ".hidden", ""):
+        with pytest.raises(PermanentBackendError):
+            store.job_dir(bad)
+
+
+def test_update_of_an_unknown_job_is_an_error(store: JobStore) -> None:
+    with pytest.raises(BackendError):
+        store.update_state("nothing", status=DiracStatus.RUNNING)
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    write_atomic(target, b"{}")
+    write_atomic(target, b'{"a": 1}')
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+    assert target.read_bytes() == b'{"a": 1}'
+
+
+def test_scan_finds_unfinished_jobs_oldest_first(store: JobStore) -> None:
+    first, second = _job(), _job()
+    for job in (first, second):
+        store.create(job, plan_launch(job))
+    store.update_state(str(second.job_id), status=DiracStatus.DONE)
+    (store.root / ".incoming-leftover").mkdir()
+    assert [s.job_id for s in store.scan_unfinished()] == [str(first.job_id)]
+    store.remove_incoming()
+    assert not (store.root / ".incoming-leftover").exists()

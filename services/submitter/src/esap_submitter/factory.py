@@ -1,0 +1,28 @@
+"""Builds the submitter's backends from its settings and the process's resources (HTTP session, metrics).
+
+The one place that knows which backends exist; add DIRAC or DiracX here. Depends on the backends library, the
+settings and the metrics.
+"""
+
+import aiohttp
+
+from esap_backends import ManagedBackend
+from esap_backends.local import HttpCallbackClient, LocalBackend
+from esap_submitter.adapters.callbacks import CountingCallbackClient
+from esap_submitter.config import Settings
+from esap_submitter.metrics import SubmitterMetrics
+
+
+def build_backends(settings: Settings, session: aiohttp.ClientSession,
+                   metrics: SubmitterMetrics) -> dict[str, ManagedBackend]:
+    callbacks = CountingCallbackClient(
+        HttpCallbackClient(session, settings.gateway_url, attempts=settings.callback_attempts),
+        metrics.callbacks,
+    )
+    local = LocalBackend(
+        work_root=settings.local_work_root, workflows_dir=settings.workflows_dir,
+        max_parallel=settings.local_max_parallel, kill_grace_seconds=settings.kill_grace_seconds,
+        callback_client=callbacks, search_path=settings.local_search_path,
+    )
+    metrics.running_jobs.set_function(lambda: local.running_count)
+    return {local.name: local}

@@ -1,0 +1,29 @@
+"""The submitter's metrics, in one explicit registry per app. Labels come from small fixed sets (backend
+names, outcomes), never a job id. Depends on prometheus_client and the runtime's BusMetrics only."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from esap_runtime.bus import BusMetrics
+
+SERVICE = "submitter"
+
+
+class SubmitterMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.bus = BusMetrics(SERVICE, registry)
+        self.submissions = Counter(
+            f"{SERVICE}_submissions_total", "SubmitJob messages handled, by backend and outcome "
+            "(submitted, failed, retried).", ["backend", "outcome"], registry=registry,
+        )
+        self.kills = Counter(
+            f"{SERVICE}_kills_total", "KillJob messages handled, by backend and outcome "
+            "(killed, already_final, refused, failed, retried).", ["backend", "outcome"], registry=registry,
+        )
+        self.callbacks = Counter(
+            f"{SERVICE}_callbacks_total", "Job callbacks to the gateway, by outcome (delivered, rejected, failed).",
+            ["outcome"], registry=registry,
+        )
+        self.running_jobs = Gauge(
+            f"{SERVICE}_running_jobs", "Jobs whose process this submitter is watching.", registry=registry,
+        )

@@ -1,0 +1,1 @@
+"""The submitter's behaviour, free of the bus and of HTTP."""

@@ -1,0 +1,106 @@
+"""What the submitter does with its two commands: hand a job to its backend (SubmitJob) and kill it (KillJob).
+
+Each method returns the events to publish, or raises RetryLaterError for the bus to try again later; on the
+last attempt a transient failure becomes a failure event instead, so no job is left hanging. Idempotent on
+redelivery because the backends are. Depends on the backend interface, the message contracts and the metrics;
+knows nothing of the bus connection or HTTP.
+"""
+
+from collections.abc import Mapping
+
+import structlog
+
+from esap_backends import (
+    Backend,
+    BackendError,
+    BackendStatus,
+    KillOutcome,
+    PermanentBackendError,
+    to_status_observed,
+)
+from esap_messages import (
+    DiracStatus,
+    ErrorType,
+    JobKillFailed,
+    JobSubmissionFailed,
+    JobSubmitted,
+    KillJob,
+    Message,
+    StatusSource,
+    SubmitJob,
+)
+from esap_messages.topology import MAX_ATTEMPTS
+from esap_runtime.bus import RetryLaterError
+from esap_submitter.metrics import SubmitterMetrics
+
+log = structlog.get_logger("esap.submitter")
+
+UNKNOWN_BACKEND = "unknown"
+
+
+class SubmissionService:
+    def __init__(self, backends: Mapping[str, Backend], metrics: SubmitterMetrics,
+                 max_attempts: int = MAX_ATTEMPTS) -> None:
+        self._backends = backends
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+
+    async def submit(self, command: SubmitJob, attempt: int) -> list[Message]:
+        backend = self._backends.get(command.backend)
+        if backend is None:
+            self._metrics.submissions.labels(UNKNOWN_BACKEND, "failed").inc()
+            log.warning("Job names an unknown backend.", backend=command.backend)
+            return [self._failed(command, ErrorType.FATAL, f"no backend {command.backend!r} on this submitter")]
+        try:
+            backend_job_id = await backend.submit(command)
+        except PermanentBackendError as exc:
+            self._metrics.submissions.labels(backend.name, "failed").inc()
+            log.warning("Backend refused the job.", backend=backend.name, error=str(exc))
+            return [self._failed(command, ErrorType.FATAL, str(exc))]
+        except BackendError as exc:
+            if attempt < self._max_attempts:
+                self._metrics.submissions.labels(backend.name, "retried").inc()
+                raise RetryLaterError(str(exc)) from exc
+            self._metrics.submissions.labels(backend.name, "failed").inc()
+            log.error("Backend unavailable on the last attempt.", backend=backend.name, error=str(exc))
+            return [self._failed(command, ErrorType.TRANSIENT,
+                                 f"the backend stayed unavailable after {attempt} attempts: {exc}")]
+        self._metrics.submissions.labels(backend.name, "submitted").inc()
+        log.info("Job submitted.", backend=backend.name, backend_job_id=backend_job_id)
+        return [JobSubmitted(job_id=command.job_id, facility=command.facility, backend_job_id=backend_job_id,
+                             status=DiracStatus.RECEIVED)]
+
+    async def kill(self, command: KillJob, attempt: int) -> list[Message]:
+        backend = self._backends.get(command.backend)
+        if backend is None:
+            self._metrics.kills.labels(UNKNOWN_BACKEND, "failed").inc()
+            return [JobKillFailed(job_id=command.job_id, message=f"no backend {command.backend!r} on this submitter")]
+        backend_job_id = command.backend_job_id or str(command.job_id)
+        try:
+            outcome = await backend.kill(backend_job_id, command.reason)
+            observed = (await backend.bulk_status([backend_job_id])).get(backend_job_id) \
+                if outcome is KillOutcome.KILLED else None
+        except PermanentBackendError as exc:
+            self._metrics.kills.labels(backend.name, "failed").inc()
+            return [JobKillFailed(job_id=command.job_id, message=str(exc)[:4000])]
+        except BackendError as exc:
+            if attempt < self._max_attempts:
+                self._metrics.kills.labels(backend.name, "retried").inc()
+                raise RetryLaterError(str(exc)) from exc
+            self._metrics.kills.labels(backend.name, "failed").inc()
+            return [JobKillFailed(job_id=command.job_id,
+                                  message=f"the backend stayed unavailable after {attempt} attempts: {exc}"[:4000])]
+        self._metrics.kills.labels(backend.name, outcome.value).inc()
+        log.info("Kill handled.", backend=backend.name, backend_job_id=backend_job_id, outcome=outcome.value)
+        if outcome is KillOutcome.REFUSED:
+            return [JobKillFailed(job_id=command.job_id, message="the backend could not kill the job; it may "
+                                                                 "still be running")]
+        if outcome is KillOutcome.ALREADY_FINAL:
+            return []  # the monitor reports the final status it finds
+        status = observed or BackendStatus(status=DiracStatus.KILLED, minor_status=command.reason)
+        return [to_status_observed(command.job_id, status, StatusSource.SUBMITTER)]
+
+    @staticmethod
+    def _failed(command: SubmitJob, error_type: ErrorType, message: str) -> JobSubmissionFailed:
+        return JobSubmissionFailed(job_id=command.job_id, facility=command.facility, error_type=error_type,
+                                   message=message[:4000])

@@ -1,0 +1,149 @@
+"""SubmissionService over fake backends: events for every outcome, retries, the last attempt. No I/O."""
+
+from collections.abc import Iterable, Mapping
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from esap_backends import BackendError, BackendStatus, KillOutcome, PermanentBackendError
+from esap_messages import (
+    DiracStatus,
+    ErrorType,
+    JobKillFailed,
+    JobStatusObserved,
+    JobSubmissionFailed,
+    JobSubmitted,
+    KillJob,
+    StatusSource,
+    SubmitJob,
+    WorkflowRun,
+    new_id,
+)
+from esap_messages.topology import MAX_ATTEMPTS
+from esap_runtime.bus import RetryLaterError
+from esap_submitter.metrics import SubmitterMetrics
+from esap_submitter.services.submission import SubmissionService
+
+
+class FakeBackend:
+    name = "local"
+
+    def __init__(self) -> None:
+        self.submit_error: Exception | None = None
+        self.kill_outcome = KillOutcome.KILLED
+        self.kill_error: Exception | None = None
+        self.statuses: dict[str, BackendStatus] = {}
+        self.submitted: list[SubmitJob] = []
+        self.killed: list[tuple[str, str]] = []
+
+    async def submit(self, job: SubmitJob) -> str:
+        if self.submit_error:
+            raise self.submit_error
+        self.submitted.append(job)
+        return f"b-{job.job_id}"
+
+    async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
+        if self.kill_error:
+            raise self.kill_error
+        self.killed.append((backend_job_id, reason))
+        return self.kill_outcome
+
+    async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        return {i: self.statuses[i] for i in backend_job_ids if i in self.statuses}
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+def metrics() -> SubmitterMetrics:
+    return SubmitterMetrics(CollectorRegistry())
+
+
+@pytest.fixture
+def service(backend: FakeBackend, metrics: SubmitterMetrics) -> SubmissionService:
+    return SubmissionService({"local": backend}, metrics)
+
+
+def _submit(backend: str = "local") -> SubmitJob:
+    return SubmitJob(job_id=new_id(), facility="local", backend=backend,
+                     workflow=WorkflowRun(slug="noop", command=("true",)), parameters={}, execution_duration=0,
+                     callback_token=SecretStr("t" * 32))
+
+
+def _count(metrics: SubmitterMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_submitted_job_is_reported_with_its_backend_id(service, backend, metrics) -> None:
+    command = _submit()
+    [event] = await service.submit(command, attempt=1)
+    assert isinstance(event, JobSubmitted)
+    assert (event.job_id, event.backend_job_id, event.status) == (command.job_id, f"b-{command.job_id}",
+                                                                  DiracStatus.RECEIVED)
+    assert _count(metrics, "submitter_submissions_total", backend="local", outcome="submitted") == 1
+
+
+async def test_a_refusal_is_a_fatal_submission_failure(service, backend) -> None:
+    backend.submit_error = PermanentBackendError("unknown placeholder {x}")
+    [event] = await service.submit(_submit(), attempt=1)
+    assert isinstance(event, JobSubmissionFailed)
+    assert (event.error_type, event.message) == (ErrorType.FATAL, "unknown placeholder {x}")
+
+
+async def test_a_transient_error_is_retried_until_the_last_attempt(service, backend, metrics) -> None:
+    backend.submit_error = BackendError("disk busy")
+    with pytest.raises(RetryLaterError):
+        await service.submit(_submit(), attempt=MAX_ATTEMPTS - 1)
+    [event] = await service.submit(_submit(), attempt=MAX_ATTEMPTS)
+    assert isinstance(event, JobSubmissionFailed) and event.error_type is ErrorType.TRANSIENT
+    assert "disk busy" in event.message
+    assert _count(metrics, "submitter_submissions_total", backend="local", outcome="retried") == 1
+
+
+async def test_an_unknown_backend_fails_the_job(service, metrics) -> None:
+    [event] = await service.submit(_submit(backend="dirac"), attempt=1)
+    assert isinstance(event, JobSubmissionFailed) and event.error_type is ErrorType.FATAL
+    assert _count(metrics, "submitter_submissions_total", backend="unknown", outcome="failed") == 1
+
+
+async def test_a_kill_is_confirmed_by_reading_the_status_back(service, backend) -> None:
+    job_id = new_id()
+    backend.statuses["b-1"] = BackendStatus(status=DiracStatus.KILLED, minor_status="aborted by its owner")
+    [event] = await service.kill(KillJob(job_id=job_id, facility="local", backend="local",
+                                         backend_job_id="b-1"), attempt=1)
+    assert isinstance(event, JobStatusObserved)
+    assert (event.job_id, event.status, event.source) == (job_id, DiracStatus.KILLED, StatusSource.SUBMITTER)
+    assert event.results == ()
+    assert backend.killed == [("b-1", "aborted by its owner")]
+
+
+async def test_a_job_without_backend_id_is_killed_by_its_job_id(service, backend) -> None:
+    job_id = new_id()
+    [event] = await service.kill(KillJob(job_id=job_id, facility="local", backend="local"), attempt=1)
+    assert backend.killed == [(str(job_id), "aborted by its owner")]
+    assert isinstance(event, JobStatusObserved) and event.status is DiracStatus.KILLED
+
+
+async def test_a_refused_kill_is_reported(service, backend) -> None:
+    backend.kill_outcome = KillOutcome.REFUSED
+    [event] = await service.kill(KillJob(job_id=new_id(), facility="local", backend="local"), attempt=1)
+    assert isinstance(event, JobKillFailed)
+
+
+async def test_a_kill_of_a_finished_job_says_nothing(service, backend, metrics) -> None:
+    backend.kill_outcome = KillOutcome.ALREADY_FINAL
+    assert await service.kill(KillJob(job_id=new_id(), facility="local", backend="local"), attempt=1) == []
+    assert _count(metrics, "submitter_kills_total", backend="local", outcome="already_final") == 1
+
+
+async def test_a_kill_that_keeps_failing_is_reported_on_the_last_attempt(service, backend) -> None:
+    backend.kill_error = BackendError("timeout")
+    command = KillJob(job_id=new_id(), facility="local", backend="local")
+    with pytest.raises(RetryLaterError):
+        await service.kill(command, attempt=1)
+    [event] = await service.kill(command, attempt=MAX_ATTEMPTS)
+    assert isinstance(event, JobKillFailed) and "timeout" in event.message
