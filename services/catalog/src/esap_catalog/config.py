@@ -1,0 +1,62 @@
+"""The catalog's settings, read from the environment (``CATALOG_<FIELD>``, then ``ESAP_<FIELD>``).
+
+The only module of the catalog that reads the environment; everything else is handed a Settings.
+"""
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from esap_runtime.settings import Environment, ServiceSettings
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/esap"
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", frozen=True, extra="ignore")
+
+    http_port: int = Field(8001, ge=0, le=65535, description="Port of the catalog's internal HTTP API.")
+    database_url: SecretStr = Field(
+        SecretStr(DEFAULT_DATABASE_URL),
+        description="PostgreSQL URL of the catalog's database; `migrate` creates the database if it is missing.",
+    )
+    pool_min: int = Field(2, ge=1, description="Connections the pool keeps open.")
+    pool_max: int = Field(10, ge=1, description="Most connections the pool opens.")
+    batch_size: int = Field(256, ge=1, le=5000, description="Most messages applied in one transaction.")
+    batch_linger_ms: float = Field(
+        2.0, ge=0, le=1000, description="How long a batch waits for more messages before it is applied."
+    )
+    max_wait_seconds: float = Field(60.0, gt=0, description="Longest a WAIT request blocks.")
+    creation_grace_seconds: float = Field(
+        10.0, ge=0, description="How long a GET waits for a recently made job id that is not stored yet."
+    )
+    workflows_dir: Path = Field(Path("workflows"), description="Directory of workflow definitions for `seed`.")
+    facilities_dir: Path = Field(Path("facilities"), description="Directory of facility definitions for `seed`.")
+    inbox_retention_days: float = Field(
+        7.0, gt=0, description="Days a consumed message id is kept to drop its duplicates; pruned hourly."
+    )
+    outbox_batch_size: int = Field(500, ge=1, le=10000, description="Most outbox rows published at once.")
+    outbox_sweep_seconds: float = Field(
+        1.0, gt=0, description="How often the outbox is swept for rows no commit announced (after a crash)."
+    )
+    catalogue_cache_seconds: float = Field(
+        30.0, ge=0, description="How long a workflow or facility read from the database is trusted."
+    )
+    list_limit: int = Field(1000, ge=1, description="Most jobs one listing returns.")
+
+    @field_validator("workflows_dir", "facilities_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _refuse_default_database(self) -> Self:
+        if self.environment is Environment.PRODUCTION and (
+            self.database_url.get_secret_value() == DEFAULT_DATABASE_URL
+        ):
+            raise ValueError("database_url is the passwordless development default, refused in production")
+        if self.pool_min > self.pool_max:
+            raise ValueError("pool_min is larger than pool_max")
+        return self

@@ -1,0 +1,66 @@
+"""A batch of messages folded over the state machine, in order, into what the transaction must write.
+
+Several messages for one job in one batch see each other's effects (a CreateJob then its AbortJob). A job made
+in this batch is inserted once, in its final state; an existing job is updated once.
+No I/O. Depends on esap_messages and the domain only.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from esap_catalog.domain.model import Job, PhaseChange
+from esap_catalog.domain.state_machine import Env, apply
+from esap_messages import Message, ResultFile
+
+
+@dataclass(frozen=True)
+class Ignored:
+    message: Message
+    reason: str
+
+
+@dataclass
+class BatchOutcome:
+    created: dict[UUID, Job] = field(default_factory=dict)
+    updated: dict[UUID, Job] = field(default_factory=dict)
+    history: list[PhaseChange] = field(default_factory=list)
+    results: dict[UUID, tuple[ResultFile, ...]] = field(default_factory=dict)
+    outbox: list[Message] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+
+    @property
+    def changed_ids(self) -> list[UUID]:
+        return [*self.created, *self.updated]
+
+
+def job_id_of(message: Message) -> UUID | None:
+    """Every message the catalog consumes names one job."""
+    job_id = getattr(message, "job_id", None)
+    return job_id if isinstance(job_id, UUID) else None
+
+
+def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> BatchOutcome:
+    outcome = BatchOutcome()
+    current = dict(jobs)
+    for message in messages:
+        job_id = job_id_of(message)
+        if job_id is None:
+            outcome.ignored.append(Ignored(message, "not_applicable"))
+            continue
+        decision = apply(current.get(job_id), message, env)
+        if decision.ignored is not None:
+            outcome.ignored.append(Ignored(message, decision.ignored))
+        if decision.job is None or not decision.changed:
+            outcome.outbox.extend(decision.outbox)
+            continue
+        current[job_id] = decision.job
+        if decision.created or job_id in outcome.created:
+            outcome.created[job_id] = decision.job
+        else:
+            outcome.updated[job_id] = decision.job
+        outcome.history.extend(decision.history)
+        outcome.outbox.extend(decision.outbox)
+        if decision.results is not None:
+            outcome.results[job_id] = decision.results
+    return outcome

@@ -1,0 +1,103 @@
+"""Domain objects of the catalog: a job, its backend's view, its error, and what the catalogue offers.
+
+Immutable values, changed with ``dataclasses.replace`` by the state machine. They carry no database rows and
+no wire formats; storage converts rows to them and the services convert them to API views.
+Depends on esap_messages' value types only.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, WorkflowRun
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSummary:
+    """UWS errorSummary: fatal when the job failed, transient when something may work on a second try."""
+
+    type: ErrorType
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiracState:
+    """The backend's own status of the job, and when it was observed."""
+
+    status: DiracStatus | None = None
+    minor_status: str = ""
+    application_status: str = ""
+    site: str = ""
+    observed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    job_id: UUID
+    owner: str | None
+    run_id: str | None
+    workflow: str
+    facility: str
+    backend: str
+    parameters: Mapping[str, str]
+    phase: Phase
+    creation_time: datetime
+    updated_at: datetime
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    execution_duration: int = 0
+    destruction: datetime | None = None
+    backend_job_id: str | None = None
+    dirac: DiracState = field(default_factory=DiracState)
+    error: ErrorSummary | None = None
+    callback_token_hash: bytes | None = None
+    abort_requested_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChange:
+    """One line of a job's phase history."""
+
+    job_id: UUID
+    phase: Phase
+    previous_phase: Phase | None
+    at: datetime
+    source: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSpec:
+    """What the state machine needs of a workflow: how to run it and its parameter defaults."""
+
+    slug: str
+    run: WorkflowRun
+    defaults: Mapping[str, str]
+    facility_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FacilitySpec:
+    """What the state machine needs of a facility: its backend kind and its type."""
+
+    slug: str
+    backend: str
+    facility_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one message for one job: its new state and everything the change implies.
+
+    ``job`` is None only when the message concerned no job (an event for an unknown job). ``ignored`` names why
+    nothing changed, from a small set: duplicate, unknown_job, not_applicable, stale, final.
+    """
+
+    job: Job | None
+    created: bool = False
+    changed: bool = False
+    history: tuple[PhaseChange, ...] = ()
+    outbox: tuple[Message, ...] = ()
+    results: tuple[ResultFile, ...] | None = None
+    ignored: str | None = None

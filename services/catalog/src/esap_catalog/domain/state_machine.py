@@ -1,0 +1,191 @@
+"""The catalog's state machine: one message applied to one job, as a pure function (``apply``).
+
+It follows the phase table of docs/ARCHITECTURE.md. Every change is a compare-and-set on the job's current
+phase: a duplicate, late or out-of-order message finds the job elsewhere and changes nothing (the decision
+says why it was ignored). A message that is wrong for the domain never raises: a CreateJob naming an unknown
+workflow still makes a job, in ERROR, so that no job is lost.
+No I/O (clock and token source come in through ``Env``). Depends on esap_messages and the domain only.
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from esap_catalog.domain.model import Decision, DiracState, ErrorSummary, Job
+from esap_catalog.domain.phases import BACKEND_PHASES, is_final, is_forward, phase_of
+from esap_catalog.domain.transitions import Env, failed, kill, moved, queued
+from esap_messages import (
+    ACTIVE_PHASES,
+    AbortJob,
+    CreateJob,
+    DiracStatus,
+    ErrorType,
+    JobKillFailed,
+    JobReported,
+    JobStatusObserved,
+    JobSubmissionFailed,
+    JobSubmitted,
+    Message,
+    Phase,
+    RunJob,
+)
+
+__all__ = ["Env", "apply"]
+
+SOURCE_GATEWAY = "gateway"
+SOURCE_SUBMITTER = "submitter"
+SOURCE_CALLBACK = "callback"
+
+
+def apply(job: Job | None, message: Message, env: Env) -> Decision:
+    """The job after ``message``, and what that change implies. ``job`` is None when it does not exist yet."""
+    if isinstance(message, CreateJob):
+        return _create(job, message, env)
+    handler = _HANDLERS.get(type(message))
+    if handler is None:
+        return Decision(job, ignored="not_applicable")
+    if job is None:
+        return Decision(None, ignored="unknown_job")
+    return handler(job, message, env)
+
+
+def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
+    if job is not None:
+        return Decision(job, ignored="duplicate")
+    workflow, facility = env.workflows.get(m.workflow), env.facilities.get(m.facility)
+    defaults = dict(workflow.defaults) if workflow else {}
+    new = Job(
+        job_id=m.job_id, owner=m.owner, run_id=m.run_id, workflow=m.workflow, facility=m.facility,
+        backend=facility.backend if facility else "", parameters={**defaults, **m.parameters},
+        phase=Phase.PENDING, creation_time=m.occurred_at, updated_at=env.now,
+        execution_duration=m.execution_duration, destruction=m.destruction,
+    )
+    if workflow is None:
+        problem = f"unknown workflow {m.workflow!r}"
+    elif facility is None:
+        problem = f"unknown facility {m.facility!r}"
+    elif workflow.facility_types and facility.facility_type not in workflow.facility_types:
+        problem = f"workflow {m.workflow!r} does not run on facilities of type {facility.facility_type!r}"
+    else:
+        problem = None
+    if problem is not None:
+        return failed(new, env, problem, source=SOURCE_GATEWAY, at=m.occurred_at, created=True)
+    if m.run:
+        return queued(new, env, source=SOURCE_GATEWAY, created=True)
+    return moved(new, Phase.PENDING, env, source=SOURCE_GATEWAY, created=True)
+
+
+def _not_owner(job: Job, owner: str | None) -> bool:
+    """The gateway checks ownership; this only refuses a command naming an owner the job does not have."""
+    return owner is not None and job.owner is not None and owner != job.owner
+
+
+def _run(job: Job, m: RunJob, env: Env) -> Decision:
+    if _not_owner(job, m.owner):
+        return Decision(job, ignored="not_owner")
+    if job.phase is not Phase.PENDING:
+        return Decision(job, ignored="not_applicable")
+    return queued(job, env, source=SOURCE_GATEWAY)
+
+
+def _abort(job: Job, m: AbortJob, env: Env) -> Decision:
+    if _not_owner(job, m.owner):
+        return Decision(job, ignored="not_owner")
+    if job.phase is Phase.PENDING:
+        return moved(job, Phase.ABORTED, env, source=SOURCE_GATEWAY, detail="aborted before it ran",
+                     end_time=m.occurred_at)
+    if job.phase in ACTIVE_PHASES:
+        new = replace(job, abort_requested_at=m.occurred_at, updated_at=env.now)
+        return Decision(new, changed=True, outbox=(kill(new),))
+    return Decision(job, ignored="final")
+
+
+def _submitted(job: Job, m: JobSubmitted, env: Env) -> Decision:
+    changes: dict[str, Any] = {}
+    if job.backend_job_id is None:
+        changes["backend_job_id"] = m.backend_job_id
+    if job.dirac.status is None:
+        changes["dirac"] = replace(job.dirac, status=m.status, observed_at=m.occurred_at)
+    new = replace(job, updated_at=env.now, **changes) if changes else job
+    if job.phase is Phase.ABORTED or job.abort_requested_at is not None:
+        # The abort overtook the submission: now there is something to kill.
+        return Decision(new, changed=bool(changes), outbox=(kill(new),))
+    if not changes:
+        return Decision(job, ignored="duplicate")
+    return Decision(new, changed=True)
+
+
+def _observe(dirac: DiracState, m: JobStatusObserved) -> DiracState:
+    """The backend's fields, replaced only by a newer observation."""
+    if dirac.observed_at is not None and m.observed_at <= dirac.observed_at:
+        return dirac
+    return DiracState(m.status, m.minor_status, m.application_status, m.site, m.observed_at)
+
+
+def _reported(job: Job, m: JobReported, env: Env) -> Decision:
+    if is_final(job.phase):
+        return Decision(job, ignored="final")
+    if job.phase not in BACKEND_PHASES:
+        return Decision(job, ignored="not_applicable")
+    dirac = job.dirac
+    if dirac.observed_at is None or m.reported_at > dirac.observed_at:
+        dirac = replace(dirac, status=m.status, observed_at=m.reported_at)
+    if m.status is DiracStatus.RUNNING and job.phase is Phase.QUEUED:
+        return moved(job, Phase.EXECUTING, env, source=SOURCE_CALLBACK, detail="the job reported Running",
+                     dirac=dirac, start_time=m.started_at or m.reported_at)
+    if dirac == job.dirac:
+        return Decision(job, ignored="stale")
+    return Decision(replace(job, dirac=dirac, updated_at=env.now), changed=True)
+
+
+def _status_observed(job: Job, m: JobStatusObserved, env: Env) -> Decision:
+    if is_final(job.phase):
+        return Decision(job, ignored="final")
+    if job.phase not in BACKEND_PHASES:
+        return Decision(job, ignored="not_applicable")
+    dirac = _observe(job.dirac, m)
+    target = phase_of(m.status)
+    if not is_forward(job.phase, target):
+        if dirac == job.dirac:
+            return Decision(job, ignored="stale")
+        return Decision(replace(job, dirac=dirac, updated_at=env.now), changed=True)
+    detail = f"{m.status.value}: {m.minor_status}" if m.minor_status else m.status.value
+    start = job.start_time or m.started_at
+    if target is Phase.EXECUTING:
+        return moved(job, target, env, source=m.source.value, detail=detail, dirac=dirac,
+                     start_time=start or m.observed_at)
+    changes: dict[str, Any] = {"dirac": dirac, "start_time": start, "end_time": m.ended_at or m.observed_at}
+    results = m.results
+    if target is Phase.COMPLETED:
+        results = results or ()
+    elif target is Phase.ERROR:
+        reason = m.error or m.minor_status or "the job failed on its backend"
+        changes["error"] = ErrorSummary(ErrorType.FATAL, reason)
+    elif m.error:
+        changes["error"] = ErrorSummary(ErrorType.FATAL, m.error)
+    return moved(job, target, env, source=m.source.value, detail=detail, results=results, **changes)
+
+
+def _submission_failed(job: Job, m: JobSubmissionFailed, env: Env) -> Decision:
+    if job.phase not in BACKEND_PHASES:
+        return Decision(job, ignored="final" if is_final(job.phase) else "not_applicable")
+    return failed(job, env, m.message, source=SOURCE_SUBMITTER, at=m.occurred_at, error_type=m.error_type)
+
+
+def _kill_failed(job: Job, m: JobKillFailed, env: Env) -> Decision:
+    if job.phase not in ACTIVE_PHASES:
+        return Decision(job, ignored="final" if is_final(job.phase) else "not_applicable")
+    new = replace(job, abort_requested_at=None, error=ErrorSummary(ErrorType.TRANSIENT, m.message),
+                  updated_at=env.now)
+    return Decision(new, changed=True)
+
+
+_HANDLERS: dict[type[Message], Callable[[Job, Any, Env], Decision]] = {
+    RunJob: _run,
+    AbortJob: _abort,
+    JobSubmitted: _submitted,
+    JobReported: _reported,
+    JobStatusObserved: _status_observed,
+    JobSubmissionFailed: _submission_failed,
+    JobKillFailed: _kill_failed,
+}

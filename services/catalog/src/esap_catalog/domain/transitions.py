@@ -1,0 +1,85 @@
+"""The building blocks of the state machine: moving a job to a phase, queueing it, asking for a kill.
+
+Each returns the new job and the effects of the change (phase history, messages for the outbox); none decides
+whether a change is allowed, which is the state machine's job.
+No I/O: the clock and the token source come in through ``Env``. Depends on esap_messages and the domain only.
+"""
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from esap_catalog.domain.model import Decision, ErrorSummary, FacilitySpec, Job, PhaseChange, WorkflowSpec
+from esap_catalog.domain.phases import is_final
+from esap_messages import ErrorType, JobPhaseChanged, KillJob, Message, Phase, ResultFile, SubmitJob
+
+
+@dataclass(frozen=True)
+class Env:
+    """What the state machine may know of the world besides the job and the message."""
+
+    now: datetime
+    new_token: Callable[[], str]
+    workflows: Mapping[str, WorkflowSpec]
+    facilities: Mapping[str, FacilitySpec]
+
+
+def token_hash(token: str) -> bytes:
+    """The only form in which a callback token is kept."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def move(job: Job, to: Phase, env: Env, *, source: str, detail: str = "", created: bool = False,
+         **changes: Any) -> tuple[Job, PhaseChange, JobPhaseChanged]:
+    """Put ``job`` in phase ``to`` with ``changes``; a final phase also drops the callback token."""
+    before = None if created else job.phase
+    if is_final(to):
+        changes.setdefault("callback_token_hash", None)
+    new = replace(job, phase=to, updated_at=env.now, **changes)
+    entry = PhaseChange(new.job_id, to, before, env.now, source, detail)
+    event = JobPhaseChanged(
+        job_id=new.job_id, owner=new.owner, workflow=new.workflow, facility=new.facility,
+        backend=new.backend, phase=to, previous_phase=before, backend_job_id=new.backend_job_id,
+        dirac_status=new.dirac.status, changed_at=env.now,
+    )
+    return new, entry, event
+
+
+def moved(job: Job, to: Phase, env: Env, *, source: str, detail: str = "", created: bool = False,
+          results: tuple[ResultFile, ...] | None = None, **changes: Any) -> Decision:
+    """A decision that moves the job to ``to`` and does nothing else."""
+    new, entry, event = move(job, to, env, source=source, detail=detail, created=created, **changes)
+    return Decision(new, created=created, changed=True, history=(entry,), outbox=(event,), results=results)
+
+
+def queued(job: Job, env: Env, *, source: str, created: bool = False) -> Decision:
+    """PENDING (or nothing) -> QUEUED: make the callback token and hand the job to the submitter."""
+    workflow = env.workflows.get(job.workflow)
+    if workflow is None:
+        return failed(job, env, f"workflow {job.workflow!r} is no longer in the catalogue", source=source,
+                      created=created, at=env.now)
+    token = env.new_token()
+    new, entry, event = move(job, Phase.QUEUED, env, source=source, created=created,
+                             callback_token_hash=token_hash(token))
+    submit = SubmitJob(
+        job_id=new.job_id, owner=new.owner, facility=new.facility, backend=new.backend, workflow=workflow.run,
+        parameters=dict(new.parameters), execution_duration=new.execution_duration,
+        callback_token=SecretStr(token),
+    )
+    return Decision(new, created=created, changed=True, history=(entry,), outbox=(submit, event))
+
+
+def failed(job: Job, env: Env, message: str, *, source: str, at: datetime, created: bool = False,
+           error_type: ErrorType = ErrorType.FATAL) -> Decision:
+    """The job cannot run: ERROR with an error summary saying why."""
+    return moved(job, Phase.ERROR, env, source=source, detail=message[:200], created=created, end_time=at,
+                 error=ErrorSummary(error_type, message))
+
+
+def kill(job: Job) -> Message:
+    return KillJob(job_id=job.job_id, facility=job.facility, backend=job.backend,
+                   backend_job_id=job.backend_job_id)

@@ -1,0 +1,111 @@
+"""The catalog's composition root for one process: builds the pool, the LISTEN connection, the bus, the
+background tasks and the services, in order, and tears them down in reverse.
+
+Nothing here runs at import time; ``open_factory`` is entered by the app's lifespan.
+Depends on config, metrics, services, storage, handlers.messages and the runtime bus.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import CollectorRegistry
+
+from esap_catalog.config import Settings
+from esap_catalog.handlers.messages import batch_handler
+from esap_catalog.metrics import CatalogMetrics
+from esap_catalog.services.callbacks import CallbackService
+from esap_catalog.services.catalogue import CatalogueCache, CatalogueService
+from esap_catalog.services.housekeeping import prune_inbox_forever
+from esap_catalog.services.ingest import IngestService
+from esap_catalog.services.jobs import JobQueryService
+from esap_catalog.services.relay import OutboxRelay
+from esap_catalog.services.waiting import JobWaiter, WaiterRegistry
+from esap_catalog.storage.catalogue import CatalogueStore
+from esap_catalog.storage.listener import ChangeListener
+from esap_catalog.storage.messages import InboxStore, OutboxStore
+from esap_catalog.storage.migrator import check_schema
+from esap_catalog.storage.pool import create_pool
+from esap_catalog.storage.views import JobViewStore
+from esap_messages import Topology
+from esap_runtime.bus import Bus, BusMetrics
+from esap_runtime.ops import HealthCheck
+
+log = structlog.get_logger("esap.catalog")
+
+
+class Factory:
+    """The process' resources, and the services built on them."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, listener: ChangeListener, bus: Bus,
+                 waiters: WaiterRegistry, metrics: CatalogMetrics) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.listener = listener
+        self.bus = bus
+        self.metrics = metrics
+        views = JobViewStore(pool)
+        waiter = JobWaiter(views.job, waiters, max_wait=settings.max_wait_seconds,
+                           creation_grace=settings.creation_grace_seconds)
+        self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit)
+        self.callbacks = CallbackService(views)
+        catalogue = CatalogueStore(pool)
+        self.catalogue = CatalogueService(catalogue)
+        self.relay = OutboxRelay(OutboxStore(pool), bus.publish_many, metrics,
+                                 batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
+        cache = CatalogueCache(catalogue, settings.catalogue_cache_seconds)
+        self.ingest = IngestService(pool, cache, metrics, self.relay.wake)
+
+    def health_checks(self) -> Mapping[str, HealthCheck]:
+        async def database() -> bool:
+            return bool(await self.pool.fetchval("SELECT 1"))
+
+        async def listener() -> bool:
+            return self.listener.connected
+
+        async def bus() -> bool:
+            return self.bus.is_connected
+
+        return {"database": database, "listen": listener, "bus": bus}
+
+
+@contextlib.asynccontextmanager
+async def open_factory(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[Factory]:
+    """Everything the app needs, running; refuses to start on a schema that is not this version's."""
+    url = settings.database_url.get_secret_value()
+    metrics = CatalogMetrics(registry)
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await check_schema(conn)
+        waiters = WaiterRegistry(metrics.waiters.set)
+        listener = ChangeListener(url, waiters.notify, waiters.wake_all)
+        await listener.start()
+        stack.push_async_callback(listener.close)
+        bus = await Bus.connect(settings.amqp_url.get_secret_value(), Topology(settings.bus_namespace),
+                                BusMetrics("catalog", registry))
+        stack.push_async_callback(bus.close)
+        factory = Factory(settings, pool, listener, bus, waiters, metrics)
+        _background(stack, factory.relay.run(), "catalog:outbox-relay")
+        _background(stack, prune_inbox_forever(InboxStore(pool), settings.inbox_retention_days),
+                    "catalog:inbox-pruning")
+        await bus.consume(bus.topology.catalog, batch_handler(factory.ingest), batch_size=settings.batch_size,
+                          linger=settings.batch_linger_ms / 1000.0)
+        log.info("Catalog ready.", queue=bus.topology.catalog.name)
+        yield factory
+        log.info("Catalog stopping.")
+
+
+def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
+    task = asyncio.create_task(work, name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)

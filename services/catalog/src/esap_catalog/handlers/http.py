@@ -1,0 +1,98 @@
+"""The catalog's internal HTTP API (docs/ARCHITECTURE.md), answered with the models of esap_messages.api.
+
+Each route parses, makes one call to a service, and maps the answer or the error. Bodies are serialised once,
+by the model itself. Depends on the factory and services; never on storage.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
+
+from esap_catalog.factory import Factory
+from esap_catalog.services.callbacks import CallbackRefusedError, JobNotFoundError
+from esap_messages import Phase
+from esap_messages.api import (
+    ActiveJobList,
+    CallbackVerification,
+    CallbackVerified,
+    FacilityList,
+    FacilityView,
+    JobList,
+    JobView,
+    WorkflowList,
+    WorkflowView,
+)
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+
+def _factory(request: Request) -> Factory:
+    factory: Factory = request.app.state.factory
+    return factory
+
+
+FactoryDep = Annotated[Factory, Depends(_factory)]
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _found(model: BaseModel | None, what: str) -> Response:
+    if model is None:
+        raise HTTPException(404, f"no such {what}")
+    return _json(model)
+
+
+@router.get("/jobs/{job_id}", response_model=JobView, summary="One job; with wait, once it changed")
+async def get_job(job_id: UUID, factory: FactoryDep, wait: float | None = None,
+                  phase: Phase | None = None) -> Response:
+    return _found(await factory.jobs.job(job_id, wait=wait, phase=phase), "job")
+
+
+@router.get("/jobs", response_model=JobList, summary="Jobs, newest first")
+async def list_jobs(factory: FactoryDep, owner: str | None = None,
+                    phase: Annotated[list[Phase] | None, Query()] = None, after: datetime | None = None,
+                    last: Annotated[int | None, Query(ge=1)] = None,
+                    limit: Annotated[int | None, Query(ge=1)] = None) -> Response:
+    if after is not None and after.tzinfo is None:
+        after = after.replace(tzinfo=UTC)
+    return _json(await factory.jobs.jobs(owner=owner, phases=phase, after=after, last=last, limit=limit))
+
+
+@router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")
+async def active_jobs(factory: FactoryDep) -> Response:
+    return _json(await factory.jobs.active_jobs())
+
+
+@router.post("/callbacks/verify", response_model=CallbackVerified, summary="Check a running job's token")
+async def verify_callback(body: CallbackVerification, factory: FactoryDep) -> Response:
+    try:
+        return _json(await factory.callbacks.verify(body))
+    except JobNotFoundError:
+        raise HTTPException(404, "no such job") from None
+    except CallbackRefusedError as exc:
+        raise HTTPException(403, str(exc)) from None
+
+
+@router.get("/workflows", response_model=WorkflowList)
+async def list_workflows(factory: FactoryDep) -> Response:
+    return _json(await factory.catalogue.workflows())
+
+
+@router.get("/workflows/{slug}", response_model=WorkflowView)
+async def get_workflow(slug: str, factory: FactoryDep) -> Response:
+    return _found(await factory.catalogue.workflow(slug), "workflow")
+
+
+@router.get("/facilities", response_model=FacilityList)
+async def list_facilities(factory: FactoryDep) -> Response:
+    return _json(await factory.catalogue.facilities())
+
+
+@router.get("/facilities/{slug}", response_model=FacilityView)
+async def get_facility(slug: str, factory: FactoryDep) -> Response:
+    return _found(await factory.catalogue.facility(slug), "facility")

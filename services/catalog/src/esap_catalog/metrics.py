@@ -1,0 +1,37 @@
+"""The catalog's Prometheus metrics, in one explicit registry per app.
+
+Names are ``catalog_<noun>_<unit>``; labels come from small fixed sets (phases, ignore reasons), never a job
+id or an owner. Depends on prometheus_client only.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class CatalogMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.jobs_created = Counter(
+            "catalog_jobs_created_total", "Jobs stored from CreateJob.", registry=registry,
+        )
+        self.phase_transitions = Counter(
+            "catalog_phase_transitions_total", "Phase changes committed.", ["from_phase", "to_phase"],
+            registry=registry,
+        )
+        self.events_ignored = Counter(
+            "catalog_events_ignored_total", "Messages that changed nothing, by reason.", ["reason"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "catalog_batch_size", "Messages applied per transaction.", registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
+        self.outbox_pending = Gauge(
+            "catalog_outbox_pending", "Outbox rows not yet published.", registry=registry,
+        )
+        self.outbox_lag = Histogram(
+            "catalog_outbox_lag_seconds", "From the commit of an outbox row to the broker's confirm.",
+            registry=registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
+        )
+        self.waiters = Gauge(
+            "catalog_waiters", "HTTP requests blocked in WAIT for a job to change.", registry=registry,
+        )

@@ -1,0 +1,64 @@
+"""The catalogue as the services see it: a cache of what the state machine needs, and the API views.
+
+The cache serves CreateJob without a query per message: a slug is read from the database when it is missing
+or older than ``max_age`` seconds (so a re-seeded workflow is picked up). Unknown slugs are not cached: a
+workflow seeded later is found at once. Depends on the domain and storage.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from esap_catalog.domain.model import FacilitySpec, WorkflowSpec
+from esap_catalog.storage.catalogue import CatalogueStore, Executor
+from esap_messages.api import FacilityList, FacilityView, WorkflowList, WorkflowView
+
+
+class CatalogueCache:
+    def __init__(self, store: CatalogueStore, max_age: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._max_age = max_age
+        self._clock = clock
+        self._workflows: dict[str, tuple[float, WorkflowSpec]] = {}
+        self._facilities: dict[str, tuple[float, FacilitySpec]] = {}
+
+    def _missing(self, cache: Mapping[str, tuple[float, object]], slugs: Iterable[str]) -> set[str]:
+        now = self._clock()
+        return {s for s in slugs if s not in cache or now - cache[s][0] > self._max_age}
+
+    async def resolve(self, executor: Executor, workflows: Iterable[str], facilities: Iterable[str],
+                      ) -> tuple[dict[str, WorkflowSpec], dict[str, FacilitySpec]]:
+        """The specs of the named workflows and facilities that exist; at most one query for each kind."""
+        workflows, facilities = set(workflows), set(facilities)
+        now = self._clock()
+        missing = self._missing(self._workflows, workflows)
+        if missing:
+            for w in await self._store.workflows(missing, executor=executor):
+                self._workflows[w.slug] = (now, w.to_spec())
+        missing = self._missing(self._facilities, facilities)
+        if missing:
+            for f in await self._store.facilities(missing, executor=executor):
+                self._facilities[f.slug] = (now, f.to_spec())
+        return ({s: self._workflows[s][1] for s in workflows if s in self._workflows},
+                {s: self._facilities[s][1] for s in facilities if s in self._facilities})
+
+
+class CatalogueService:
+    """The catalogue's read API."""
+
+    def __init__(self, store: CatalogueStore) -> None:
+        self._store = store
+
+    async def workflows(self) -> WorkflowList:
+        return WorkflowList(workflows=[w.to_view() for w in await self._store.workflows()])
+
+    async def workflow(self, slug: str) -> WorkflowView | None:
+        found = await self._store.workflows([slug])
+        return found[0].to_view() if found else None
+
+    async def facilities(self) -> FacilityList:
+        return FacilityList(facilities=[f.to_view() for f in await self._store.facilities()])
+
+    async def facility(self, slug: str) -> FacilityView | None:
+        found = await self._store.facilities([slug])
+        return found[0].to_view() if found else None

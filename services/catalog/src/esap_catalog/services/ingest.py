@@ -1,0 +1,106 @@
+"""Applying a batch of consumed messages: one transaction, a fixed handful of statements, then the ack.
+
+In one transaction: record every message id in the inbox (duplicates drop out), lock every affected job, fold
+the messages over the pure state machine, then write new jobs, updated jobs, phase history, results, outbox
+rows and NOTIFYs in bulk. After the commit the outbox relay is woken; the bus acks when this returns.
+An outage raises DependencyUnavailableError so the bus holds the messages; any other error fails the batch,
+which the bus then splits so that one poison message cannot hold back the others.
+Depends on the domain, storage and the bus' error types.
+"""
+
+import secrets
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from esap_catalog.domain.batch import BatchOutcome, decide, job_id_of
+from esap_catalog.domain.model import Job
+from esap_catalog.domain.state_machine import Env
+from esap_catalog.metrics import CatalogMetrics
+from esap_catalog.services.catalogue import CatalogueCache
+from esap_catalog.storage.errors import is_outage
+from esap_catalog.storage.jobs import JobStore
+from esap_messages import CreateJob, Message, RunJob, utcnow
+from esap_runtime.bus import DependencyUnavailableError
+
+log = structlog.get_logger("esap.catalog.ingest")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class IngestService:
+    def __init__(self, pool: asyncpg.Pool, cache: CatalogueCache, metrics: CatalogMetrics,
+                 on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._pool = pool
+        self._cache = cache
+        self._metrics = metrics
+        self._on_commit = on_commit
+        self._token_source = token_source
+        self._clock = clock
+
+    async def apply(self, messages: Sequence[Message]) -> None:
+        unique = list({m.message_id: m for m in messages}.values())  # the broker may deliver one twice
+        try:
+            outcome = await self._transact(unique)
+        except Exception as exc:
+            if is_outage(exc):
+                raise DependencyUnavailableError(f"the database is unavailable: {exc!r}") from exc
+            raise
+        self._metrics.batch_size.observe(len(messages))
+        if outcome is not None:
+            self._record(outcome)
+            if outcome.outbox:
+                self._on_commit()
+
+    async def _transact(self, messages: list[Message]) -> BatchOutcome | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            store = JobStore(conn)
+            fresh = await store.record_messages([m.message_id for m in messages])
+            todo = [m for m in messages if m.message_id in fresh]
+            if len(todo) < len(messages):
+                self._metrics.events_ignored.labels("duplicate_message").inc(len(messages) - len(todo))
+            if not todo:
+                return None
+            jobs = await store.lock({i for i in map(job_id_of, todo) if i is not None})
+            env = await self._env(conn, todo, jobs)
+            outcome = decide(todo, jobs, env)
+            inserted = await store.insert(list(outcome.created.values()))
+            if len(inserted) < len(outcome.created):
+                # Another writer stored one of these jobs after our read: start the batch again, from the row.
+                raise DependencyUnavailableError("a job was inserted concurrently; applying the batch again")
+            await store.update(list(outcome.updated.values()))
+            await store.append_history(outcome.history)
+            await store.replace_results(outcome.results)
+            await store.add_to_outbox(outcome.outbox)
+            await store.notify(outcome.changed_ids)
+        return outcome
+
+    async def _env(self, conn: asyncpg.Connection, messages: list[Message], jobs: dict[UUID, Job]) -> Env:
+        workflows = {m.workflow for m in messages if isinstance(m, CreateJob)}
+        workflows |= {jobs[m.job_id].workflow for m in messages if isinstance(m, RunJob) and m.job_id in jobs}
+        facilities = {m.facility for m in messages if isinstance(m, CreateJob)}
+        known_workflows, known_facilities = await self._cache.resolve(conn, workflows, facilities)
+        return Env(now=self._clock(), new_token=self._token_source, workflows=known_workflows,
+                   facilities=known_facilities)
+
+    def _record(self, outcome: BatchOutcome) -> None:
+        self._metrics.jobs_created.inc(len(outcome.created))
+        for entry in outcome.history:
+            before = entry.previous_phase.value if entry.previous_phase else "none"
+            self._metrics.phase_transitions.labels(before, entry.phase.value).inc()
+        reasons: Counter[str] = Counter()
+        for ignored in outcome.ignored:
+            reasons[ignored.reason] += 1
+            message = ignored.message
+            level = log.info if ignored.reason in {"unknown_job", "not_owner"} else log.debug
+            level("Message changed nothing.", reason=ignored.reason, type=message.type_name(),
+                  message_id=str(message.message_id), job_id=str(job_id_of(message)))
+        for reason, count in reasons.items():
+            self._metrics.events_ignored.labels(reason).inc(count)

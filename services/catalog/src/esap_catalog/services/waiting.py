@@ -1,0 +1,114 @@
+"""Blocking reads (UWS WAIT) without polling: requests park on futures that job change notifications resolve.
+
+A request registers its future BEFORE it reads the job, so a change committed between the read and the wait
+still wakes it. A wake-up only says "read again": the request re-reads and decides whether to keep waiting.
+A job id made moments ago (UUIDv7 carries its time) may not be stored yet: a read waits for it to appear for
+up to ``creation_grace`` seconds after its creation, so a GET right after the gateway's 303 finds the job.
+Depends on the domain and storage.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+from esap_catalog.domain.phases import WAITABLE_PHASES
+from esap_messages import Phase
+from esap_messages.api import JobView
+
+
+class WaiterRegistry:
+    """job id -> the futures of the requests waiting for it to change."""
+
+    def __init__(self, on_count: Callable[[int], None] = lambda _n: None) -> None:
+        self._waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+        self._count = 0
+        self._on_count = on_count
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def register(self, job_id: UUID) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(future)
+        self._changed(+1)
+        return future
+
+    def unregister(self, job_id: UUID, future: asyncio.Future[None]) -> None:
+        futures = self._waiters.get(job_id)
+        if futures is None or future not in futures:
+            return
+        futures.discard(future)
+        if not futures:
+            del self._waiters[job_id]
+        self._changed(-1)
+
+    def notify(self, job_id: UUID) -> None:
+        for future in self._waiters.get(job_id, ()):
+            if not future.done():
+                future.set_result(None)
+
+    def wake_all(self) -> None:
+        for job_id in list(self._waiters):
+            self.notify(job_id)
+
+    def _changed(self, delta: int) -> None:
+        self._count += delta
+        self._on_count(self._count)
+
+
+def uuid7_age(job_id: UUID, now: float) -> float | None:
+    """Seconds since a UUIDv7 was made (its first 48 bits are Unix milliseconds); None for other ids."""
+    if job_id.version != 7:
+        return None
+    return now - (job_id.int >> 80) / 1000.0
+
+
+class JobWaiter:
+    """Reads a job, blocking as WAIT asks: until it leaves a phase, or appears, or the time is up."""
+
+    def __init__(self, read: Callable[[UUID], Awaitable[JobView | None]], registry: WaiterRegistry, *,
+                 max_wait: float, creation_grace: float, wall_clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._read = read
+        self._registry = registry
+        self._max_wait = max_wait
+        self._grace = creation_grace
+        self._wall_clock = wall_clock
+        self._monotonic = monotonic
+
+    def _appearance_budget(self, job_id: UUID) -> float:
+        age = uuid7_age(job_id, self._wall_clock())
+        if age is None:
+            return 0.0
+        return min(self._grace, self._grace - age)
+
+    async def get(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None) -> JobView | None:
+        """The job; with ``wait`` (seconds, negative for the longest allowed), once it left ``phase`` (or the
+        phase it had when first read), or the time ran out. None when it does not exist."""
+        start = self._monotonic()
+        budget = None if wait is None else (self._max_wait if wait < 0 else min(wait, self._max_wait))
+        appearance = self._appearance_budget(job_id)
+        target = phase
+        while True:
+            future = self._registry.register(job_id)
+            try:
+                view = await self._read(job_id)
+                elapsed = self._monotonic() - start
+                if view is None:
+                    timeout = appearance - elapsed
+                    if timeout <= 0:
+                        return None
+                else:
+                    target = target or view.phase
+                    if budget is None or view.phase is not target or view.phase not in WAITABLE_PHASES:
+                        return view
+                    timeout = budget - elapsed
+                    if timeout <= 0:
+                        return view
+                with contextlib.suppress(TimeoutError):  # then read once more: the answer is the job as it is
+                    await asyncio.wait_for(future, timeout)
+            finally:
+                self._registry.unregister(job_id, future)

@@ -1,0 +1,174 @@
+"""The write side of jobs: what one batch transaction runs, each step one statement whatever the batch size.
+
+Bulk statements pass columns as arrays and ``unnest`` them, so a batch of 500 messages costs the same handful
+of round trips as a batch of one. Rows are converted to domain objects here (``job_from_record``) and never
+leave this module. Depends on asyncpg, the domain and esap_messages.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from esap_catalog.domain.model import DiracState, ErrorSummary, Job, PhaseChange
+from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, encode
+from esap_messages.registry import routing_key_of
+
+_STATE = (
+    ("phase", "text"), ("start_time", "timestamptz"), ("end_time", "timestamptz"), ("backend_job_id", "text"),
+    ("dirac_status", "text"), ("dirac_minor_status", "text"), ("dirac_application_status", "text"),
+    ("dirac_site", "text"), ("status_observed_at", "timestamptz"), ("error_type", "text"),
+    ("error_message", "text"), ("callback_token_hash", "bytea"), ("abort_requested_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+_IDENTITY = (
+    ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
+    ("parameters", "text"), ("creation_time", "timestamptz"), ("execution_duration", "int4"),
+    ("destruction", "timestamptz"),
+)
+
+
+def _unnest(columns: Sequence[tuple[str, str]]) -> str:
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, start=1))
+    names = ", ".join(name for name, _ in columns)
+    return f"unnest({arrays}) AS u({names})"
+
+
+_JOB_COLUMNS = (("job_id", "uuid"), *_IDENTITY, *_STATE)
+_SELECTED = ", ".join(name for name, _ in _JOB_COLUMNS)
+
+# SQL assembled from the constant column lists above, never from input.
+_LOCK = f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) ORDER BY job_id FOR UPDATE"  # noqa: S608
+_INSERT = f"""
+INSERT INTO jobs ({_SELECTED}, workflow_ref, facility_ref)
+SELECT {", ".join("u.parameters::jsonb" if n == "parameters" else f"u.{n}" for n, _ in _JOB_COLUMNS)},
+       w.slug, f.slug
+FROM {_unnest(_JOB_COLUMNS)}
+LEFT JOIN workflows w ON w.slug = u.workflow
+LEFT JOIN facilities f ON f.slug = u.facility
+ON CONFLICT (job_id) DO NOTHING
+RETURNING job_id
+"""  # noqa: S608
+_UPDATE = f"""
+UPDATE jobs AS j SET {", ".join(f"{n} = u.{n}" for n, _ in _STATE)}
+FROM {_unnest((("job_id", "uuid"), *_STATE))}
+WHERE j.job_id = u.job_id
+"""  # noqa: S608
+_INBOX = """
+INSERT INTO inbox (message_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING message_id
+"""
+_HISTORY = """
+INSERT INTO job_phase_history (job_id, phase, previous_phase, at, source, detail)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+"""
+_DELETE_RESULTS = "DELETE FROM job_results WHERE job_id = ANY($1::uuid[])"
+_RESULTS = """
+INSERT INTO job_results (job_id, result_id, size, mime_type, location)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[])
+"""
+_OUTBOX = """
+INSERT INTO outbox (message_type, routing_key, body)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
+"""
+_NOTIFY = "SELECT pg_notify('esap_job_changed', id::text) FROM unnest($1::uuid[]) AS id"
+
+CHANNEL = "esap_job_changed"
+
+
+def job_from_record(r: Mapping[str, Any]) -> Job:
+    error = ErrorSummary(ErrorType(r["error_type"]), r["error_message"] or "") if r["error_type"] else None
+    dirac = DiracState(
+        DiracStatus(r["dirac_status"]) if r["dirac_status"] else None, r["dirac_minor_status"],
+        r["dirac_application_status"], r["dirac_site"], r["status_observed_at"],
+    )
+    return Job(
+        job_id=r["job_id"], owner=r["owner"], run_id=r["run_id"], workflow=r["workflow"], facility=r["facility"],
+        backend=r["backend"], parameters=r["parameters"], phase=Phase(r["phase"]),
+        creation_time=r["creation_time"], updated_at=r["updated_at"], start_time=r["start_time"],
+        end_time=r["end_time"], execution_duration=r["execution_duration"], destruction=r["destruction"],
+        backend_job_id=r["backend_job_id"], dirac=dirac, error=error,
+        callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
+    )
+
+
+def _state_row(job: Job) -> tuple[Any, ...]:
+    error = job.error
+    return (
+        job.phase.value, job.start_time, job.end_time, job.backend_job_id,
+        job.dirac.status.value if job.dirac.status else None, job.dirac.minor_status,
+        job.dirac.application_status, job.dirac.site, job.dirac.observed_at,
+        error.type.value if error else None, error.message if error else None, job.callback_token_hash,
+        job.abort_requested_at, job.updated_at,
+    )
+
+
+def _identity_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.owner, job.run_id, job.workflow, job.facility, job.backend, json.dumps(dict(job.parameters)),
+        job.creation_time, job.execution_duration, job.destruction,
+    )
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to one list per column, the shape ``unnest`` takes."""
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+class JobStore:
+    """The statements of one batch transaction, on the connection that holds the transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def record_messages(self, message_ids: Sequence[UUID]) -> set[UUID]:
+        """Remember the ids; returns those not seen before."""
+        rows = await self._conn.fetch(_INBOX, list(message_ids))
+        return {r["message_id"] for r in rows}
+
+    async def lock(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        rows = await self._conn.fetch(_LOCK, list(job_ids))
+        return {r["job_id"]: job_from_record(r) for r in rows}
+
+    async def insert(self, jobs: Sequence[Job]) -> set[UUID]:
+        """Insert new jobs; returns the ids actually inserted (another writer may have been first)."""
+        if not jobs:
+            return set()
+        rows = ((j.job_id, *_identity_row(j), *_state_row(j)) for j in jobs)
+        inserted = await self._conn.fetch(_INSERT, *_columns(rows, len(_JOB_COLUMNS)))
+        return {r["job_id"] for r in inserted}
+
+    async def update(self, jobs: Sequence[Job]) -> None:
+        if jobs:
+            rows = ((j.job_id, *_state_row(j)) for j in jobs)
+            await self._conn.execute(_UPDATE, *_columns(rows, len(_STATE) + 1))
+
+    async def append_history(self, entries: Sequence[PhaseChange]) -> None:
+        if entries:
+            rows = ((e.job_id, e.phase.value, e.previous_phase.value if e.previous_phase else None, e.at,
+                     e.source, e.detail) for e in entries)
+            await self._conn.execute(_HISTORY, *_columns(rows, 6))
+
+    async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
+        if not results:
+            return
+        await self._conn.execute(_DELETE_RESULTS, list(results))
+        rows = [(job_id, r.name, r.size, r.mime_type, r.location)
+                for job_id, files in results.items() for r in {f.name: f for f in files}.values()]
+        if rows:
+            await self._conn.execute(_RESULTS, *_columns(rows, 5))
+
+    async def add_to_outbox(self, messages: Sequence[Message]) -> None:
+        if messages:
+            rows = ((m.type_name(), routing_key_of(m), encode(m)) for m in messages)
+            await self._conn.execute(_OUTBOX, *_columns(rows, 3))
+
+    async def notify(self, job_ids: Iterable[UUID]) -> None:
+        ids = list(job_ids)
+        if ids:
+            await self._conn.execute(_NOTIFY, ids)

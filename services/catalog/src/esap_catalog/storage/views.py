@@ -1,0 +1,121 @@
+"""The read side of jobs, for the internal HTTP API: one query per request, rows turned into API views here.
+
+Also the callback token checks, the one write outside the batch transaction: consuming a token is a single
+compare-and-set statement. Depends on asyncpg and esap_messages (api and value types).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from esap_messages import FINAL_PHASES, DiracStatus, ErrorType, Phase
+from esap_messages.api import (
+    ActiveJob,
+    DiracView,
+    ErrorView,
+    JobSummaryView,
+    JobView,
+    PhaseEntry,
+    ResultView,
+)
+
+_JOB = """
+SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time,
+       j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
+       j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
+       COALESCE((SELECT json_agg(json_build_object('id', r.result_id, 'size', r.size, 'mime_type', r.mime_type,
+                                                   'location', r.location) ORDER BY r.result_id)
+                 FROM job_results r WHERE r.job_id = j.job_id), '[]') AS results,
+       COALESCE((SELECT json_agg(json_build_object('phase', h.phase, 'at', h.at, 'source', h.source,
+                                                   'detail', h.detail) ORDER BY h.id)
+                 FROM job_phase_history h WHERE h.job_id = j.job_id), '[]') AS history
+FROM jobs j WHERE j.job_id = $1
+"""
+_LIST = "SELECT job_id, run_id, owner, phase, workflow, facility, creation_time FROM jobs WHERE phase = ANY($1::text[])"
+_LIST_ORDER = " ORDER BY creation_time DESC, job_id DESC LIMIT $2"
+_ACTIVE = """
+SELECT job_id, facility, backend, backend_job_id, phase, dirac_status FROM jobs
+WHERE phase IN ('QUEUED', 'EXECUTING') AND backend_job_id IS NOT NULL ORDER BY job_id
+"""
+_CALLBACK_STATE = "SELECT phase, callback_token_hash FROM jobs WHERE job_id = $1"
+_CLEAR_CALLBACK_HASH = """
+UPDATE jobs SET callback_token_hash = NULL
+WHERE job_id = $1 AND callback_token_hash = $2 AND NOT (phase = ANY($3::text[]))
+RETURNING phase
+"""
+LISTED_BY_DEFAULT = tuple(p.value for p in Phase if p is not Phase.ARCHIVED)
+
+
+@dataclass(frozen=True)
+class TokenState:
+    phase: Phase
+    token_hash: bytes | None
+
+
+def job_view_from_record(r: Mapping[str, Any]) -> JobView:
+    error = ErrorView(type=ErrorType(r["error_type"]), message=r["error_message"] or "") if r["error_type"] else None
+    return JobView(
+        job_id=r["job_id"], run_id=r["run_id"], owner=r["owner"], phase=Phase(r["phase"]), workflow=r["workflow"],
+        facility=r["facility"], backend=r["backend"], parameters=r["parameters"],
+        creation_time=r["creation_time"], start_time=r["start_time"], end_time=r["end_time"],
+        execution_duration=r["execution_duration"], destruction=r["destruction"],
+        backend_job_id=r["backend_job_id"],
+        dirac=DiracView(status=DiracStatus(r["dirac_status"]) if r["dirac_status"] else None,
+                        minor_status=r["dirac_minor_status"], application_status=r["dirac_application_status"],
+                        site=r["dirac_site"]),
+        error=error,
+        results=[ResultView.model_validate(x) for x in r["results"]],
+        history=[PhaseEntry.model_validate(x) for x in r["history"]],
+    )
+
+
+def summary_from_record(r: Mapping[str, Any]) -> JobSummaryView:
+    return JobSummaryView(job_id=r["job_id"], run_id=r["run_id"], owner=r["owner"], phase=Phase(r["phase"]),
+                          workflow=r["workflow"], facility=r["facility"], creation_time=r["creation_time"])
+
+
+def active_from_record(r: Mapping[str, Any]) -> ActiveJob:
+    return ActiveJob(job_id=r["job_id"], facility=r["facility"], backend=r["backend"],
+                     backend_job_id=r["backend_job_id"], phase=Phase(r["phase"]),
+                     dirac_status=DiracStatus(r["dirac_status"]) if r["dirac_status"] else None)
+
+
+class JobViewStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def job(self, job_id: UUID) -> JobView | None:
+        row = await self._pool.fetchrow(_JOB, job_id)
+        return job_view_from_record(row) if row else None
+
+    async def jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
+                   limit: int) -> list[JobSummaryView]:
+        wanted = [p.value for p in phases] if phases else list(LISTED_BY_DEFAULT)
+        # Fixed fragments only, so that each combination gets its own plan (and the owner index when it can).
+        sql, args = _LIST, [wanted, limit]
+        if owner is not None:
+            args.append(owner)
+            sql += f" AND owner = ${len(args)}"
+        if after is not None:
+            args.append(after)
+            sql += f" AND creation_time > ${len(args)}::timestamptz"
+        rows = await self._pool.fetch(sql + _LIST_ORDER, *args)
+        return [summary_from_record(r) for r in rows]
+
+    async def active_jobs(self) -> list[ActiveJob]:
+        return [active_from_record(r) for r in await self._pool.fetch(_ACTIVE)]
+
+    async def token_state(self, job_id: UUID) -> TokenState | None:
+        row = await self._pool.fetchrow(_CALLBACK_STATE, job_id)
+        return TokenState(Phase(row["phase"]), row["callback_token_hash"]) if row else None
+
+    async def consume_token(self, job_id: UUID, token_hash: bytes) -> Phase | None:
+        """Clear the job's token if it is still this one and the job is not final; the phase, or None."""
+        final = [p.value for p in FINAL_PHASES]
+        phase = await self._pool.fetchval(_CLEAR_CALLBACK_HASH, job_id, token_hash, final)
+        return Phase(phase) if phase else None
+

@@ -1,0 +1,181 @@
+"""The catalog's internal HTTP API against real PostgreSQL and RabbitMQ: reads, listings, WAIT woken by
+NOTIFY, and callback token verification."""
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from esap_messages import (
+    CreateJob,
+    DiracStatus,
+    JobStatusObserved,
+    JobSubmitted,
+    RunJob,
+    StatusSource,
+    SubmitJob,
+    new_id,
+    utcnow,
+)
+from esap_runtime.bus import Bus
+
+from .conftest import Catalog, Collector, StartCatalog, eventually
+
+
+def create(**fields: Any) -> CreateJob:
+    values: dict[str, Any] = {"job_id": new_id(), "owner": "alice", "workflow": "sleep", "facility": "local"}
+    values.update(fields)
+    return CreateJob.model_validate(values)
+
+
+async def queued_with_token(bus: Bus, queues: dict[str, Collector]) -> tuple[CreateJob, str]:
+    message = create(run=True)
+    await bus.publish(message)
+    submits = await eventually(lambda: _submit_for(queues, message))
+    return message, submits.callback_token.get_secret_value()
+
+
+async def _submit_for(queues: dict[str, Collector], message: CreateJob) -> SubmitJob | None:
+    return next((s for s in queues["submitter"].of(SubmitJob) if s.job_id == message.job_id), None)
+
+
+async def verify(catalog: Catalog, job_id: object, token: str, final: bool = False) -> int:
+    body = {"job_id": str(job_id), "token": token, "final": final}
+    return (await catalog.http.post("/internal/callbacks/verify", json=body)).status_code
+
+
+async def test_callback_verification(catalog: Catalog, bus: Bus, queues: dict[str, Collector]) -> None:
+    job, token = await queued_with_token(bus, queues)
+    other, other_token = await queued_with_token(bus, queues)
+    response = await catalog.http.post("/internal/callbacks/verify", json={"job_id": str(job.job_id),
+                                                                           "token": token})
+    assert response.status_code == 200 and response.json() == {"job_id": str(job.job_id), "phase": "QUEUED"}
+    assert await verify(catalog, job.job_id, "x" * len(token)) == 403
+    assert await verify(catalog, job.job_id, other_token) == 403
+    assert await verify(catalog, new_id(), token) == 404
+    assert await verify(catalog, job.job_id, token, final=True) == 200
+    assert await verify(catalog, job.job_id, token, final=True) == 403  # consumed
+    assert await verify(catalog, job.job_id, token) == 403
+    await bus.publish(JobStatusObserved(job_id=other.job_id, source=StatusSource.MONITOR, status=DiracStatus.DONE,
+                                        observed_at=utcnow()))
+
+    async def completed() -> bool:
+        return (await catalog.http.get(f"/internal/jobs/{other.job_id}")).json()["phase"] == "COMPLETED"
+
+    await eventually(completed)
+    assert await verify(catalog, other.job_id, other_token) == 403  # final
+
+
+async def test_get_right_after_publishing_finds_the_job(catalog: Catalog, bus: Bus) -> None:
+    messages = [create() for _ in range(20)]
+    for message in messages:
+        await bus.publish(message)
+    responses = await asyncio.gather(*(catalog.http.get(f"/internal/jobs/{m.job_id}") for m in messages))
+    assert [r.status_code for r in responses] == [200] * 20
+
+
+async def test_a_fresh_id_never_stored_is_404_after_the_grace(start_catalog: StartCatalog) -> None:
+    async with start_catalog(creation_grace_seconds=0.5) as catalog:
+        start = time.monotonic()
+        response = await catalog.http.get(f"/internal/jobs/{new_id()}")
+        assert response.status_code == 404 and 0.3 < time.monotonic() - start < 2
+
+
+async def test_an_unknown_job_is_404(catalog: Catalog) -> None:
+    start = time.monotonic()
+    response = await catalog.http.get("/internal/jobs/8d3f2a4e-9d7b-4f4e-8a41-1c2b3d4e5f60")
+    assert response.status_code == 404 and time.monotonic() - start < 1
+
+
+async def test_wait_returns_when_the_job_changes(catalog: Catalog, bus: Bus) -> None:
+    message = create()
+    await bus.publish(message)
+    assert (await catalog.http.get(f"/internal/jobs/{message.job_id}")).json()["phase"] == "PENDING"
+    waiting = asyncio.create_task(catalog.http.get(f"/internal/jobs/{message.job_id}", params={"wait": 30}))
+    await eventually(lambda: _waiters_at_least(catalog, 1))
+    start = time.monotonic()
+    await bus.publish(RunJob(job_id=message.job_id))
+    response = await asyncio.wait_for(waiting, 5)
+    assert response.json()["phase"] == "QUEUED" and time.monotonic() - start < 2
+    assert catalog.sample("catalog_waiters") == 0
+
+
+async def _waiters_at_least(catalog: Catalog, count: int) -> bool:
+    return catalog.sample("catalog_waiters") >= count
+
+
+async def test_wait_returns_at_once_for_a_final_job_and_times_out_otherwise(catalog: Catalog, bus: Bus) -> None:
+    broken = create(workflow="no-such-workflow")
+    pending = create()
+    await bus.publish(broken)
+    await bus.publish(pending)
+    start = time.monotonic()
+    response = await catalog.http.get(f"/internal/jobs/{broken.job_id}", params={"wait": -1})
+    assert response.json()["phase"] == "ERROR" and time.monotonic() - start < 1
+    start = time.monotonic()
+    response = await catalog.http.get(f"/internal/jobs/{pending.job_id}", params={"wait": 1})
+    elapsed = time.monotonic() - start
+    assert response.json()["phase"] == "PENDING" and 0.9 < elapsed < 3
+    response = await catalog.http.get(f"/internal/jobs/{pending.job_id}", params={"wait": 30, "phase": "QUEUED"})
+    assert response.json()["phase"] == "PENDING"  # not in the phase waited on: at once
+
+
+async def test_wait_survives_a_lost_listen_connection(catalog: Catalog, bus: Bus, db: asyncpg.Pool) -> None:
+    message = create()
+    await bus.publish(message)
+    await catalog.http.get(f"/internal/jobs/{message.job_id}")
+    waiting = asyncio.create_task(catalog.http.get(f"/internal/jobs/{message.job_id}", params={"wait": 30}))
+    await eventually(lambda: _waiters_at_least(catalog, 1))
+    killed = await db.fetchval(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND query LIKE 'LISTEN %'")
+    assert killed
+    await bus.publish(RunJob(job_id=message.job_id))
+    response = await asyncio.wait_for(waiting, 10)
+    assert response.json()["phase"] == "QUEUED"
+
+    async def healthy() -> bool:
+        return (await catalog.http.get("/healthz")).status_code == 200
+
+    await eventually(healthy)
+
+
+async def test_listings(catalog: Catalog, bus: Bus) -> None:
+    alice = [create(owner="alice") for _ in range(3)]
+    bob = create(owner="bob", run=True)
+    for message in (*alice, bob):
+        await bus.publish(message)
+        await catalog.http.get(f"/internal/jobs/{message.job_id}")
+    everyone = (await catalog.http.get("/internal/jobs")).json()["jobs"]
+    assert [j["job_id"] for j in everyone] == [str(m.job_id) for m in (bob, *reversed(alice))]
+    mine = (await catalog.http.get("/internal/jobs", params={"owner": "alice", "last": 2})).json()["jobs"]
+    assert [j["job_id"] for j in mine] == [str(alice[2].job_id), str(alice[1].job_id)]
+    queued = (await catalog.http.get("/internal/jobs", params=[("phase", "QUEUED"), ("phase", "ERROR")])).json()
+    assert [j["job_id"] for j in queued["jobs"]] == [str(bob.job_id)]
+    after = alice[1].occurred_at.isoformat()
+    later = (await catalog.http.get("/internal/jobs", params={"after": after, "limit": 10})).json()["jobs"]
+    assert {j["job_id"] for j in later} == {str(alice[2].job_id), str(bob.job_id)}
+
+
+async def test_active_jobs_and_the_catalogue(catalog: Catalog, bus: Bus) -> None:
+    message = create(run=True)
+    await bus.publish(message)
+    await bus.publish(JobSubmitted(job_id=message.job_id, facility="local", backend_job_id="77"))
+
+    async def active() -> list[dict[str, Any]]:
+        return list((await catalog.http.get("/internal/active-jobs")).json()["jobs"])
+
+    [job] = await eventually(active)
+    assert job == {"job_id": str(message.job_id), "facility": "local", "backend": "local",
+                   "backend_job_id": "77", "phase": "QUEUED", "dirac_status": "Received"}
+    workflows = (await catalog.http.get("/internal/workflows")).json()["workflows"]
+    assert [w["slug"] for w in workflows] == ["hello-world", "noop", "sleep"]
+    assert (await catalog.http.get("/internal/workflows/sleep")).json()["run"]["command"] == ["sleep", "{seconds}"]
+    assert (await catalog.http.get("/internal/workflows/nope")).status_code == 404
+    assert (await catalog.http.get("/internal/facilities/local")).json()["backend"] == "local"
+    assert [f["slug"] for f in (await catalog.http.get("/internal/facilities")).json()["facilities"]] == ["local"]
+    health = await catalog.http.get("/healthz")
+    assert health.json() == {"status": "ok", "checks": {"database": True, "listen": True, "bus": True}}
+    metrics = (await catalog.http.get("/metrics")).text
+    assert "catalog_outbox_lag_seconds_bucket" in metrics and "catalog_http_request_duration_seconds" in metrics
