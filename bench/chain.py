@@ -18,10 +18,11 @@ import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aio_pika
+import aiohttp
 import asyncpg
-import httpx
 import psutil
 
 from esap_messages import JobPhaseChanged, Topology, decode
@@ -82,15 +83,16 @@ async def tap_phase_changes(amqp_url: str, namespace: str, recorder: Recorder, s
     await queue.consume(on_message, no_ack=True)
 
 
-async def backlog(amqp_url: str, namespace: str) -> int:
+async def backlog(amqp_url: str, namespace: str) -> dict[str, int]:
+    """Messages waiting in each service's queue."""
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        total = 0
+        depths = {}
         for spec in Topology(namespace).queues():
             queue = await channel.declare_queue(spec.name, passive=True)
-            total += queue.declaration_result.message_count or 0
-        return total
+            depths[spec.name.rsplit(".", 1)[-1]] = queue.declaration_result.message_count or 0
+        return depths
     finally:
         await connection.close()
 
@@ -104,7 +106,7 @@ async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyn
         await asyncio.sleep(0.2)
 
 
-async def drive(client: httpx.AsyncClient, recorder: Recorder, *, jobs: int, rate: float, concurrency: int,
+async def drive(client: aiohttp.ClientSession, recorder: Recorder, *, jobs: int, rate: float, concurrency: int,
                 workflow: str) -> tuple[float, float, int]:
     """POST jobs at the given rate; returns (first send, last accepted, errors)."""
     semaphore = asyncio.Semaphore(concurrency)
@@ -117,17 +119,19 @@ async def drive(client: httpx.AsyncClient, recorder: Recorder, *, jobs: int, rat
         async with semaphore:
             sent = time.time()
             try:
-                response = await client.post("/uws/jobs", data={"workflow": workflow, "facility": "local",
-                                                                "PHASE": "RUN"})
-            except httpx.HTTPError:
+                async with client.post("/uws/jobs", data={"workflow": workflow, "facility": "local", "PHASE": "RUN"},
+                                       allow_redirects=False) as response:
+                    await response.read()
+                    status, location = response.status, response.headers.get("location", "")
+            except aiohttp.ClientError:
                 errors += 1
                 return
             done = time.time()
-            if response.status_code != 303:
+            if status != 303:
                 errors += 1
                 return
             recorder.post_latency.append(done - sent)
-            recorder.submitted[response.headers["location"].rsplit("/", 1)[-1]] = sent
+            recorder.submitted[location.rsplit("/", 1)[-1]] = sent
             last = max(last, done)
 
     tasks = []
@@ -149,17 +153,17 @@ def ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q) * 1000:8.1f} ms"
 
 
-async def run_phase(client: httpx.AsyncClient, recorder: Recorder, args: argparse.Namespace, *, jobs: int,
-                    rate: float, amqp_url: str, namespace: str) -> dict[str, float]:
+async def run_phase(client: aiohttp.ClientSession, recorder: Recorder, args: argparse.Namespace, *, jobs: int,
+                    rate: float, amqp_url: str, namespace: str) -> dict[str, Any]:
     recorder.expected = jobs
     recorder.all_done.clear()
-    max_backlog = 0
+    max_backlog: dict[str, int] = {}
     done_flag = asyncio.Event()
 
     async def watch_backlog() -> None:
-        nonlocal max_backlog
         while not done_flag.is_set():
-            max_backlog = max(max_backlog, await backlog(amqp_url, namespace))
+            for queue, depth in (await backlog(amqp_url, namespace)).items():
+                max_backlog[queue] = max(max_backlog.get(queue, 0), depth)
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch_backlog())
@@ -200,8 +204,9 @@ async def main(args: argparse.Namespace) -> None:
             sampler = asyncio.create_task(sample_memory(stack.pids(), peak, stop_sampling))
             recorder = Recorder()
             await tap_phase_changes(args.amqp_url, namespace, recorder, cleanup)
-            limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-            async with httpx.AsyncClient(base_url=stack.gateway_url, limits=limits, timeout=60) as client:
+            connector = aiohttp.TCPConnector(limit=args.concurrency)
+            async with aiohttp.ClientSession(stack.gateway_url, connector=connector,
+                                             timeout=aiohttp.ClientTimeout(total=60)) as client:
                 throughput = await run_phase(client, recorder, args, jobs=args.jobs, rate=args.rate,
                                              amqp_url=args.amqp_url, namespace=namespace)
                 accepted = Recorder()
@@ -233,8 +238,9 @@ async def main(args: argparse.Namespace) -> None:
     out(f"  completed, whole chain    {len(through) / chain_span:8.1f} jobs/s  ({len(through)} completed, "
         f"{len(recorder.failed)} failed)\n")
     out(f"  POST latency              p50 {ms(accepted.post_latency, 50)}   p99 {ms(accepted.post_latency, 99)}\n")
-    out(f"  deepest queue backlog     {int(throughput['backlog'])} messages; after drain "
-        f"{int(throughput['final_backlog'])}\n")
+    deepest = ", ".join(f"{q} {n}" for q, n in throughput["backlog"].items())
+    after = sum(throughput["final_backlog"].values())
+    out(f"  deepest queue backlog     {deepest} (messages); after drain {after}\n")
     out(f"latency phase: {args.latency_jobs} jobs at {args.latency_rate}/s\n")
     to_exec, to_done = deltas(latency, latency.executing), deltas(latency, latency.completed)
     out(f"  submit -> EXECUTING       p50 {ms(to_exec, 50)}   p99 {ms(to_exec, 99)}   (n={len(to_exec)})\n")

@@ -44,8 +44,9 @@ def main() -> int:
                 stopping.set()
     sys.stderr.write("Stopping...\n")
     codes = stack.stop()
-    sys.stderr.write(f"Stopped: {codes}\n")
-    return 0
+    unclean = {name: code for name, code in codes.items() if code not in (0, -signal.SIGTERM)}
+    sys.stderr.write(f"Stopped, not cleanly: {unclean}\n" if unclean else "Stopped.\n")
+    return 1 if unclean else 0
 
 
 if __name__ == "__main__":

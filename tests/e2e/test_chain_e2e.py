@@ -9,6 +9,8 @@ import httpx
 import pytest
 from tests.e2e.uws_client import create_job, read_job, wait_for_phase
 
+from esap_backends.local.layout import read_state
+
 pytestmark = pytest.mark.e2e
 
 
@@ -44,8 +46,9 @@ async def test_a_job_created_without_run_waits_in_pending_then_runs(client: http
 async def test_abort_of_an_executing_job_kills_its_process(client: httpx.AsyncClient, work_root: Path) -> None:
     job_id = await create_job(client, workflow="sleep", facility="local", seconds="120", PHASE="RUN")
     await wait_for_phase(client, job_id, {"EXECUTING"}, within=30)
-    state = json.loads((work_root / job_id / "state.json").read_text())
-    pid = int(state["pid"])
+    state = read_state(work_root / job_id)
+    assert state is not None and state.pid is not None
+    pid = state.pid
     os.kill(pid, 0)  # running now
 
     response = await client.post(f"/uws/jobs/{job_id}/phase", data={"PHASE": "ABORT"}, follow_redirects=False)

@@ -6,10 +6,11 @@ from uuid import uuid4
 
 import aio_pika
 import pytest
+from prometheus_client import CollectorRegistry
+
 from esap_messages import AbortJob, RunJob, Topology, decode
 from esap_messages.topology import ATTEMPT_HEADER
 from esap_runtime.bus import Bus, BusMetrics, Delivery, DependencyUnavailableError, RetryLaterError
-from prometheus_client import CollectorRegistry
 
 
 @pytest.fixture

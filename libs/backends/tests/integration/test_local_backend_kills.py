@@ -118,7 +118,7 @@ async def test_an_unknown_job_killed_leaves_a_tombstone_that_a_submit_respects(m
     assert await backend.kill(job_id, "aborted by its owner") is KillOutcome.KILLED
     assert await backend.submit(job) == job_id
     assert backend.running_count == 0
-    assert sorted(os.listdir(work_root / job_id)) == ["state.json"]
+    assert sorted(os.listdir(work_root / job_id)) == ["state.jsonl"]
     assert (await _status(backend, job_id)).status is DiracStatus.KILLED
     assert callbacks.reports == []
 

@@ -46,7 +46,7 @@ def test_environment_is_small_and_explicit() -> None:
     assert env_name("a.b c") == "ESAP_PARAM_A_B_C"
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "../secret", "a/../../b", "", ".", "a//b", "state.json"])
+@pytest.mark.parametrize("name", ["/etc/passwd", "../secret", "a/../../b", "", ".", "a//b", "state.jsonl"])
 def test_workflow_files_outside_the_workflow_are_refused(name: str) -> None:
     with pytest.raises(PermanentBackendError):
         check_workflow_file(name)

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from esap_backends import BackendError, PermanentBackendError
 from esap_backends.local.launch import plan_launch
-from esap_backends.local.layout import KillIntent, read_job_file, read_state, write_atomic
+from esap_backends.local.layout import STATE_FILE, KillIntent, read_job_file, read_state
 from esap_backends.local.store import JobStore
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun, new_id, utcnow
 
@@ -32,7 +32,7 @@ def test_create_writes_the_whole_directory_once(store: JobStore) -> None:
     job = _job()
     assert store.create(job, plan_launch(job)) is True
     job_dir = store.job_dir(str(job.job_id))
-    assert sorted(p.name for p in job_dir.iterdir()) == ["job.json", "parameters.json", "state.json", "tool.sh"]
+    assert sorted(p.name for p in job_dir.iterdir()) == ["job.json", "parameters.json", "state.jsonl", "tool.sh"]
     state = read_state(job_dir)
     assert state is not None and state.status is DiracStatus.RECEIVED
     assert read_job_file(job_dir).argv == ("sh", "tool.sh", "x y")
@@ -74,12 +74,17 @@ def test_update_of_an_unknown_job_is_an_error(store: JobStore) -> None:
         store.update_state("nothing", status=DiracStatus.RUNNING)
 
 
-def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "state.json"
-    write_atomic(target, b"{}")
-    write_atomic(target, b'{"a": 1}')
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
-    assert target.read_bytes() == b'{"a": 1}'
+def test_the_state_journal_reads_its_last_complete_line(store: JobStore) -> None:
+    job = _job()
+    store.create(job, plan_launch(job))
+    job_id = str(job.job_id)
+    store.update_state(job_id, status=DiracStatus.RUNNING, pid=4242)
+    journal = store.job_dir(job_id) / STATE_FILE
+    with journal.open("ab") as handle:  # a writer cut off mid-line, as in a crash
+        handle.write(b'{"job_id": "' + job_id.encode() + b'", "status": "Do')
+    state = read_state(store.job_dir(job_id))
+    assert state is not None and state.status is DiracStatus.RUNNING and state.pid == 4242
+    assert len(journal.read_bytes().splitlines()) == 3
 
 
 def test_scan_finds_unfinished_jobs_oldest_first(store: JobStore) -> None:

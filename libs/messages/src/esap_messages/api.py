@@ -148,6 +148,25 @@ class CallbackVerified(_View):
     phase: Phase
 
 
+class CallbackVerificationBatch(_View):
+    """Many verifications in one request: the gateway coalesces the callbacks that arrive together."""
+
+    items: list[CallbackVerification] = Field(min_length=1, max_length=1000)
+
+
+class CallbackVerdict(_View):
+    """One answer of a batch, in the order of the request: ``phase`` when accepted, ``reason`` when not."""
+
+    job_id: UUID
+    accepted: bool
+    phase: Phase | None = None
+    reason: str = ""
+
+
+class CallbackVerdicts(_View):
+    verdicts: list[CallbackVerdict]
+
+
 class CallbackReport(_View):
     """What a running job POSTs to ``/uws/jobs/{id}/callback`` with ``Authorization: Bearer <token>``."""
 
@@ -162,7 +181,10 @@ __all__ = [
     "ActiveJob",
     "ActiveJobList",
     "CallbackReport",
+    "CallbackVerdict",
+    "CallbackVerdicts",
     "CallbackVerification",
+    "CallbackVerificationBatch",
     "CallbackVerified",
     "DiracView",
     "ErrorView",

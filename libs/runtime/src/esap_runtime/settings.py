@@ -61,5 +61,5 @@ class ServiceSettings(BaseSettings):
 
 
 def describe(settings: BaseSettings) -> dict[str, Any]:
-    """Settings as safe to log: secrets stay masked by SecretStr."""
-    return {k: (str(v) if isinstance(v, SecretStr) else v) for k, v in settings.model_dump().items()}
+    """Settings as plain values, safe to log: secrets stay masked by SecretStr."""
+    return settings.model_dump(mode="json")

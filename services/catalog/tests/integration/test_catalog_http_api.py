@@ -67,6 +67,30 @@ async def test_callback_verification(catalog: Catalog, bus: Bus, queues: dict[st
     assert await verify(catalog, other.job_id, other_token) == 403  # final
 
 
+async def test_a_verification_batch_answers_in_order_and_consumes_a_token_once(
+    catalog: Catalog, bus: Bus, queues: dict[str, Collector]
+) -> None:
+    job, token = await queued_with_token(bus, queues)
+    other, other_token = await queued_with_token(bus, queues)
+    items = [
+        {"job_id": str(job.job_id), "token": token, "final": False},
+        {"job_id": str(job.job_id), "token": token, "final": True},
+        {"job_id": str(job.job_id), "token": token, "final": True},  # a second final report in the same batch
+        {"job_id": str(other.job_id), "token": token, "final": False},  # another job's token
+        {"job_id": str(new_id()), "token": token, "final": False},
+        {"job_id": str(other.job_id), "token": other_token, "final": False},
+    ]
+
+    response = await catalog.http.post("/internal/callbacks/verify-batch", json={"items": items})
+
+    assert response.status_code == 200
+    verdicts = response.json()["verdicts"]
+    assert [v["accepted"] for v in verdicts] == [True, True, False, False, False, True]
+    assert [v["job_id"] for v in verdicts] == [i["job_id"] for i in items]
+    assert verdicts[4]["reason"] == "no such job"
+    assert await verify(catalog, job.job_id, token) == 403  # consumed by the batch
+
+
 async def test_get_right_after_publishing_finds_the_job(catalog: Catalog, bus: Bus) -> None:
     messages = [create() for _ in range(20)]
     for message in messages:

@@ -2,7 +2,7 @@
 paths and query parameters sent, 404 as "not found", failures as CatalogUnavailableError."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -13,7 +13,14 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from esap_gateway.adapters.catalog import CatalogUnavailableError, HttpCatalogClient
 from esap_messages import Phase, new_id
-from esap_messages.api import CallbackVerification, CallbackVerified, JobList
+from esap_messages.api import (
+    CallbackVerdict,
+    CallbackVerdicts,
+    CallbackVerification,
+    CallbackVerificationBatch,
+    CallbackVerified,
+    JobList,
+)
 
 
 class CatalogDouble:
@@ -22,12 +29,15 @@ class CatalogDouble:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, list[tuple[str, str]], bytes]] = []
         self.replies: dict[str, web.Response] = {}
+        self.handlers: dict[str, Callable[[web.Request], Awaitable[web.Response]]] = {}
         self.delay = 0.0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, list(request.query.items()), await request.read()))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if request.path in self.handlers:
+            return await self.handlers[request.path](request)
         return self.replies.get(request.path) or web.Response(status=404, text="not found")
 
 
@@ -95,13 +105,38 @@ async def test_callback_verification_maps_refusals_to_none(double, session) -> N
     job_id = new_id()
     request = CallbackVerification(job_id=job_id, token="k" * 43, final=True)
     client = client_for(session, url)
-    fake.replies["/internal/callbacks/verify"] = json_reply(CallbackVerified(job_id=job_id, phase=Phase.EXECUTING))
+    route = "/internal/callbacks/verify-batch"
+    accepted = CallbackVerdict(job_id=job_id, accepted=True, phase=Phase.EXECUTING)
+    fake.replies[route] = json_reply(CallbackVerdicts(verdicts=[accepted]))
 
     assert await client.verify_callback(request) == CallbackVerified(job_id=job_id, phase=Phase.EXECUTING)
-    assert CallbackVerification.model_validate_json(fake.requests[-1][3]) == request
-    for status in (403, 404):
-        fake.replies["/internal/callbacks/verify"] = web.Response(status=status)
-        assert await client.verify_callback(request) is None
+    assert CallbackVerificationBatch.model_validate_json(fake.requests[-1][3]).items == [request]
+    refused = CallbackVerdict(job_id=job_id, accepted=False, reason="the token is not this job's")
+    fake.replies[route] = json_reply(CallbackVerdicts(verdicts=[refused]))
+    assert await client.verify_callback(request) is None
+    fake.replies[route] = web.Response(status=500)
+    with pytest.raises(CatalogUnavailableError):
+        await client.verify_callback(request)
+
+
+async def test_concurrent_verifications_travel_in_few_batches(double, session) -> None:
+    fake, url = double
+    requests = [CallbackVerification(job_id=new_id(), token="k" * 43) for _ in range(50)]
+
+    async def verdicts(request: web.Request) -> web.Response:
+        batch = CallbackVerificationBatch.model_validate_json(await request.read())
+        body = CallbackVerdicts(verdicts=[CallbackVerdict(job_id=item.job_id, accepted=True, phase=Phase.QUEUED)
+                                          for item in batch.items])
+        return web.Response(body=body.model_dump_json(), content_type="application/json")
+
+    fake.handlers["/internal/callbacks/verify-batch"] = verdicts
+    client = client_for(session, url)
+
+    answers = await asyncio.gather(*(client.verify_callback(r) for r in requests))
+
+    assert [a.job_id for a in answers if a is not None] == [r.job_id for r in requests]
+    batches = [r for r in fake.requests if r[1] == "/internal/callbacks/verify-batch"]
+    assert len(batches) <= 4, len(batches)
 
 
 @pytest.mark.parametrize("reply", [web.Response(status=500), web.Response(status=503),

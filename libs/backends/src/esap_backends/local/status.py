@@ -107,7 +107,7 @@ def result_file_names(outputs: tuple[OutputFile, ...]) -> tuple[str, ...]:
 
 
 def final_state(state: JobState, status: BackendStatus) -> JobState:
-    """state.json once the job ended, as ``status`` says."""
+    """The state once the job ended, as ``status`` says."""
     return state.model_copy(update={
         "status": status.status, "minor_status": status.minor_status, "error": status.error,
         "exit_code": status.exit_code, "ended_at": status.ended_at or state.ended_at,
@@ -115,7 +115,7 @@ def final_state(state: JobState, status: BackendStatus) -> JobState:
 
 
 def killed_state(state: JobState, intent: KillIntent, now: datetime) -> JobState:
-    """state.json of a job killed before its process started (Received, Waiting, or a tombstone)."""
+    """The state of a job killed before its process started (Received, Waiting, or a tombstone)."""
     return state.model_copy(update={
         "status": DiracStatus.KILLED, "minor_status": intent.minor_status, "error": intent.error,
         "ended_at": now, "kill": intent,

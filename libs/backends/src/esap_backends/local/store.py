@@ -44,7 +44,7 @@ class JobStore:
         files: dict[str, bytes] = {
             layout.PARAMETERS_FILE: json.dumps(dict(plan.parameters), indent=2, sort_keys=True).encode(),
             layout.JOB_FILE: job_file.model_dump_json(indent=2).encode(),
-            layout.STATE_FILE: state.model_dump_json().encode(),
+            layout.STATE_FILE: layout.encode_state(state),
         }
         return self._place(job_id, files, dict(zip(plan.files, sources, strict=True)))
 
@@ -53,7 +53,7 @@ class JobStore:
         now = utcnow()
         state = JobState(job_id=job_id, status=DiracStatus.KILLED, minor_status=intent.minor_status,
                          error=intent.error, created_at=now, ended_at=now, kill=intent, tombstone=True)
-        return self._place(job_id, {layout.STATE_FILE: state.model_dump_json().encode()}, {})
+        return self._place(job_id, {layout.STATE_FILE: layout.encode_state(state)}, {})
 
     def read_state(self, job_id: str) -> JobState | None:
         return layout.read_state(self.job_dir(job_id))

@@ -16,7 +16,9 @@ from esap_catalog.services.callbacks import CallbackRefusedError, JobNotFoundErr
 from esap_messages import Phase
 from esap_messages.api import (
     ActiveJobList,
+    CallbackVerdicts,
     CallbackVerification,
+    CallbackVerificationBatch,
     CallbackVerified,
     FacilityList,
     FacilityView,
@@ -29,7 +31,7 @@ from esap_messages.api import (
 router = APIRouter(prefix="/internal", tags=["internal"])
 
 
-def _factory(request: Request) -> Factory:
+async def _factory(request: Request) -> Factory:
     factory: Factory = request.app.state.factory
     return factory
 
@@ -76,6 +78,12 @@ async def verify_callback(body: CallbackVerification, factory: FactoryDep) -> Re
         raise HTTPException(404, "no such job") from None
     except CallbackRefusedError as exc:
         raise HTTPException(403, str(exc)) from None
+
+
+@router.post("/callbacks/verify-batch", response_model=CallbackVerdicts,
+             summary="Check many running jobs' tokens at once; verdicts in request order")
+async def verify_callbacks(body: CallbackVerificationBatch, factory: FactoryDep) -> Response:
+    return _json(CallbackVerdicts(verdicts=await factory.callbacks.verify_many(body.items)))
 
 
 @router.get("/workflows", response_model=WorkflowList)

@@ -41,11 +41,12 @@ _ACTIVE = """
 SELECT job_id, facility, backend, backend_job_id, phase, dirac_status FROM jobs
 WHERE phase IN ('QUEUED', 'EXECUTING') AND backend_job_id IS NOT NULL ORDER BY job_id
 """
-_CALLBACK_STATE = "SELECT phase, callback_token_hash FROM jobs WHERE job_id = $1"
-_CLEAR_CALLBACK_HASH = """
-UPDATE jobs SET callback_token_hash = NULL
-WHERE job_id = $1 AND callback_token_hash = $2 AND NOT (phase = ANY($3::text[]))
-RETURNING phase
+_CALLBACK_STATES = "SELECT job_id, phase, callback_token_hash FROM jobs WHERE job_id = ANY($1::uuid[])"
+_CLEAR_CALLBACK_HASHES = """
+UPDATE jobs j SET callback_token_hash = NULL
+FROM unnest($1::uuid[], $2::bytea[]) AS t(job_id, token_hash)
+WHERE j.job_id = t.job_id AND j.callback_token_hash = t.token_hash AND NOT (j.phase = ANY($3::text[]))
+RETURNING j.job_id, j.phase
 """
 LISTED_BY_DEFAULT = tuple(p.value for p in Phase if p is not Phase.ARCHIVED)
 
@@ -109,13 +110,15 @@ class JobViewStore:
     async def active_jobs(self) -> list[ActiveJob]:
         return [active_from_record(r) for r in await self._pool.fetch(_ACTIVE)]
 
-    async def token_state(self, job_id: UUID) -> TokenState | None:
-        row = await self._pool.fetchrow(_CALLBACK_STATE, job_id)
-        return TokenState(Phase(row["phase"]), row["callback_token_hash"]) if row else None
+    async def token_states(self, job_ids: Sequence[UUID]) -> dict[UUID, TokenState]:
+        """Phase and token hash of each job that exists, in one query."""
+        rows = await self._pool.fetch(_CALLBACK_STATES, list(job_ids))
+        return {r["job_id"]: TokenState(Phase(r["phase"]), r["callback_token_hash"]) for r in rows}
 
-    async def consume_token(self, job_id: UUID, token_hash: bytes) -> Phase | None:
-        """Clear the job's token if it is still this one and the job is not final; the phase, or None."""
+    async def consume_tokens(self, hashes: Mapping[UUID, bytes]) -> dict[UUID, Phase]:
+        """Clear each job's token if it is still this one and the job is not final, in one statement: the
+        phases of the jobs whose token was consumed."""
         final = [p.value for p in FINAL_PHASES]
-        phase = await self._pool.fetchval(_CLEAR_CALLBACK_HASH, job_id, token_hash, final)
-        return Phase(phase) if phase else None
+        rows = await self._pool.fetch(_CLEAR_CALLBACK_HASHES, list(hashes), list(hashes.values()), final)
+        return {r["job_id"]: Phase(r["phase"]) for r in rows}
 

@@ -16,9 +16,13 @@ import structlog
 from prometheus_client import Histogram
 from pydantic import BaseModel, ValidationError
 
+from esap_gateway.adapters.coalescing import CoalescingVerifier
 from esap_messages import Phase
 from esap_messages.api import (
+    CallbackVerdict,
+    CallbackVerdicts,
     CallbackVerification,
+    CallbackVerificationBatch,
     CallbackVerified,
     FacilityView,
     JobList,
@@ -63,6 +67,7 @@ class HttpCatalogClient:
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._latency = latency
+        self._verifier = CoalescingVerifier(self._verify_batch)
 
     async def get_workflow(self, slug: str) -> WorkflowView | None:
         return await self._get_one("/internal/workflows/{slug}", f"/internal/workflows/{slug}", WorkflowView)
@@ -94,13 +99,19 @@ class HttpCatalogClient:
         return _parse(JobList, body)
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
-        route = "/internal/callbacks/verify"
-        status, body = await self._request("POST", route, route, json_body=request.model_dump_json())
-        if status == 200:
-            return _parse(CallbackVerified, body)
-        if status in (403, 404, 422):
-            return None
-        raise self._unexpected(route, status, body)
+        """Coalesced with the verifications in flight into one batch request."""
+        verdict = await self._verifier.verify(request)
+        if verdict.accepted and verdict.phase is not None:
+            return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase)
+        return None
+
+    async def _verify_batch(self, requests: Sequence[CallbackVerification]) -> list[CallbackVerdict]:
+        route = "/internal/callbacks/verify-batch"
+        batch = CallbackVerificationBatch(items=list(requests))
+        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json())
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(CallbackVerdicts, body).verdicts
 
     async def healthy(self) -> bool:
         try:

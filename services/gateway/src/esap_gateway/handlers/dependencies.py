@@ -13,7 +13,7 @@ from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.jobs import JobService
 
 
-def get_factory(request: Request) -> Factory:
+async def get_factory(request: Request) -> Factory:
     factory: Factory = request.app.state.factory
     return factory
 
@@ -23,20 +23,20 @@ async def get_owner() -> str | None:
     return None
 
 
-def get_jobs(factory: Annotated[Factory, Depends(get_factory)]) -> JobService:
+async def get_jobs(factory: Annotated[Factory, Depends(get_factory)]) -> JobService:
     return factory.jobs
 
 
-def get_callbacks(factory: Annotated[Factory, Depends(get_factory)]) -> CallbackService:
+async def get_callbacks(factory: Annotated[Factory, Depends(get_factory)]) -> CallbackService:
     return factory.callbacks
 
 
-def get_base_url(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str:
+async def get_base_url(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str:
     """Where clients reach the gateway: the configured public URL, else this request's own."""
     return factory.settings.public_base_url or str(request.base_url).rstrip("/")
 
 
-def get_redirect_base(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str:
+async def get_redirect_base(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str:
     """Prefix of redirect targets: the public URL when configured, else a path on this host."""
     return factory.settings.public_base_url or str(request.scope.get("root_path", "")).rstrip("/")
 

@@ -37,7 +37,7 @@ async def form_pairs(request: Request) -> Pairs:
         raise InvalidRequestError("body", f"must be UTF-8, with at most {MAX_FIELDS} parameters") from None
 
 
-def query_pairs(request: Request) -> Pairs:
+async def query_pairs(request: Request) -> Pairs:
     return request.query_params.multi_items()
 
 
