@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install run test test-unit lint typecheck schemas bench clean
+.PHONY: help install run test test-unit lint typecheck schemas bench clean up
 
 help:
 	@echo "make run        install, migrate, seed and start the four services (Ctrl-C stops them)"
@@ -35,3 +35,6 @@ bench: install
 
 clean:
 	rm -rf var test-artifacts .venv
+
+up:
+	COMPOSE_PROJECT_NAME=esap-batch docker compose -f deploy/compose.yaml up --build

@@ -1,0 +1,97 @@
+"""The services' Dockerfiles and the build context, checked without a Docker engine: two slim stages, the locked
+dependencies installed by uv without development tools, a non-root user, a health check on the service's own
+/healthz, production settings, and an entry point that the service's package declares."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from tests.deploy.inventory import all_env_names, env_names
+
+from esap_runtime.stack import DEFAULT_PORTS
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = tuple(DEFAULT_PORTS)
+
+
+def _instructions(name: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = (ROOT / "services" / name / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined.splitlines() if line.strip()]
+
+
+def _env(name: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for instruction, arguments in _instructions(name):
+        if instruction == "ENV":
+            pairs.update(re.findall(r"(\w+)=(\S+)", arguments))
+    return pairs
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_image_is_built_in_two_slim_stages_with_the_locked_dependencies(name: str) -> None:
+    steps = _instructions(name)
+    stages = [args for instruction, args in steps if instruction == "FROM"]
+    runs = " ".join(args for instruction, args in steps if instruction == "RUN")
+
+    assert stages == ["python:3.11-slim AS build", "python:3.11-slim AS runtime"]
+    assert re.search(r"pip install --no-cache-dir \"uv==", runs)
+    assert f"uv sync --frozen --no-dev --no-editable --package esap-{name}" in runs
+    assert ("COPY", "--from=build /app/.venv /app/.venv") in steps
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_image_runs_its_service_as_a_non_root_user(name: str) -> None:
+    steps = _instructions(name)
+    users = [args for instruction, args in steps if instruction == "USER"]
+    scripts = tomllib.loads((ROOT / "services" / name / "pyproject.toml").read_text())["project"]["scripts"]
+    entrypoint = next(args for instruction, args in steps if instruction == "ENTRYPOINT")
+
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    assert entrypoint == f'["esap-{name}"]' and f"esap-{name}" in scripts
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_image_checks_its_health_and_listens_for_others(name: str) -> None:
+    steps = _instructions(name)
+    port = DEFAULT_PORTS[name]
+    healthcheck = next(args for instruction, args in steps if instruction == "HEALTHCHECK")
+    env = _env(name)
+
+    assert f"http://127.0.0.1:{port}/healthz" in healthcheck
+    assert ("EXPOSE", str(port)) in steps
+    assert env["ESAP_ENVIRONMENT"] == "production"
+    assert env[f"{name.upper()}_HTTP_HOST"] == "0.0.0.0"
+    assert env[f"{name.upper()}_HTTP_PORT"] == str(port)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_variable_an_image_sets_is_one_its_service_reads(name: str) -> None:
+    settings = {v for v in _env(name) if v.startswith(("ESAP_", f"{name.upper()}_"))}
+
+    assert settings <= env_names(name) | all_env_names()
+    assert settings - {v for v in settings if v.startswith("ESAP_")} <= env_names(name)
+
+
+def test_the_catalog_image_ships_the_definitions_it_seeds() -> None:
+    steps = _instructions("catalog")
+
+    assert ("COPY", "workflows/ /app/workflows/") in steps
+    assert ("COPY", "facilities/ /app/facilities/") in steps
+    assert _env("catalog")["CATALOG_WORKFLOWS_DIR"] == "/app/workflows"
+
+
+def test_the_build_context_holds_what_the_images_copy() -> None:
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    kept = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+
+    assert "**" in ignore  # everything is left out unless named
+    assert {"pyproject.toml", "uv.lock", "libs", "services", "workflows", "facilities"} <= kept
+    for name in SERVICES:
+        for instruction, arguments in _instructions(name):
+            if instruction == "COPY" and not arguments.startswith("--from"):
+                for source in arguments.split()[:-1]:
+                    assert source.split("/")[0] in kept, f"{name}: COPY {source} is outside the build context"
