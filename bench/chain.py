@@ -97,6 +97,21 @@ async def backlog(amqp_url: str, namespace: str) -> dict[str, int]:
         await connection.close()
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time used so far by each service (with the job processes it reaped), RabbitMQ and PostgreSQL."""
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = psutil.Process(pid).cpu_times()
+            used[name] = t.user + t.system + t.children_user + t.children_system
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        label = {"beam.smp": "rabbitmq", "postgres": "postgresql"}.get(process.info["name"] or "")
+        if label and process.info["cpu_times"] is not None:
+            t = process.info["cpu_times"]
+            used[label] = used.get(label, 0.0) + t.user + t.system
+    return used
+
+
 async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyncio.Event) -> None:
     processes = {name: psutil.Process(pid) for name, pid in pids.items()}
     while not stop.is_set():
@@ -207,8 +222,10 @@ async def main(args: argparse.Namespace) -> None:
             connector = aiohttp.TCPConnector(limit=args.concurrency)
             async with aiohttp.ClientSession(stack.gateway_url, connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=60)) as client:
+                cpu_before = cpu_seconds(stack.pids())
                 throughput = await run_phase(client, recorder, args, jobs=args.jobs, rate=args.rate,
                                              amqp_url=args.amqp_url, namespace=namespace)
+                cpu_after = cpu_seconds(stack.pids())
                 accepted = Recorder()
                 accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
                 through = dict(recorder.completed)
@@ -241,6 +258,9 @@ async def main(args: argparse.Namespace) -> None:
     deepest = ", ".join(f"{q} {n}" for q, n in throughput["backlog"].items())
     after = sum(throughput["final_backlog"].values())
     out(f"  deepest queue backlog     {deepest} (messages); after drain {after}\n")
+    per_job = {n: (cpu_after[n] - cpu_before.get(n, 0.0)) / max(1, len(through)) * 1000 for n in cpu_after}
+    out("  CPU per completed job     " + ", ".join(f"{n} {ms_:.2f} ms" for n, ms_ in per_job.items())
+        + f" (total {sum(per_job.values()):.2f} ms; postgresql counts every database on the server)\n")
     out(f"latency phase: {args.latency_jobs} jobs at {args.latency_rate}/s\n")
     to_exec, to_done = deltas(latency, latency.executing), deltas(latency, latency.completed)
     out(f"  submit -> EXECUTING       p50 {ms(to_exec, 50)}   p99 {ms(to_exec, 99)}   (n={len(to_exec)})\n")
