@@ -3,13 +3,16 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+DIRACX_BENCH_ARGS ?=
 
-.PHONY: help install run test test-unit lint typecheck schemas bench clean up
+.PHONY: help install run test test-unit lint typecheck schemas bench bench-diracx diracx-dev clean up
 
 help:
 	@echo "make run        install, migrate, seed and start the four services (Ctrl-C stops them)"
 	@echo "make test       the whole suite against the local PostgreSQL and RabbitMQ"
 	@echo "make bench      the whole-chain benchmark (BENCH_ARGS='--jobs 2000 --rate 600 --concurrency 64')"
+	@echo "make bench-diracx  the monitor benchmark alone, against a real development DiracX"
+	@echo "make diracx-dev a development DiracX on loopback (installs it into var/diracx-venv once)"
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    rewrite the committed message schema snapshots"
 
@@ -32,6 +35,13 @@ schemas: install
 
 bench: install
 	$(UV) run --frozen python bench/chain.py $(BENCH_ARGS)
+	$(UV) run --frozen python bench/diracx_monitor.py $(DIRACX_BENCH_ARGS)
+
+bench-diracx: install
+	$(UV) run --frozen python bench/diracx_monitor.py $(DIRACX_BENCH_ARGS)
+
+diracx-dev: install
+	bash scripts/diracx-dev.sh
 
 clean:
 	rm -rf var test-artifacts .venv

@@ -1,6 +1,6 @@
 """The backend interface shared by the submitter (submit, kill) and the monitor (bulk status).
 
-Implementations: ``local`` (this host). DIRAC and DiracX come later behind the same interface.
+Implementations: ``local`` (this host) and ``diracx`` (a DiracX server, esap_backends.diracx).
 Depends on esap_messages only.
 """
 

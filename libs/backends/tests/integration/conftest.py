@@ -127,3 +127,6 @@ def jobs() -> type:
         make = staticmethod(make_job)
 
     return Jobs
+
+
+from esap_backends.diracx.testing import diracx_server  # noqa: E402, F401  (a session fixture, shared)

@@ -1,16 +1,20 @@
 """Builds the submitter's backends from its settings and the process's resources (HTTP session, metrics).
 
-The one place that knows which backends exist; add DIRAC or DiracX here. Depends on the backends library, the
-settings and the metrics.
+The one place that knows which backends exist: ``local`` always, ``diracx`` when its URL is configured.
+Depends on the backends library, the settings and the metrics.
 """
 
 import aiohttp
 
 from esap_backends import ManagedBackend
+from esap_backends.diracx.settings import build_diracx_backend
 from esap_backends.local import HttpCallbackClient, LocalBackend
 from esap_submitter.adapters.callbacks import CountingCallbackClient
 from esap_submitter.config import Settings
 from esap_submitter.metrics import SubmitterMetrics
+
+# Remote backends whose outages can last minutes: their messages are held, never failed, while they are down.
+HOLD_ON_OUTAGE = frozenset({"diracx"})
 
 
 def build_backends(settings: Settings, session: aiohttp.ClientSession,
@@ -25,4 +29,9 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession,
         callback_client=callbacks, search_path=settings.local_search_path,
     )
     metrics.running_jobs.set_function(lambda: local.running_count)
-    return {local.name: local}
+    backends: dict[str, ManagedBackend] = {local.name: local}
+    diracx = build_diracx_backend(settings, session, workflows_dir=settings.workflows_dir,
+                                  gateway_url=settings.gateway_url, results_root=None)
+    if diracx is not None:
+        backends[diracx.name] = diracx
+    return backends

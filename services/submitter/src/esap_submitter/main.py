@@ -18,7 +18,7 @@ from esap_runtime.bus import Bus
 from esap_runtime.ops import HealthCheck, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_submitter.config import Settings
-from esap_submitter.factory import build_backends
+from esap_submitter.factory import HOLD_ON_OUTAGE, build_backends
 from esap_submitter.handlers.messages import submitter_handler
 from esap_submitter.metrics import SERVICE, SubmitterMetrics
 from esap_submitter.services.submission import SubmissionService
@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
                 return bus.is_connected
 
             checks["bus"] = bus_connected
-            service = SubmissionService(backends, metrics)
+            service = SubmissionService(backends, metrics, hold_on_outage=HOLD_ON_OUTAGE)
             await bus.consume(topology.submitter, submitter_handler(service, bus), batch_size=1,
                               workers=settings.workers)
             log.info("Submitter consuming.", queue=topology.submitter.name, backends=sorted(backends))

@@ -21,7 +21,7 @@ from esap_messages import (
     new_id,
 )
 from esap_messages.topology import MAX_ATTEMPTS
-from esap_runtime.bus import RetryLaterError
+from esap_runtime.bus import DependencyUnavailableError, RetryLaterError
 from esap_submitter.metrics import SubmitterMetrics
 from esap_submitter.services.submission import SubmissionService
 
@@ -147,3 +147,22 @@ async def test_a_kill_that_keeps_failing_is_reported_on_the_last_attempt(service
         await service.kill(command, attempt=1)
     [event] = await service.kill(command, attempt=MAX_ATTEMPTS)
     assert isinstance(event, JobKillFailed) and "timeout" in event.message
+
+
+async def test_a_remote_backend_that_stays_down_holds_the_message_instead_of_failing_the_job(backend,
+                                                                                             metrics) -> None:
+    service = SubmissionService({"local": backend}, metrics, hold_on_outage=frozenset({"local"}))
+    backend.submit_error = BackendError("DiracX unreachable")
+    with pytest.raises(RetryLaterError):
+        await service.submit(_submit(), attempt=1)
+    with pytest.raises(DependencyUnavailableError):
+        await service.submit(_submit(), attempt=MAX_ATTEMPTS)
+    backend.kill_error = BackendError("DiracX unreachable")
+    with pytest.raises(DependencyUnavailableError):
+        await service.kill(KillJob(job_id=new_id(), facility="local", backend="local"), attempt=MAX_ATTEMPTS)
+
+
+async def test_a_kill_dirac_refuses_is_reported_with_its_words(service, backend) -> None:
+    backend.kill_error = PermanentBackendError("DIRAC did not kill job 7: it is still Completed (test)")
+    [event] = await service.kill(KillJob(job_id=new_id(), facility="local", backend="local"), attempt=1)
+    assert isinstance(event, JobKillFailed) and "still Completed" in event.message

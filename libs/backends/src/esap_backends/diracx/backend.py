@@ -1,0 +1,253 @@
+"""DiracXBackend: submits jobs to a DiracX server as JDL, polls them in bulk, kills them by a status change.
+
+Submissions arriving together (the submitter handles many messages at once) share one search and one
+``POST /api/jobs/jdl``. A submit is idempotent: the JobName carries our job id, and a search for it comes before
+every submission, so a redelivered SubmitJob finds the DIRAC job it already made. ``bulk_status`` is one search
+with an ``in`` filter per chunk of ids, or, for the monitor, a search for what changed since the last poll. A kill
+is a change to Killed, read back, since DIRAC silently ignores a transition its state machine does not allow; a
+refusal raises PermanentBackendError with what DIRAC says. Depends on the backend interface, the DiracX client,
+the JDL, polling and sandbox modules; knows nothing of the bus.
+"""
+
+import asyncio
+import contextvars
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from esap_backends.base import BackendError, BackendStatus, KillOutcome, PermanentBackendError
+from esap_backends.diracx import jdl
+from esap_backends.diracx.client import DiracXClient
+from esap_backends.diracx.polling import StatusSearch
+from esap_backends.diracx.sandbox import SandboxResults
+from esap_backends.local.launch import check_workflow_file
+from esap_messages import DiracStatus, SubmitJob, utcnow
+
+log = structlog.get_logger("esap.backends.diracx")
+
+KILLABLE_MINOR = "Marked for termination"
+SOURCE = "esap-batch"
+MAX_SUBMIT_BATCH = 20  # DiracX 0.7.0 refuses more JDLs in one submission ("cannot submit more than 20 jobs")
+
+
+class DiracXBackend:
+    name = "diracx"
+
+    def __init__(self, client: DiracXClient, placement: jdl.FacilityPlacement, *, workflows_dir: Path | None,
+                 gateway_url: str | None, chunk_size: int = 5000, batch_size: int = MAX_SUBMIT_BATCH,
+                 coalesce_seconds: float = 0.005, sandboxes: SandboxResults | None = None,
+                 full_poll_seconds: float = 0.0) -> None:
+        self._client = client
+        self._placement = placement
+        self._workflows_dir = workflows_dir
+        self._gateway_url = gateway_url.rstrip("/") if gateway_url else None
+        # full_poll_seconds > 0 (the monitor): polls ask only for what changed, and everything that often.
+        self._search = StatusSearch(client, to_backend_status, chunk_size=chunk_size,
+                                    job_group=placement.job_group, full_every=full_poll_seconds)
+        self._batch_size = max(1, min(batch_size, MAX_SUBMIT_BATCH))
+        self._coalesce = coalesce_seconds
+        self._sandboxes = sandboxes
+        self._pending: dict[str, tuple[str, asyncio.Future[str]]] = {}
+        self._under_way: dict[str, asyncio.Future[str]] = {}
+        self._flush: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> DiracXClient:
+        return self._client
+
+    @property
+    def status_search(self) -> StatusSearch:
+        return self._search
+
+    # --- submit -------------------------------------------------------------------------------------------
+
+    async def submit(self, job: SubmitJob) -> str:
+        description = await asyncio.to_thread(self.describe, job)
+        name = jdl.job_name(job)
+        under_way = self._under_way.get(name)
+        if under_way is not None:  # the same job twice at once (a redelivery): share the one submission
+            return await asyncio.shield(under_way)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._under_way[name] = future
+        future.add_done_callback(lambda _: self._under_way.pop(name, None))
+        self._pending[name] = (description, future)
+        if len(self._pending) >= self._batch_size:
+            self._start_flush(delay=0.0)
+        else:
+            self._start_flush(delay=self._coalesce)
+        return await asyncio.shield(future)
+
+    def describe(self, job: SubmitJob) -> str:
+        """The job's JDL (reads the workflow's files: call it off the event loop)."""
+        callback = f"{self._gateway_url}/uws/jobs/{job.job_id}/callback" if self._gateway_url else None
+        return jdl.to_jdl(job, self._placement, jdl.JobInputs(files=self._read_files(job), callback_url=callback))
+
+    def _read_files(self, job: SubmitJob) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        for name in job.workflow.files:
+            relative = check_workflow_file(name)
+            if self._workflows_dir is None:
+                raise PermanentBackendError(f"workflow file {name!r} cannot be shipped: no workflows directory")
+            try:
+                files[relative.name] = (self._workflows_dir / relative).read_bytes()
+            except OSError as exc:
+                raise PermanentBackendError(f"workflow file {name!r} cannot be read: {exc}") from exc
+        return files
+
+    def _start_flush(self, delay: float) -> None:
+        if delay > 0 and self._flush is not None and not self._flush.done():
+            return  # the running flush takes the new job in its next round
+        # A context of its own: the flush serves many jobs, so it must not log under the first one's job_id.
+        self._flush = asyncio.get_running_loop().create_task(self._flush_after(delay), context=contextvars.Context())
+
+    async def _flush_after(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while self._pending:
+            batch = dict(list(self._pending.items())[: self._batch_size])
+            for name in batch:
+                del self._pending[name]
+            await self._submit_batch(batch)
+        self._flush = None
+
+    async def _submit_batch(self, batch: dict[str, tuple[str, asyncio.Future[str]]]) -> None:
+        try:
+            made = await self._submit_many({name: description for name, (description, _) in batch.items()})
+        except Exception as exc:
+            if len(batch) > 1 and isinstance(exc, PermanentBackendError):
+                # One refused JDL must not fail the others: submit them one by one to find it.
+                for name, entry in batch.items():
+                    await self._submit_batch({name: entry})
+                return
+            for _, future in batch.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for name, (_, future) in batch.items():
+            if not future.done():
+                future.set_result(made[name])
+
+    async def _submit_many(self, descriptions: Mapping[str, str]) -> dict[str, str]:
+        """JobName -> DIRAC job id for every name; submits only those DIRAC does not have yet."""
+        rows = await self._client.search(("JobID", "JobName"), [
+            {"parameter": "JobName", "operator": "in", "values": list(descriptions)}])
+        made = {str(row["JobName"]): str(row["JobID"]) for row in rows}
+        if made:
+            log.info("Jobs already in DIRAC, not submitted again.", jobs=len(made))
+        todo = [name for name in descriptions if name not in made]
+        if todo:
+            answer = await self._client.submit_jdl([descriptions[name] for name in todo])
+            for name, row in zip(todo, answer, strict=True):
+                made[name] = str(row["JobID"])
+            log.info("Jobs submitted to DiracX.", jobs=len(todo))
+        return made
+
+    # --- status -------------------------------------------------------------------------------------------
+
+    async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        ids = [int(i) for i in dict.fromkeys(backend_job_ids) if i.isdigit()]
+        statuses = {str(i): status for i, status in (await self._search.polled(ids)).items()}
+        if self._sandboxes is not None:
+            await self._add_results(statuses)
+        return statuses
+
+    async def _add_results(self, statuses: dict[str, BackendStatus]) -> None:
+        """Give Done and Failed jobs their output sandbox as results; a job whose sandbox cannot be fetched now
+        is left out of this answer, so it is asked again rather than ended without its results."""
+        assert self._sandboxes is not None
+        ended = [i for i, s in statuses.items() if s.status in (DiracStatus.DONE, DiracStatus.FAILED)]
+        found = await asyncio.gather(*(self._sandboxes.results(int(i)) for i in ended), return_exceptions=True)
+        for dirac_id, results in zip(ended, found, strict=True):
+            if isinstance(results, BaseException):
+                log.warning("Output sandbox not fetched; the job is asked again later.", dirac_job_id=dirac_id,
+                            error=repr(results))
+                del statuses[dirac_id]
+            else:
+                statuses[dirac_id] = dataclasses.replace(statuses[dirac_id], results=results)
+
+    # --- kill ---------------------------------------------------------------------------------------------
+
+    async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
+        if not backend_job_id.isdigit():
+            backend_job_id = await self._find_by_job_name(backend_job_id)
+        job_id = int(backend_job_id)
+        before = (await self._search.by_id([job_id])).get(job_id)
+        if before is None:
+            raise PermanentBackendError(f"DIRAC has no job {job_id}")
+        if before.is_final:
+            return KillOutcome.ALREADY_FINAL
+        answer = await self._client.set_status(
+            {job_id: {"Status": DiracStatus.KILLED.value, "MinorStatus": KILLABLE_MINOR, "Source": SOURCE}},
+            utcnow())
+        after = (await self._search.by_id([job_id])).get(job_id)
+        if after is not None and after.status is DiracStatus.KILLED:
+            log.info("DIRAC job killed.", dirac_job_id=job_id, reason=reason)
+            return KillOutcome.KILLED
+        if after is not None and after.is_final:
+            return KillOutcome.ALREADY_FINAL
+        refusal = _failure_text(answer, job_id)
+        now = f"{after.status.value} ({after.minor_status})" if after is not None else "unknown"
+        raise PermanentBackendError(f"DIRAC did not kill job {job_id}: it is still {now}"
+                                    + (f"; DIRAC said: {refusal}" if refusal else ""))
+
+    async def _find_by_job_name(self, our_job_id: str) -> str:
+        """The DIRAC job made for our job id (a kill that came before the submission was reported)."""
+        rows = await self._client.search(("JobID",), [
+            {"parameter": "JobName", "operator": "eq", "value": f"{jdl.JOB_NAME_PREFIX}{our_job_id}"}])
+        if not rows:
+            # The submission may still be under way: try again later rather than report a kill of nothing.
+            raise BackendError(f"DIRAC has no job for {our_job_id} yet")
+        return str(rows[0]["JobID"])
+
+    async def close(self) -> None:
+        if self._flush is not None:
+            await asyncio.gather(self._flush, return_exceptions=True)
+
+    async def recover(self) -> None:
+        """Nothing to take up: DIRAC keeps the jobs, and submissions are idempotent."""
+
+
+def to_backend_status(row: Mapping[str, Any]) -> BackendStatus | None:
+    """A DiracX search row as a BackendStatus; None (logged) for a status esap-batch does not know."""
+    try:
+        status = DiracStatus(str(row.get("Status")))
+    except ValueError:
+        log.warning("DIRAC status unknown to esap-batch, job not reported.", dirac_job_id=row.get("JobID"),
+                    status=row.get("Status"))
+        return None
+    return BackendStatus(
+        status=status, minor_status=str(row.get("MinorStatus") or ""),
+        application_status=str(row.get("ApplicationStatus") or ""), site=str(row.get("Site") or ""),
+        started_at=_time(row.get("StartExecTime")), ended_at=_time(row.get("EndExecTime")),
+        error=_error(status, row),
+    )
+
+
+def _error(status: DiracStatus, row: Mapping[str, Any]) -> str | None:
+    if status is not DiracStatus.FAILED:
+        return None
+    parts = [str(row.get(key)) for key in ("MinorStatus", "ApplicationStatus") if row.get(key)]
+    return "DIRAC: " + "; ".join(parts) if parts else "DIRAC reports the job Failed"
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=utcnow().tzinfo)
+
+
+def _failure_text(answer: Mapping[str, Any], job_id: int) -> str:
+    failed = answer.get("failed") or {}
+    entry = failed.get(str(job_id)) if isinstance(failed, dict) else None
+    return str(entry)[:1000] if entry else ""
+
+
+__all__ = ["DiracXBackend", "to_backend_status"]

@@ -1,0 +1,75 @@
+"""The DiracX connection settings shared by the submitter and the monitor, and the backend built from them.
+
+A mixin of fields for each service's Settings (so ``SUBMITTER_DIRACX_URL``, ``MONITOR_DIRACX_URL`` or
+``ESAP_DIRACX_URL`` for both): the facility names its backend (``diracx``), the settings say where DiracX is and
+who esap-batch is there. Credentials live here (SecretStr), never in the database. Depends on pydantic, aiohttp
+and the DiracX backend's parts.
+"""
+
+from pathlib import Path
+
+import aiohttp
+from pydantic import BaseModel, Field, SecretStr
+
+from esap_backends.diracx.backend import DiracXBackend
+from esap_backends.diracx.client import DiracXClient, DiracXIdentity
+from esap_backends.diracx.jdl import FacilityPlacement
+from esap_backends.diracx.sandbox import SandboxResults
+
+RESULTS_DIR = ".diracx"
+
+
+class DiracXSettings(BaseModel):
+    diracx_url: str | None = Field(None, description="DiracX base URL; unset means no DiracX backend here.")
+    diracx_api_key: SecretStr | None = Field(
+        None, description="The legacy-exchange API key (raw); DiracX holds its SHA-256.")
+    diracx_vo: str = Field("esap", description="DIRAC VO esap-batch submits in.")
+    diracx_group: str = Field("esap_user", description="DIRAC group esap-batch acts in (NormalUser).")
+    diracx_username: str = Field("esap", description="DIRAC user (preferred username) esap-batch acts as.")
+    diracx_sites: str = Field("", description="Comma-separated DIRAC Sites the facility's jobs may run at.")
+    diracx_tags: str = Field("", description="Comma-separated DIRAC Tags every job requires (e.g. docker).")
+    diracx_platform: str = Field("", description="DIRAC Platform of the facility's jobs; empty for any.")
+    diracx_job_group: str = Field("esap", description="JobGroup of every job esap-batch submits.")
+    diracx_runtime_engine: str = Field(
+        "", description="Run payloads in a container: docker, apptainer or singularity; empty runs them as they are.")
+    diracx_container_image: str = Field("", description="Image the runtime engine runs payloads in.")
+    diracx_default_cpu_time: int = Field(
+        86400, ge=1, description="CPUTime (s) of a job whose execution duration is unlimited.")
+    diracx_timeout_seconds: float = Field(30.0, gt=0, description="Time allowed for one DiracX call.")
+    diracx_chunk_size: int = Field(5000, ge=1, le=10000, description="Most job ids in one status search.")
+    diracx_full_poll_seconds: float = Field(
+        60.0, ge=0, description="Monitor: polls ask DiracX only for jobs updated since the last answer, and for "
+        "every tracked job this often; 0 asks for every job at every poll.")
+
+    def diracx_placement(self) -> FacilityPlacement:
+        return FacilityPlacement(sites=_split(self.diracx_sites), tags=_split(self.diracx_tags),
+                                 platform=self.diracx_platform.strip(), job_group=self.diracx_job_group,
+                                 runtime_engine=self.diracx_runtime_engine.strip(),
+                                 container_image=self.diracx_container_image.strip(),
+                                 default_cpu_time=self.diracx_default_cpu_time)
+
+
+def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSession, *,
+                         workflows_dir: Path | None, gateway_url: str | None,
+                         results_root: Path | None, incremental: bool = False) -> DiracXBackend | None:
+    """The DiracX backend the settings describe, or None when no DiracX is configured.
+
+    ``results_root`` (the monitor's local work root) is where output sandboxes are fetched to as results;
+    ``incremental`` (the monitor) makes polls ask only for what changed between full polls.
+    """
+    if not settings.diracx_url:
+        return None
+    if settings.diracx_api_key is None:
+        raise ValueError("diracx_url is set but diracx_api_key is not")
+    identity = DiracXIdentity(vo=settings.diracx_vo, group=settings.diracx_group,
+                              username=settings.diracx_username)
+    client = DiracXClient(session, settings.diracx_url, settings.diracx_api_key, identity,
+                          timeout_seconds=settings.diracx_timeout_seconds)
+    sandboxes = SandboxResults(client, session, results_root / RESULTS_DIR) if results_root is not None else None
+    return DiracXBackend(client, settings.diracx_placement(), workflows_dir=workflows_dir,
+                         gateway_url=gateway_url, chunk_size=settings.diracx_chunk_size, sandboxes=sandboxes,
+                         full_poll_seconds=settings.diracx_full_poll_seconds if incremental else 0.0)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
