@@ -34,6 +34,14 @@ async def _drop_database(server_url: str, name: str) -> None:
         await admin.close()
 
 
+def distinct_ports() -> dict[str, int]:
+    """A free port per service, all different (two calls of free_port can name the same port)."""
+    while True:
+        ports = {name: free_port() for name in SERVICES}
+        if len(set(ports.values())) == len(ports):
+            return ports
+
+
 @pytest.fixture(scope="module")
 async def stack(server_database_url: str, amqp_url: str, request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
@@ -55,8 +63,11 @@ async def stack(server_database_url: str, amqp_url: str, request: pytest.Fixture
         "ESAP_FACILITIES_DIR": str(ROOT / "facilities"),
         "MONITOR_POLL_INTERVAL_SECONDS": "0.5",
         "SUBMITTER_KILL_GRACE_SECONDS": "2",
+        "GATEWAY_STATIC_TOKENS": '{"token-a": "alice", "token-b": "bob"}',
+        "CATALOG_DESTRUCTION_SWEEP_SECONDS": "0.5",
+        "CATALOG_PHASE_COUNT_SECONDS": "0.5",
     }
-    running = Stack(env=env, ports={name: free_port() for name in SERVICES}, log_dir=log_dir)
+    running = Stack(env=env, ports=distinct_ports(), log_dir=log_dir)
     running.work_root = work_root  # type: ignore[attr-defined]
     running.namespace = namespace  # type: ignore[attr-defined]
     running.amqp_url = amqp_url  # type: ignore[attr-defined]

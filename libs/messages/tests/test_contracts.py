@@ -112,6 +112,8 @@ def test_every_message_reaches_its_consumers() -> None:
         "catalog.create_job": {"catalog"},
         "catalog.run_job": {"catalog"},
         "catalog.abort_job": {"catalog"},
+        "catalog.update_job": {"catalog"},
+        "catalog.delete_job": {"catalog"},
         "submitter.submit_job": {"submitter"},
         "submitter.kill_job": {"submitter"},
         "job.submitted": {"catalog", "monitor"},

@@ -17,7 +17,7 @@ import xmlschema
 from fastapi import FastAPI
 from pyvo.io.uws import parse_job, parse_job_list
 
-from esap_gateway.adapters.catalog import CatalogUnavailableError
+from esap_gateway.adapters.catalog import CatalogUnavailableError, ForeignJobError
 from esap_gateway.adapters.publisher import PublishFailedError
 from esap_gateway.config import Settings
 from esap_gateway.main import create_app
@@ -95,18 +95,30 @@ class FakeCatalog:
         self._call("get_facility", slug)
         return self.facilities.get(slug)
 
-    async def get_job(self, job_id: UUID, *, wait: int = 0, phase: Phase | None = None) -> JobView | None:
-        self._call("get_job", {"job_id": job_id, "wait": wait, "phase": phase})
-        return self.jobs.get(job_id)
+    async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
+                      phase: Phase | None = None) -> JobView | None:
+        self._call("get_job", {"job_id": job_id, "wait": wait, "phase": phase, "owner": owner})
+        job = self.jobs.get(job_id)
+        if job is not None and job.owner != owner:
+            raise ForeignJobError(str(job_id))
+        return job
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
-                        last: int | None) -> JobList:
-        self._call("list_jobs", {"owner": owner, "phases": tuple(phases), "after": after, "last": last})
+                        last: int | None, workflow: str | None = None, facility: str | None = None,
+                        run_id: str | None = None, cursor: str | None = None) -> JobList:
+        self._call("list_jobs", {"owner": owner, "phases": tuple(phases), "after": after, "last": last,
+                                 "workflow": workflow, "facility": facility, "run_id": run_id, "cursor": cursor})
         found = sorted(self.jobs.values(), key=lambda j: j.creation_time, reverse=True)
         summaries = [JobSummaryView(job_id=j.job_id, run_id=j.run_id, owner=j.owner, phase=j.phase,
                                     workflow=j.workflow, facility=j.facility, creation_time=j.creation_time)
-                     for j in found if j.phase in phases and (after is None or j.creation_time > after)]
-        return JobList(jobs=summaries[:last] if last else summaries)
+                     for j in found if j.phase in phases and (after is None or j.creation_time > after)
+                     and j.owner == owner and workflow in (None, j.workflow) and facility in (None, j.facility)
+                     and run_id in (None, j.run_id)]
+        start = int(cursor) if cursor else 0
+        size = last or 1000
+        page = summaries[start:start + size]
+        more = len(summaries) > start + size
+        return JobList(jobs=page, next_cursor=str(start + size) if more else None)
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
         self._call("verify_callback", request)
@@ -127,11 +139,14 @@ class FakePublisher:
     def __init__(self) -> None:
         self.published: list[Message] = []
         self.refuse = False
+        self.listeners: list[Callable[[Message], None]] = []
 
     async def publish(self, message: Message) -> None:
         if self.refuse:
             raise PublishFailedError("not confirmed (fake)")
         self.published.append(message)
+        for listener in self.listeners:
+            listener(message)
 
     async def healthy(self) -> bool:
         return not self.refuse

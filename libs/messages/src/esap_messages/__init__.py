@@ -4,7 +4,7 @@ This package depends on pydantic only. No service logic, no I/O.
 """
 
 from esap_messages.base import Message, new_id, utcnow
-from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
+from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
 from esap_messages.events import (
     JobKillFailed,
     JobPhaseChanged,
@@ -32,6 +32,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "AbortJob",
     "CreateJob",
+    "DeleteJob",
     "DiracStatus",
     "ErrorType",
     "JobKillFailed",
@@ -49,6 +50,7 @@ __all__ = [
     "StatusSource",
     "SubmitJob",
     "Topology",
+    "UpdateJob",
     "WorkflowRun",
     "decode",
     "encode",

@@ -78,6 +78,9 @@ class JobView(_View):
 
 class JobList(_View):
     jobs: list[JobSummaryView]
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; pass it as ``cursor`` for the next page. None on the last page."
+    )
 
 
 class ActiveJob(_View):

@@ -1,6 +1,6 @@
 """Commands: imperative messages with one intended handler.
 
-Gateway -> catalog: CreateJob, RunJob, AbortJob. Catalog -> submitter: SubmitJob, KillJob.
+Gateway -> catalog: CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob. Catalog -> submitter: SubmitJob, KillJob.
 Depends on pydantic only.
 """
 
@@ -44,6 +44,31 @@ class AbortJob(Message):
     """PHASE=ABORT: stop a job wherever it is."""
 
     routing_key: ClassVar[str] = "catalog.abort_job"
+
+    job_id: UUID
+    owner: Owner = None
+
+
+class UpdateJob(Message):
+    """Change what a UWS client may change: parameters and execution duration (while PENDING), destruction.
+
+    A field left ``None`` is not changed. ``parameters`` is the job's complete new set (already checked against
+    the workflow by the sender).
+    """
+
+    routing_key: ClassVar[str] = "catalog.update_job"
+
+    job_id: UUID
+    owner: Owner = None
+    parameters: dict[str, str] | None = None
+    execution_duration: int | None = Field(default=None, ge=0, description="Seconds; 0 means unlimited.")
+    destruction: UtcDatetime | None = None
+
+
+class DeleteJob(Message):
+    """DELETE: destroy the job (killing it first if it runs); it is gone from the catalog afterwards."""
+
+    routing_key: ClassVar[str] = "catalog.delete_job"
 
     job_id: UUID
     owner: Owner = None

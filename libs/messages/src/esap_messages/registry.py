@@ -4,7 +4,7 @@ Depends on pydantic only.
 """
 
 from esap_messages.base import Message
-from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
+from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
 from esap_messages.events import (
     JobKillFailed,
     JobPhaseChanged,
@@ -20,6 +20,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         CreateJob,
         RunJob,
         AbortJob,
+        UpdateJob,
+        DeleteJob,
         SubmitJob,
         KillJob,
         JobSubmitted,

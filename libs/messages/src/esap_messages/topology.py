@@ -8,7 +8,7 @@ Depends on nothing but the standard library.
 from dataclasses import dataclass, field
 from typing import Any
 
-from esap_messages.commands import AbortJob, CreateJob, KillJob, RunJob, SubmitJob
+from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
 from esap_messages.events import (
     JobKillFailed,
     JobPhaseChanged,
@@ -56,8 +56,8 @@ class Topology:
 
     @property
     def catalog(self) -> QueueSpec:
-        keys = (CreateJob, RunJob, AbortJob, JobSubmitted, JobSubmissionFailed, JobStatusObserved, JobKillFailed,
-                JobReported)
+        keys = (CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob, JobSubmitted, JobSubmissionFailed,
+                JobStatusObserved, JobKillFailed, JobReported)
         return QueueSpec(f"{self.namespace}.catalog", tuple(k.routing_key for k in keys))
 
     @property

@@ -3,6 +3,7 @@
 The only module of the catalog that reads the environment; everything else is handed a Settings.
 """
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
@@ -12,6 +13,11 @@ from pydantic_settings import SettingsConfigDict
 from esap_runtime.settings import Environment, ServiceSettings
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/esap"
+
+
+class DestructionAction(StrEnum):
+    ARCHIVE = "archive"
+    DELETE = "delete"
 
 
 class Settings(ServiceSettings):
@@ -37,6 +43,9 @@ class Settings(ServiceSettings):
     inbox_retention_days: float = Field(
         7.0, gt=0, description="Days a consumed message id is kept to drop its duplicates; pruned hourly."
     )
+    phase_count_seconds: float = Field(
+        15.0, gt=0, description="How often jobs are counted by phase for the catalog_jobs gauge."
+    )
     outbox_batch_size: int = Field(500, ge=1, le=10000, description="Most outbox rows published at once.")
     outbox_sweep_seconds: float = Field(
         1.0, gt=0, description="How often the outbox is swept for rows no commit announced (after a crash)."
@@ -45,6 +54,17 @@ class Settings(ServiceSettings):
         30.0, ge=0, description="How long a workflow or facility read from the database is trusted."
     )
     list_limit: int = Field(1000, ge=1, description="Most jobs one listing returns.")
+    destruction_action: DestructionAction = Field(
+        DestructionAction.ARCHIVE,
+        description="What happens to a job past its destruction time: archive (ARCHIVED, results dropped, "
+        "metadata kept) or delete (the job is removed).",
+    )
+    destruction_sweep_seconds: float = Field(
+        60.0, gt=0, description="How often jobs past their destruction time are looked for."
+    )
+    destruction_batch_size: int = Field(
+        500, ge=1, le=5000, description="Most jobs destroyed in one transaction by the sweeper."
+    )
 
     @field_validator("workflows_dir", "facilities_dir")
     @classmethod

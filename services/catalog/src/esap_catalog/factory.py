@@ -19,12 +19,14 @@ from esap_catalog.handlers.messages import batch_handler
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.callbacks import CallbackService
 from esap_catalog.services.catalogue import CatalogueCache, CatalogueService
-from esap_catalog.services.housekeeping import prune_inbox_forever
+from esap_catalog.services.destruction import DestructionSweeper
+from esap_catalog.services.housekeeping import count_phases_forever, prune_inbox_forever
 from esap_catalog.services.ingest import IngestService
 from esap_catalog.services.jobs import JobQueryService
 from esap_catalog.services.relay import OutboxRelay
 from esap_catalog.services.waiting import JobWaiter, WaiterRegistry
 from esap_catalog.storage.catalogue import CatalogueStore
+from esap_catalog.storage.destruction import DestructionStore
 from esap_catalog.storage.listener import ChangeListener
 from esap_catalog.storage.messages import InboxStore, OutboxStore
 from esap_catalog.storage.migrator import check_schema
@@ -49,7 +51,7 @@ class Factory:
         self.metrics = metrics
         views = JobViewStore(pool)
         waiter = JobWaiter(views.job, waiters, max_wait=settings.max_wait_seconds,
-                           creation_grace=settings.creation_grace_seconds)
+                           creation_grace=settings.creation_grace_seconds, deleted=views.deleted)
         self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit)
         self.callbacks = CallbackService(views)
         catalogue = CatalogueStore(pool)
@@ -58,6 +60,8 @@ class Factory:
                                  batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
         cache = CatalogueCache(catalogue, settings.catalogue_cache_seconds)
         self.ingest = IngestService(pool, cache, metrics, self.relay.wake)
+        self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
+                                          batch_size=settings.destruction_batch_size)
 
     def health_checks(self) -> Mapping[str, HealthCheck]:
         async def database() -> bool:
@@ -93,6 +97,9 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
         _background(stack, factory.relay.run(), "catalog:outbox-relay")
         _background(stack, prune_inbox_forever(InboxStore(pool), settings.inbox_retention_days),
                     "catalog:inbox-pruning")
+        _background(stack, factory.sweeper.run(settings.destruction_sweep_seconds), "catalog:destruction")
+        _background(stack, count_phases_forever(pool, metrics.jobs_by_phase, settings.phase_count_seconds),
+                    "catalog:phase-counts")
         await bus.consume(bus.topology.catalog, batch_handler(factory.ingest), batch_size=settings.batch_size,
                           linger=settings.batch_linger_ms / 1000.0)
         log.info("Catalog ready.", queue=bus.topology.catalog.name)

@@ -10,6 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class CatalogMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.jobs_by_phase = Gauge(
+            "catalog_jobs", "Jobs stored, by phase (counted every few seconds).", ["phase"], registry=registry,
+        )
         self.jobs_created = Counter(
             "catalog_jobs_created_total", "Jobs stored from CreateJob.", registry=registry,
         )

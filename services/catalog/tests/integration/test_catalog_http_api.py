@@ -119,7 +119,7 @@ async def test_wait_returns_when_the_job_changes(catalog: Catalog, bus: Bus) -> 
     waiting = asyncio.create_task(catalog.http.get(f"/internal/jobs/{message.job_id}", params={"wait": 30}))
     await eventually(lambda: _waiters_at_least(catalog, 1))
     start = time.monotonic()
-    await bus.publish(RunJob(job_id=message.job_id))
+    await bus.publish(RunJob(job_id=message.job_id, owner="alice"))
     response = await asyncio.wait_for(waiting, 5)
     assert response.json()["phase"] == "QUEUED" and time.monotonic() - start < 2
     assert catalog.sample("catalog_waiters") == 0
@@ -155,7 +155,7 @@ async def test_wait_survives_a_lost_listen_connection(catalog: Catalog, bus: Bus
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
         "AND query LIKE 'LISTEN %'")
     assert killed
-    await bus.publish(RunJob(job_id=message.job_id))
+    await bus.publish(RunJob(job_id=message.job_id, owner="alice"))
     response = await asyncio.wait_for(waiting, 10)
     assert response.json()["phase"] == "QUEUED"
 
@@ -198,7 +198,8 @@ async def test_active_jobs_and_the_catalogue(catalog: Catalog, bus: Bus) -> None
     assert (await catalog.http.get("/internal/workflows/sleep")).json()["run"]["command"] == ["sleep", "{seconds}"]
     assert (await catalog.http.get("/internal/workflows/nope")).status_code == 404
     assert (await catalog.http.get("/internal/facilities/local")).json()["backend"] == "local"
-    assert [f["slug"] for f in (await catalog.http.get("/internal/facilities")).json()["facilities"]] == ["local"]
+    facilities = (await catalog.http.get("/internal/facilities")).json()["facilities"]
+    assert [f["slug"] for f in facilities] == ["ctadirac", "local"]
     health = await catalog.http.get("/healthz")
     assert health.json() == {"status": "ok", "checks": {"database": True, "listen": True, "bus": True}}
     metrics = (await catalog.http.get("/metrics")).text

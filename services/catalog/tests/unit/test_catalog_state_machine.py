@@ -97,13 +97,14 @@ def test_run_queues_a_pending_job(env: Env) -> None:
 @pytest.mark.parametrize("phase", [Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED, Phase.ABORTED])
 def test_run_of_a_job_that_is_not_pending_changes_nothing(env: Env, phase: Phase) -> None:
     job = job_in(phase, env)
-    assert_ignored(apply(job, RunJob(job_id=job.job_id), env), "not_applicable")
+    assert_ignored(apply(job, RunJob(job_id=job.job_id, owner="alice"), env), "not_applicable")
 
 
 def test_commands_naming_another_owner_change_nothing(env: Env) -> None:
     job = job_in(Phase.PENDING, env)
     assert_ignored(apply(job, RunJob(job_id=job.job_id, owner="mallory"), env), "not_owner")
     assert_ignored(apply(job, AbortJob(job_id=job.job_id, owner="mallory"), env), "not_owner")
+    assert_ignored(apply(job, AbortJob(job_id=job.job_id, owner=None), env), "not_owner")
 
 
 def test_events_for_an_unknown_job_are_ignored(env: Env) -> None:
@@ -116,7 +117,7 @@ def test_events_for_an_unknown_job_are_ignored(env: Env) -> None:
 
 def test_abort_of_a_pending_job_ends_it(env: Env) -> None:
     job = job_in(Phase.PENDING, env)
-    decision = apply(job, AbortJob(job_id=job.job_id, occurred_at=at(5)), env)
+    decision = apply(job, AbortJob(job_id=job.job_id, owner="alice", occurred_at=at(5)), env)
     assert decision.job is not None and decision.job.phase is Phase.ABORTED and decision.job.end_time == at(5)
     assert not only(decision.outbox, KillJob)
     [event] = only(decision.outbox, JobPhaseChanged)
@@ -126,7 +127,7 @@ def test_abort_of_a_pending_job_ends_it(env: Env) -> None:
 @pytest.mark.parametrize(("phase", "backend_job_id"), [(Phase.QUEUED, None), (Phase.EXECUTING, "42")])
 def test_abort_of_a_running_job_asks_for_a_kill(env: Env, phase: Phase, backend_job_id: str | None) -> None:
     job = job_in(phase, env, backend_job_id=backend_job_id)
-    decision = apply(job, AbortJob(job_id=job.job_id, occurred_at=at(5)), env)
+    decision = apply(job, AbortJob(job_id=job.job_id, owner="alice", occurred_at=at(5)), env)
     assert decision.job is not None and decision.job.phase is phase and decision.changed
     assert decision.job.abort_requested_at == at(5) and not decision.history
     [kill] = decision.outbox
@@ -136,7 +137,7 @@ def test_abort_of_a_running_job_asks_for_a_kill(env: Env, phase: Phase, backend_
 @pytest.mark.parametrize("phase", [Phase.COMPLETED, Phase.ERROR, Phase.ABORTED])
 def test_abort_of_a_final_job_changes_nothing(env: Env, phase: Phase) -> None:
     job = job_in(phase, env)
-    assert_ignored(apply(job, AbortJob(job_id=job.job_id), env), "final")
+    assert_ignored(apply(job, AbortJob(job_id=job.job_id, owner="alice"), env), "final")
 
 
 # --- Submitter events -------------------------------------------------------------------------------------------

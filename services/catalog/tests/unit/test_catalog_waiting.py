@@ -118,3 +118,22 @@ def test_uuid7_age() -> None:
     created = (job_id.int >> 80) / 1000.0
     assert uuid7_age(job_id, created + 2.5) == 2.5
     assert uuid7_age(uuid4(), created) is None
+
+
+async def test_a_recent_job_that_was_deleted_is_not_waited_for() -> None:
+    job_id = new_id()  # made just now: without the tombstone, a read would wait for it to appear
+    jobs = FakeJobs([None])
+
+    async def deleted(asked: UUID) -> bool:
+        return asked == job_id
+
+    patient = JobWaiter(jobs.read, WaiterRegistry(), max_wait=60, creation_grace=10, deleted=deleted)
+    assert await asyncio.wait_for(patient.get(job_id), 5) is None
+    assert jobs.reads == 1
+
+
+async def test_another_owner_s_job_is_answered_at_once_even_with_wait() -> None:
+    job_id = new_id()
+    jobs = FakeJobs([view(job_id, Phase.EXECUTING)])
+    result = await asyncio.wait_for(waiter(jobs, WaiterRegistry()).get(job_id, wait=60, accept=lambda _v: False), 5)
+    assert result is not None and jobs.reads == 1

@@ -4,12 +4,14 @@ The only module of the service that reads the environment; everything else is pa
 Must not depend on any other module of the gateway.
 """
 
+import json
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from esap_runtime.settings import ServiceSettings
+from esap_runtime.settings import Environment, ServiceSettings
 
 
 def _under_cwd(name: str) -> Path:
@@ -37,6 +39,10 @@ class Settings(ServiceSettings):
     catalog_timeout_seconds: float = Field(
         5.0, gt=0, le=300, description="Time allowed for one request to the catalog (a WAIT adds its own time)."
     )
+    catalog_creation_grace_seconds: float = Field(
+        10.0, ge=0, le=300, description="Time added to a job read for the catalog's own wait for a job just "
+        "created (its creation_grace_seconds), so that such a read ends in an answer, not a timeout.",
+    )
     catalog_max_connections: int = Field(
         1024, ge=1, description="Most open connections to the catalog; each blocking WAIT holds one."
     )
@@ -46,6 +52,66 @@ class Settings(ServiceSettings):
     publish_timeout_seconds: float = Field(
         5.0, gt=0, le=300, description="Time allowed for the broker to confirm one published command."
     )
+
+    default_destruction_days: float = Field(
+        7.0, gt=0, le=3650, description="Lifetime of a job created without DESTRUCTION: it is destroyed (ARCHIVED "
+        "or removed, as the catalog is set up) this many days after its creation.",
+    )
+    sync_timeout_seconds: int = Field(
+        60, ge=1, le=3600, description="Longest /uws/sync waits for its job before redirecting to the job itself.",
+    )
+    allow_anonymous: bool | None = Field(
+        None, description="Serve callers without a token (owner: none). Defaults to on in development, off "
+        "otherwise; on in production only with allow_unsafe_identity.",
+    )
+    static_tokens: SecretStr | None = Field(
+        None, description='JSON map of bearer tokens to user names, e.g. {"token-a": "alice"}: for development; '
+        "refused in production unless allow_unsafe_identity.",
+    )
+    allow_unsafe_identity: bool = Field(
+        False, description="Accept anonymous use or static tokens in production (a deliberate choice).",
+    )
+    oidc_issuer: str | None = Field(
+        None, description="Issuer (iss) of the OIDC access tokens accepted as bearer tokens; unset: no JWTs.",
+    )
+    oidc_audience: str | None = Field(None, description="Audience (aud) the tokens must carry; required with "
+                                      "oidc_issuer.")
+    oidc_jwks_url: str | None = Field(
+        None, description="URL of the issuer's JWKS; unset: read from the issuer's OpenID configuration.",
+    )
+    oidc_owner_claim: str = Field("sub", min_length=1, description="Claim whose value is the caller's identity.")
+    oidc_algorithms: tuple[str, ...] = Field(("RS256", "ES256"), min_length=1,
+                                             description="Signature algorithms accepted.")
+    oidc_leeway_seconds: float = Field(30.0, ge=0, le=600, description="Clock skew allowed on exp, nbf, iat.")
+    jwks_cache_seconds: float = Field(
+        300.0, ge=1, description="How long keys read from the JWKS are trusted before they are read again.",
+    )
+
+    @property
+    def anonymous_allowed(self) -> bool:
+        if self.allow_anonymous is not None:
+            return self.allow_anonymous
+        return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def token_users(self) -> dict[str, str]:
+        """The static tokens as a map (validated at start)."""
+        return _token_map(self.static_tokens)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_identity(self) -> Self:
+        self.token_users  # noqa: B018  (parses, raising on a malformed map)
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("oidc_audience is required with oidc_issuer")
+        if self.environment is Environment.PRODUCTION and not self.allow_unsafe_identity:
+            if self.anonymous_allowed:
+                raise ValueError("anonymous use is refused in production (allow_anonymous); set "
+                                 "allow_unsafe_identity to accept it")
+            if self.static_tokens is not None:
+                raise ValueError("static_tokens are refused in production; set allow_unsafe_identity to accept them")
+            if not self.oidc_issuer:
+                raise ValueError("production needs oidc_issuer (and oidc_audience): nobody could sign in")
+        return self
 
     @field_validator("local_work_root")
     @classmethod
@@ -61,3 +127,16 @@ class Settings(ServiceSettings):
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         return value.rstrip("/") or None if value else None
+
+
+def _token_map(secret: SecretStr | None) -> dict[str, str]:
+    if secret is None or not secret.get_secret_value().strip():
+        return {}
+    try:
+        value = json.loads(secret.get_secret_value())
+    except ValueError:
+        raise ValueError("static_tokens must be a JSON object of token to user name") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k and isinstance(v, str) and v
+                                              for k, v in value.items()):
+        raise ValueError("static_tokens must be a JSON object of non-empty token to non-empty user name")
+    return value

@@ -1,8 +1,11 @@
-"""Builds the gateway's services from the process's resources (catalog client, publisher, metrics, settings).
+"""Builds the gateway's services from the process's resources (catalog client, publisher, token verifier,
+metrics, settings).
 
 Made once per app in the lifespan; routes ask it for a service. Tests build it from fakes of the two ports.
 Must not open connections or read settings from the environment: it is given its resources.
 """
+
+from datetime import timedelta
 
 from esap_gateway.adapters.catalog import CatalogClient
 from esap_gateway.adapters.publisher import Publisher
@@ -11,13 +14,17 @@ from esap_gateway.config import Settings
 from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.catalogue import CatalogueCache
+from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
+from esap_gateway.services.sync import SyncService
+from esap_gateway.services.waiting import WaiterRegistry
 from esap_runtime.ops import HealthCheck
 
 
 class Factory:
     def __init__(self, settings: Settings, catalog: CatalogClient, publisher: Publisher,
-                 metrics: GatewayMetrics) -> None:
+                 metrics: GatewayMetrics, verifier: TokenVerifier | None = None,
+                 waiters: WaiterRegistry | None = None) -> None:
         self.settings = settings
         self._catalog = catalog
         self._publisher = publisher
@@ -25,7 +32,12 @@ class Factory:
         self.jobs = JobService(
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
+            lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters,
         )
+        self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
+                                max_wait=settings.max_wait_seconds)
+        self.identity = IdentityService(static_tokens=settings.token_users, allow_anonymous=settings.anonymous_allowed,
+                                        verifier=verifier, metrics=metrics)
         self.callbacks = CallbackService(catalog, publisher, metrics)
 
     def health_checks(self) -> dict[str, HealthCheck]:

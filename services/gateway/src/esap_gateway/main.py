@@ -13,12 +13,15 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from esap_gateway.adapters.catalog import CatalogClient, HttpCatalogClient
+from esap_gateway.adapters.phase_changes import PhaseChangeSubscriber
 from esap_gateway.adapters.publisher import BusPublisher, Publisher
+from esap_gateway.adapters.tokens import JwtVerifier
 from esap_gateway.config import Settings
 from esap_gateway.factory import Factory
-from esap_gateway.handlers import callback, uws
+from esap_gateway.handlers import callback, sync, uws, uws_resources
 from esap_gateway.handlers.errors import install_error_handlers
 from esap_gateway.metrics import SERVICE, GatewayMetrics
+from esap_gateway.services.waiting import WaiterRegistry
 from esap_messages import Topology
 from esap_runtime.bus import Bus
 from esap_runtime.ops import add_http_metrics, ops_router, serve
@@ -38,8 +41,12 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
         async with AsyncExitStack() as stack:
             catalog_port = catalog or await _open_catalog(stack, settings, metrics)
             publisher_port = publisher or await _open_publisher(stack, settings, metrics)
-            app.state.factory = Factory(settings, catalog_port, publisher_port, metrics)
-            log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace)
+            verifier = await _open_verifier(stack, settings)
+            waiters = await _open_waiters(stack, settings) if publisher is None else None
+            app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters)
+            log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
+                     anonymous=settings.anonymous_allowed, static_tokens=len(settings.token_users),
+                     oidc_issuer=settings.oidc_issuer)
             yield
 
     app = FastAPI(title="esap-batch gateway", summary="IVOA UWS 1.1 batch jobs.", lifespan=lifespan)
@@ -47,6 +54,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
     install_error_handlers(app)
     app.include_router(ops_router(registry, lambda: app.state.factory.health_checks()))
     app.include_router(uws.router)
+    app.include_router(uws_resources.router)
+    app.include_router(sync.router)
     app.include_router(callback.router)
     return app
 
@@ -56,13 +65,34 @@ async def _open_catalog(stack: AsyncExitStack, settings: Settings, metrics: Gate
                                      limit_per_host=settings.catalog_max_connections)
     session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
     return HttpCatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds,
-                             latency=metrics.catalog_seconds)
+                             latency=metrics.catalog_seconds, creation_grace=settings.catalog_creation_grace_seconds)
 
 
 async def _open_publisher(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics) -> Publisher:
     bus = await Bus.connect(settings.amqp_url.get_secret_value(), Topology(settings.bus_namespace), metrics.bus)
     stack.push_async_callback(bus.close)
     return BusPublisher(bus, timeout=settings.publish_timeout_seconds)
+
+
+async def _open_waiters(stack: AsyncExitStack, settings: Settings) -> WaiterRegistry:
+    """WAIT woken by the bus' phase changes (the gateway's own subscription)."""
+    waiters = WaiterRegistry()
+    subscriber = await PhaseChangeSubscriber.start(settings.amqp_url.get_secret_value(),
+                                                   Topology(settings.bus_namespace), waiters.notify,
+                                                   waiters.wake_all)
+    stack.push_async_callback(subscriber.close)
+    waiters.live = lambda: subscriber.connected
+    return waiters
+
+
+async def _open_verifier(stack: AsyncExitStack, settings: Settings) -> JwtVerifier | None:
+    if settings.oidc_issuer is None or settings.oidc_audience is None:
+        return None
+    session = await stack.enter_async_context(aiohttp.ClientSession())
+    return JwtVerifier(session, issuer=settings.oidc_issuer, audience=settings.oidc_audience,
+                       jwks_url=settings.oidc_jwks_url, claim=settings.oidc_owner_claim,
+                       algorithms=settings.oidc_algorithms, leeway=settings.oidc_leeway_seconds,
+                       cache_seconds=settings.jwks_cache_seconds)
 
 
 def _app_for(settings: ServiceSettings) -> FastAPI:

@@ -21,6 +21,9 @@ class CallbackOutcome(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
+AUTH_REFUSALS = ("missing", "malformed", "unknown", "invalid")
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -36,8 +39,14 @@ class GatewayMetrics:
             ["route"], registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15, 30, 60),
         )
+        self.auth_refused = Counter(
+            "gateway_auth_refused_total", "Requests refused for their credentials (401), by reason.", ["reason"],
+            registry=registry,
+        )
         self.open_waits = Gauge(
             "gateway_open_waits", "GET requests blocked in a WAIT for a phase change right now.", registry=registry,
         )
         for outcome in CallbackOutcome:
             self.callbacks.labels(outcome.value)
+        for reason in AUTH_REFUSALS:
+            self.auth_refused.labels(reason)

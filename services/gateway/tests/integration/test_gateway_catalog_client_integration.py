@@ -79,7 +79,7 @@ async def test_catalogue_reads_and_not_found(double, session, catalog) -> None:
     assert await client.get_workflow("hello-world") == hello
     assert await client.get_facility("local") == local
     assert await client.get_workflow("missing") is None
-    assert await client.get_job(new_id()) is None
+    assert await client.get_job(new_id(), owner=None) is None
 
 
 async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, session) -> None:
@@ -88,16 +88,24 @@ async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, se
     fake.replies["/internal/jobs"] = json_reply(JobList(jobs=[]))
     client = client_for(session, url)
 
-    await client.get_job(job_id, wait=30, phase=Phase.QUEUED)
-    await client.get_job(job_id)
+    await client.get_job(job_id, owner=None, wait=30, phase=Phase.QUEUED)
+    await client.get_job(job_id, owner="alice")
     listed = await client.list_jobs(owner=None, phases=[Phase.QUEUED, Phase.EXECUTING],
                                     after=datetime(2025, 1, 1, tzinfo=UTC), last=5)
+    fake.replies["/internal/jobs"] = json_reply(JobList(jobs=[]))
+    await client.list_jobs(owner="bob", phases=[Phase.PENDING], after=None, last=None, workflow="noop",
+                           facility="local", run_id="r1", cursor="c")
 
     assert listed == JobList(jobs=[])
-    assert fake.requests[0][:3] == ("GET", f"/internal/jobs/{job_id}", [("wait", "30"), ("phase", "QUEUED")])
-    assert fake.requests[1][:3] == ("GET", f"/internal/jobs/{job_id}", [])
+    assert fake.requests[0][:3] == ("GET", f"/internal/jobs/{job_id}",
+                                    [("anonymous", "true"), ("wait", "30"), ("phase", "QUEUED")])
+    assert fake.requests[1][:3] == ("GET", f"/internal/jobs/{job_id}", [("owner", "alice")])
     assert fake.requests[2][:3] == ("GET", "/internal/jobs", [
-        ("phase", "QUEUED"), ("phase", "EXECUTING"), ("after", "2025-01-01T00:00:00+00:00"), ("last", "5")])
+        ("phase", "QUEUED"), ("phase", "EXECUTING"), ("anonymous", "true"), ("after", "2025-01-01T00:00:00+00:00"),
+        ("last", "5")])
+    assert fake.requests[3][:3] == ("GET", "/internal/jobs", [
+        ("phase", "PENDING"), ("owner", "bob"), ("workflow", "noop"), ("facility", "local"), ("run_id", "r1"),
+        ("cursor", "c")])
 
 
 async def test_callback_verification_maps_refusals_to_none(double, session) -> None:

@@ -51,7 +51,10 @@ async def test_without_phase_the_job_stays_pending_and_facility_defaults(client,
     assert response.status_code == 303
     [command] = publisher.published
     assert command.run is False and command.facility == settings.default_facility
-    assert command.parameters == {} and command.run_id is None and command.destruction is None
+    assert command.parameters == {} and command.run_id is None
+    assert command.destruction is not None
+    lifetime = command.destruction - command.occurred_at
+    assert abs(lifetime.total_seconds() - settings.default_destruction_days * 86400) < 5
 
 
 async def test_multipart_forms_are_read_too(client, publisher) -> None:

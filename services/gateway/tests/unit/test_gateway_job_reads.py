@@ -85,10 +85,12 @@ async def test_wait_passes_to_the_catalog_capped_and_counted(client, catalog, ma
 
     for wait, expected in (("5", 5), ("-1", 60), ("600", 60), ("0", 0)):
         uws_job(await client.get(f"/uws/jobs/{job.job_id}", params={"WAIT": wait}))
-        assert catalog.calls_to("get_job")[-1] == {"job_id": job.job_id, "wait": expected, "phase": None}
+        assert catalog.calls_to("get_job")[-1] == {"job_id": job.job_id, "wait": expected, "phase": None,
+                                                   "owner": None}
 
     uws_job(await client.get(f"/uws/jobs/{job.job_id}", params={"wait": "10", "phase": "queued"}))
-    assert catalog.calls_to("get_job")[-1] == {"job_id": job.job_id, "wait": 10, "phase": Phase.QUEUED}
+    assert catalog.calls_to("get_job")[-1] == {"job_id": job.job_id, "wait": 10, "phase": Phase.QUEUED,
+                                               "owner": None}
     assert "gateway_open_waits 0.0" in (await client.get("/metrics")).text
 
 
@@ -147,7 +149,7 @@ async def test_the_job_list_filters_pass_to_the_catalog(client, catalog, make_jo
 
     assert catalog.calls_to("list_jobs")[-1] == {
         "owner": None, "phases": (Phase.QUEUED, Phase.EXECUTING), "after": datetime(2025, 3, 1, tzinfo=UTC),
-        "last": 10,
+        "last": 10, "workflow": None, "facility": None, "run_id": None, "cursor": None,
     }
 
 

@@ -28,10 +28,19 @@ class BatchOutcome:
     results: dict[UUID, tuple[ResultFile, ...]] = field(default_factory=dict)
     outbox: list[Message] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
+    deleted: set[UUID] = field(default_factory=set)
 
     @property
     def changed_ids(self) -> list[UUID]:
-        return [*self.created, *self.updated]
+        return [*self.created, *self.updated, *self.deleted]
+
+    def drop(self, job_id: UUID) -> None:
+        """The job goes: nothing else of it is written; a job made in this batch is never stored."""
+        if self.created.pop(job_id, None) is None:
+            self.deleted.add(job_id)
+        self.updated.pop(job_id, None)
+        self.results.pop(job_id, None)
+        self.history = [entry for entry in self.history if entry.job_id != job_id]
 
 
 def job_id_of(message: Message) -> UUID | None:
@@ -52,6 +61,11 @@ def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> B
         if decision.ignored is not None:
             outcome.ignored.append(Ignored(message, decision.ignored))
         if decision.job is None or not decision.changed:
+            outcome.outbox.extend(decision.outbox)
+            continue
+        if decision.deleted:
+            del current[job_id]
+            outcome.drop(job_id)
             outcome.outbox.extend(decision.outbox)
             continue
         current[job_id] = decision.job

@@ -2,12 +2,13 @@
 
 Immutable values, changed with ``dataclasses.replace`` by the state machine. They carry no database rows and
 no wire formats; storage converts rows to them and the services convert them to API views.
-Depends on esap_messages' value types only.
+Depends on esap_messages' value types (and its Message base, for the catalog's own DestroyJob) only.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 from uuid import UUID
 
 from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, WorkflowRun
@@ -101,3 +102,19 @@ class Decision:
     outbox: tuple[Message, ...] = ()
     results: tuple[ResultFile, ...] | None = None
     ignored: str | None = None
+    deleted: bool = False
+    """The job's row goes: DELETE by its owner, or a destruction that removes rather than archives."""
+
+
+class DestroyJob(Message):
+    """The catalog's own command, never on the bus: the job's destruction time has passed.
+
+    The destruction sweeper hands these to the ingest service, so that a destruction is applied like any
+    other message (locked row, state machine, history, JobPhaseChanged). ``remove`` deletes the job instead of
+    archiving it.
+    """
+
+    routing_key: ClassVar[str] = "catalog.destroy_job"
+
+    job_id: UUID
+    remove: bool = False

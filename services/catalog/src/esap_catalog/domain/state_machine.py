@@ -11,13 +11,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from esap_catalog.domain.model import Decision, DiracState, ErrorSummary, Job
+from esap_catalog.domain.destruction import delete, destroy, update
+from esap_catalog.domain.model import Decision, DestroyJob, DiracState, ErrorSummary, Job
 from esap_catalog.domain.phases import BACKEND_PHASES, is_final, is_forward, phase_of
-from esap_catalog.domain.transitions import Env, failed, kill, moved, queued
+from esap_catalog.domain.transitions import Env, failed, kill, moved, not_owner, queued
 from esap_messages import (
     ACTIVE_PHASES,
     AbortJob,
     CreateJob,
+    DeleteJob,
     DiracStatus,
     ErrorType,
     JobKillFailed,
@@ -28,6 +30,7 @@ from esap_messages import (
     Message,
     Phase,
     RunJob,
+    UpdateJob,
 )
 
 __all__ = ["Env", "apply"]
@@ -75,13 +78,8 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
     return moved(new, Phase.PENDING, env, source=SOURCE_GATEWAY, created=True)
 
 
-def _not_owner(job: Job, owner: str | None) -> bool:
-    """The gateway checks ownership; this only refuses a command naming an owner the job does not have."""
-    return owner is not None and job.owner is not None and owner != job.owner
-
-
 def _run(job: Job, m: RunJob, env: Env) -> Decision:
-    if _not_owner(job, m.owner):
+    if not_owner(job, m.owner):
         return Decision(job, ignored="not_owner")
     if job.phase is not Phase.PENDING:
         return Decision(job, ignored="not_applicable")
@@ -89,7 +87,7 @@ def _run(job: Job, m: RunJob, env: Env) -> Decision:
 
 
 def _abort(job: Job, m: AbortJob, env: Env) -> Decision:
-    if _not_owner(job, m.owner):
+    if not_owner(job, m.owner):
         return Decision(job, ignored="not_owner")
     if job.phase is Phase.PENDING:
         return moved(job, Phase.ABORTED, env, source=SOURCE_GATEWAY, detail="aborted before it ran",
@@ -107,7 +105,7 @@ def _submitted(job: Job, m: JobSubmitted, env: Env) -> Decision:
     if job.dirac.status is None:
         changes["dirac"] = replace(job.dirac, status=m.status, observed_at=m.occurred_at)
     new = replace(job, updated_at=env.now, **changes) if changes else job
-    if job.phase is Phase.ABORTED or job.abort_requested_at is not None:
+    if job.phase in (Phase.ABORTED, Phase.ARCHIVED) or job.abort_requested_at is not None:
         # The abort overtook the submission: now there is something to kill.
         return Decision(new, changed=bool(changes), outbox=(kill(new),))
     if not changes:
@@ -188,4 +186,7 @@ _HANDLERS: dict[type[Message], Callable[[Job, Any, Env], Decision]] = {
     JobStatusObserved: _status_observed,
     JobSubmissionFailed: _submission_failed,
     JobKillFailed: _kill_failed,
+    UpdateJob: update,
+    DeleteJob: delete,
+    DestroyJob: destroy,
 }

@@ -80,6 +80,14 @@ def failed(job: Job, env: Env, message: str, *, source: str, at: datetime, creat
                  error=ErrorSummary(error_type, message))
 
 
+def not_owner(job: Job, owner: str | None) -> bool:
+    """A command acts only on its sender's jobs; an anonymous sender (None) only on anonymous jobs.
+
+    The gateway checks this too; the catalog checks it again so that ownership does not rest on one service.
+    """
+    return owner != job.owner
+
+
 def kill(job: Job) -> Message:
     return KillJob(job_id=job.job_id, facility=job.facility, backend=job.backend,
                    backend_job_id=job.backend_job_id)

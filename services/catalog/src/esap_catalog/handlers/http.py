@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from esap_catalog.factory import Factory
 from esap_catalog.services.callbacks import CallbackRefusedError, JobNotFoundError
+from esap_catalog.services.jobs import InvalidCursorError, JobFilter, NotOwnerError, Scope
 from esap_messages import Phase
 from esap_messages.api import (
     ActiveJobList,
@@ -49,20 +50,39 @@ def _found(model: BaseModel | None, what: str) -> Response:
     return _json(model)
 
 
-@router.get("/jobs/{job_id}", response_model=JobView, summary="One job; with wait, once it changed")
-async def get_job(job_id: UUID, factory: FactoryDep, wait: float | None = None,
-                  phase: Phase | None = None) -> Response:
-    return _found(await factory.jobs.job(job_id, wait=wait, phase=phase), "job")
+def _scope(owner: str | None, anonymous: bool) -> Scope:
+    """``owner=x``: x's jobs only; ``anonymous=true``: jobs without an owner only; neither: every job."""
+    if owner is not None and anonymous:
+        raise HTTPException(400, "owner and anonymous exclude each other")
+    return Scope(scoped=owner is not None or anonymous, owner=owner)
 
 
-@router.get("/jobs", response_model=JobList, summary="Jobs, newest first")
-async def list_jobs(factory: FactoryDep, owner: str | None = None,
+@router.get("/jobs/{job_id}", response_model=JobView,
+            summary="One job; with wait, once it changed; 403 when owner/anonymous names someone else")
+async def get_job(job_id: UUID, factory: FactoryDep, wait: float | None = None, phase: Phase | None = None,
+                  owner: str | None = None, anonymous: bool = False) -> Response:
+    scope = _scope(owner, anonymous)
+    try:
+        return _found(await factory.jobs.job(job_id, wait=wait, phase=phase, scope=scope), "job")
+    except NotOwnerError as exc:
+        raise HTTPException(403, str(exc)) from None
+
+
+@router.get("/jobs", response_model=JobList, summary="Jobs, newest first, one page at a time (next_cursor)")
+async def list_jobs(factory: FactoryDep, owner: str | None = None, anonymous: bool = False,
                     phase: Annotated[list[Phase] | None, Query()] = None, after: datetime | None = None,
+                    workflow: str | None = None, facility: str | None = None, run_id: str | None = None,
                     last: Annotated[int | None, Query(ge=1)] = None,
-                    limit: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                    limit: Annotated[int | None, Query(ge=1)] = None, cursor: str | None = None) -> Response:
     if after is not None and after.tzinfo is None:
         after = after.replace(tzinfo=UTC)
-    return _json(await factory.jobs.jobs(owner=owner, phases=phase, after=after, last=last, limit=limit))
+    scope = _scope(owner, anonymous)
+    where = JobFilter(phases=phase or (), scoped=scope.scoped, owner=owner, after=after, workflow=workflow,
+                      facility=facility, run_id=run_id)
+    try:
+        return _json(await factory.jobs.jobs(where, last=last, limit=limit, cursor=cursor))
+    except InvalidCursorError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 @router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")

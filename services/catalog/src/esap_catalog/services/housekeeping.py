@@ -1,13 +1,17 @@
-"""Periodic chores: pruning inbox rows older than the retention (their duplicates can no longer arrive).
+"""Periodic chores: pruning inbox rows older than the retention (their duplicates can no longer arrive), and
+counting jobs by phase for the operators' gauge.
 
-Depends on storage only.
+Depends on storage and the metrics only.
 """
 
 import asyncio
 
+import asyncpg
 import structlog
+from prometheus_client import Gauge
 
 from esap_catalog.storage.messages import InboxStore
+from esap_messages import Phase
 
 log = structlog.get_logger("esap.catalog.housekeeping")
 
@@ -24,4 +28,21 @@ async def prune_inbox_forever(store: InboxStore, retention_days: float,
                 log.info("Inbox pruned.", rows=pruned, retention_days=retention_days)
         except Exception as exc:
             log.warning("Inbox pruning failed; trying again later.", error=repr(exc))
+        await asyncio.sleep(interval)
+
+
+PHASE_COUNT_INTERVAL_SECONDS = 15.0
+_COUNT_BY_PHASE = "SELECT phase, count(*) AS jobs FROM jobs GROUP BY phase"
+
+
+async def count_phases_forever(pool: asyncpg.Pool, gauge: Gauge,
+                               interval: float = PHASE_COUNT_INTERVAL_SECONDS) -> None:
+    """Jobs by phase, every ``interval`` seconds: one grouped count, cheap next to the work it describes."""
+    while True:
+        try:
+            counts = {row["phase"]: row["jobs"] for row in await pool.fetch(_COUNT_BY_PHASE)}
+            for phase in Phase:
+                gauge.labels(phase.value).set(counts.get(phase.value, 0))
+        except Exception as exc:
+            log.warning("Counting jobs by phase failed; trying again later.", error=repr(exc))
         await asyncio.sleep(interval)

@@ -78,6 +78,7 @@ class IngestService:
             await store.update(list(outcome.updated.values()))
             await store.append_history(outcome.history)
             await store.replace_results(outcome.results)
+            await store.delete(outcome.deleted)
             await store.add_to_outbox(outcome.outbox)
             await store.notify(outcome.changed_ids)
         return outcome

@@ -1,15 +1,62 @@
 """The jobs' read API: one job (optionally waiting for it to change), listings, and the monitor's active set.
 
+Ownership is enforced here as well as in the gateway: a read scoped to an owner (None meaning anonymous) finds
+only that owner's jobs, and a listing is filtered by owner in SQL. Listings page with a stable cursor: the
+(creation time, id) of the last job of a page, which no later change can move.
 Depends on storage and the waiting machinery.
 """
 
+import base64
+import binascii
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
 from esap_catalog.services.waiting import JobWaiter
-from esap_catalog.storage.views import JobViewStore
+from esap_catalog.storage.views import JobFilter, JobViewStore
 from esap_messages import Phase
-from esap_messages.api import ActiveJobList, JobList, JobView
+from esap_messages.api import ActiveJobList, JobList, JobSummaryView, JobView
+
+__all__ = ["EVERYONE", "InvalidCursorError", "JobFilter", "JobQueryService", "NotOwnerError", "Scope"]
+
+
+class InvalidCursorError(ValueError):
+    """The cursor was not made by this catalog."""
+
+
+class NotOwnerError(Exception):
+    """The job exists but is not the scope's owner's."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose jobs a request may see: everyone's (internal callers) or one owner's (None: anonymous jobs)."""
+
+    scoped: bool = False
+    owner: str | None = None
+
+    def allows(self, view: JobView) -> bool:
+        return not self.scoped or view.owner == self.owner
+
+
+EVERYONE = Scope()
+
+
+def encode_cursor(job: JobSummaryView) -> str:
+    raw = f"{job.creation_time.isoformat()}|{job.job_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        instant, job_id = raw.split("|")
+        when = datetime.fromisoformat(instant)
+        if when.tzinfo is None:
+            raise ValueError("naive time")
+        return when, UUID(job_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursorError(f"not a cursor of this service: {cursor[:100]!r}") from None
 
 
 class JobQueryService:
@@ -18,15 +65,25 @@ class JobQueryService:
         self._waiter = waiter
         self._list_limit = list_limit
 
-    async def job(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None) -> JobView | None:
-        return await self._waiter.get(job_id, wait=wait, phase=phase)
+    async def job(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None,
+                  scope: Scope = EVERYONE) -> JobView | None:
+        """None when unknown; raises NotOwnerError for another owner's job (never waiting on it)."""
+        view = await self._waiter.get(job_id, wait=wait, phase=phase, accept=scope.allows)
+        if view is not None and not scope.allows(view):
+            raise NotOwnerError(f"job {job_id} is not the caller's")
+        return view
 
-    async def jobs(self, *, owner: str | None = None, phases: list[Phase] | None = None,
-                   after: datetime | None = None, last: int | None = None, limit: int | None = None) -> JobList:
-        """Newest first; ``last`` and ``limit`` both cap the count (the smaller wins, never above list_limit)."""
+    async def jobs(self, where: JobFilter, *, last: int | None = None, limit: int | None = None,
+                   cursor: str | None = None) -> JobList:
+        """Newest first; ``last`` and ``limit`` both cap the count (the smaller wins, never above list_limit).
+        ``next_cursor`` is set when more jobs match than this page holds."""
         cap = min(x for x in (last, limit, self._list_limit) if x is not None)
-        summaries = await self._store.jobs(owner=owner, phases=phases or [], after=after, limit=cap)
-        return JobList(jobs=summaries)
+        if cursor is not None:
+            where = replace(where, before=decode_cursor(cursor))
+        summaries = await self._store.jobs(where, limit=cap + 1)
+        page = summaries[:cap]
+        more = len(summaries) > cap
+        return JobList(jobs=page, next_cursor=encode_cursor(page[-1]) if more and page else None)
 
     async def active_jobs(self) -> ActiveJobList:
         return ActiveJobList(jobs=await self._store.active_jobs())

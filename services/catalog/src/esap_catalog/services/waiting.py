@@ -3,7 +3,8 @@
 A request registers its future BEFORE it reads the job, so a change committed between the read and the wait
 still wakes it. A wake-up only says "read again": the request re-reads and decides whether to keep waiting.
 A job id made moments ago (UUIDv7 carries its time) may not be stored yet: a read waits for it to appear for
-up to ``creation_grace`` seconds after its creation, so a GET right after the gateway's 303 finds the job.
+up to ``creation_grace`` seconds after its creation, so a GET right after the gateway's 303 finds the job; a
+job that was stored and deleted since is answered as unknown at once.
 Depends on the domain and storage.
 """
 
@@ -71,8 +72,10 @@ class JobWaiter:
 
     def __init__(self, read: Callable[[UUID], Awaitable[JobView | None]], registry: WaiterRegistry, *,
                  max_wait: float, creation_grace: float, wall_clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 deleted: Callable[[UUID], Awaitable[bool]] | None = None) -> None:
         self._read = read
+        self._deleted = deleted
         self._registry = registry
         self._max_wait = max_wait
         self._grace = creation_grace
@@ -85,9 +88,11 @@ class JobWaiter:
             return 0.0
         return min(self._grace, self._grace - age)
 
-    async def get(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None) -> JobView | None:
+    async def get(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None,
+                  accept: Callable[[JobView], bool] = lambda _view: True) -> JobView | None:
         """The job; with ``wait`` (seconds, negative for the longest allowed), once it left ``phase`` (or the
-        phase it had when first read), or the time ran out. None when it does not exist."""
+        phase it had when first read), or the time ran out. None when it does not exist. A job ``accept``
+        refuses (another owner's) is answered at once, never waited on."""
         start = self._monotonic()
         budget = None if wait is None else (self._max_wait if wait < 0 else min(wait, self._max_wait))
         appearance = self._appearance_budget(job_id)
@@ -96,10 +101,12 @@ class JobWaiter:
             future = self._registry.register(job_id)
             try:
                 view = await self._read(job_id)
+                if view is not None and not accept(view):
+                    return view
                 elapsed = self._monotonic() - start
                 if view is None:
                     timeout = appearance - elapsed
-                    if timeout <= 0:
+                    if timeout <= 0 or (self._deleted is not None and await self._deleted(job_id)):
                         return None
                 else:
                     target = target or view.phase

@@ -17,6 +17,7 @@ from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, en
 from esap_messages.registry import routing_key_of
 
 _STATE = (
+    ("parameters", "text"), ("execution_duration", "int4"), ("destruction", "timestamptz"),
     ("phase", "text"), ("start_time", "timestamptz"), ("end_time", "timestamptz"), ("backend_job_id", "text"),
     ("dirac_status", "text"), ("dirac_minor_status", "text"), ("dirac_application_status", "text"),
     ("dirac_site", "text"), ("status_observed_at", "timestamptz"), ("error_type", "text"),
@@ -25,8 +26,7 @@ _STATE = (
 )
 _IDENTITY = (
     ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
-    ("parameters", "text"), ("creation_time", "timestamptz"), ("execution_duration", "int4"),
-    ("destruction", "timestamptz"),
+    ("creation_time", "timestamptz"),
 )
 
 
@@ -52,7 +52,7 @@ ON CONFLICT (job_id) DO NOTHING
 RETURNING job_id
 """  # noqa: S608
 _UPDATE = f"""
-UPDATE jobs AS j SET {", ".join(f"{n} = u.{n}" for n, _ in _STATE)}
+UPDATE jobs AS j SET {", ".join(f"{n} = u.{n}{'::jsonb' if n == 'parameters' else ''}" for n, _ in _STATE)}
 FROM {_unnest((("job_id", "uuid"), *_STATE))}
 WHERE j.job_id = u.job_id
 """  # noqa: S608
@@ -62,6 +62,10 @@ INSERT INTO inbox (message_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING 
 _HISTORY = """
 INSERT INTO job_phase_history (job_id, phase, previous_phase, at, source, detail)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+"""
+_DELETE_JOBS = """
+WITH gone AS (DELETE FROM jobs WHERE job_id = ANY($1::uuid[]) RETURNING job_id)
+INSERT INTO deleted_jobs (job_id) SELECT job_id FROM gone ON CONFLICT DO NOTHING
 """
 _DELETE_RESULTS = "DELETE FROM job_results WHERE job_id = ANY($1::uuid[])"
 _RESULTS = """
@@ -96,6 +100,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
 def _state_row(job: Job) -> tuple[Any, ...]:
     error = job.error
     return (
+        json.dumps(dict(job.parameters)), job.execution_duration, job.destruction,
         job.phase.value, job.start_time, job.end_time, job.backend_job_id,
         job.dirac.status.value if job.dirac.status else None, job.dirac.minor_status,
         job.dirac.application_status, job.dirac.site, job.dirac.observed_at,
@@ -106,8 +111,7 @@ def _state_row(job: Job) -> tuple[Any, ...]:
 
 def _identity_row(job: Job) -> tuple[Any, ...]:
     return (
-        job.owner, job.run_id, job.workflow, job.facility, job.backend, json.dumps(dict(job.parameters)),
-        job.creation_time, job.execution_duration, job.destruction,
+        job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time,
     )
 
 
@@ -147,6 +151,12 @@ class JobStore:
         if jobs:
             rows = ((j.job_id, *_state_row(j)) for j in jobs)
             await self._conn.execute(_UPDATE, *_columns(rows, len(_STATE) + 1))
+
+    async def delete(self, job_ids: Iterable[UUID]) -> None:
+        """Remove jobs with their results and history (the foreign keys cascade), leaving a tombstone."""
+        ids = list(job_ids)
+        if ids:
+            await self._conn.execute(_DELETE_JOBS, ids)
 
     async def append_history(self, entries: Sequence[PhaseChange]) -> None:
         if entries:

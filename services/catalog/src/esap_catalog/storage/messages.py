@@ -16,6 +16,7 @@ SELECT id, message_type, body, created_at FROM outbox ORDER BY id LIMIT $1 FOR U
 _DELETE = "DELETE FROM outbox WHERE id = ANY($1::int8[])"
 _PENDING = "SELECT count(*) FROM outbox"
 _PRUNE_INBOX = "DELETE FROM inbox WHERE received_at < now() - make_interval(secs => $1)"
+_PRUNE_TOMBSTONES = "DELETE FROM deleted_jobs WHERE deleted_at < now() - make_interval(secs => $1)"
 
 
 @dataclass(frozen=True)
@@ -52,5 +53,7 @@ class InboxStore:
         self._pool = pool
 
     async def prune(self, older_than_seconds: float) -> int:
+        """Forget consumed message ids, and deleted jobs' tombstones, older than ``older_than_seconds``."""
+        await self._pool.execute(_PRUNE_TOMBSTONES, older_than_seconds)
         status = await self._pool.execute(_PRUNE_INBOX, older_than_seconds)
         return int(status.split()[-1])

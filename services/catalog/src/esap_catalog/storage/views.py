@@ -37,6 +37,8 @@ FROM jobs j WHERE j.job_id = $1
 """
 _LIST = "SELECT job_id, run_id, owner, phase, workflow, facility, creation_time FROM jobs WHERE phase = ANY($1::text[])"
 _LIST_ORDER = " ORDER BY creation_time DESC, job_id DESC LIMIT $2"
+_FILTERS = (("workflow", "text"), ("facility", "text"), ("run_id", "text"))
+_DELETED = "SELECT EXISTS (SELECT 1 FROM deleted_jobs WHERE job_id = $1)"
 _ACTIVE = """
 SELECT job_id, facility, backend, backend_job_id, phase, dirac_status FROM jobs
 WHERE phase IN ('QUEUED', 'EXECUTING') AND backend_job_id IS NOT NULL ORDER BY job_id
@@ -49,6 +51,21 @@ WHERE j.job_id = t.job_id AND j.callback_token_hash = t.token_hash AND NOT (j.ph
 RETURNING j.job_id, j.phase
 """
 LISTED_BY_DEFAULT = tuple(p.value for p in Phase if p is not Phase.ARCHIVED)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What a listing asks for. ``owner`` is compared when ``scoped`` (None then means anonymous jobs);
+    ``before`` is a paging position: (creation_time, job_id) of the last job of the previous page."""
+
+    phases: Sequence[Phase] = ()
+    scoped: bool = False
+    owner: str | None = None
+    after: datetime | None = None
+    workflow: str | None = None
+    facility: str | None = None
+    run_id: str | None = None
+    before: tuple[datetime, UUID] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,19 +110,32 @@ class JobViewStore:
         row = await self._pool.fetchrow(_JOB, job_id)
         return job_view_from_record(row) if row else None
 
-    async def jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
-                   limit: int) -> list[JobSummaryView]:
-        wanted = [p.value for p in phases] if phases else list(LISTED_BY_DEFAULT)
+    async def jobs(self, where: JobFilter, limit: int) -> list[JobSummaryView]:
+        wanted = [p.value for p in where.phases] if where.phases else list(LISTED_BY_DEFAULT)
         # Fixed fragments only, so that each combination gets its own plan (and the owner index when it can).
         sql, args = _LIST, [wanted, limit]
-        if owner is not None:
-            args.append(owner)
+        if where.scoped and where.owner is None:
+            sql += " AND owner IS NULL"
+        elif where.scoped:
+            args.append(where.owner)
             sql += f" AND owner = ${len(args)}"
-        if after is not None:
-            args.append(after)
+        if where.after is not None:
+            args.append(where.after)
             sql += f" AND creation_time > ${len(args)}::timestamptz"
+        for name, kind in _FILTERS:
+            value = getattr(where, name)
+            if value is not None:
+                args.append(value)
+                sql += f" AND {name} = ${len(args)}::{kind}"
+        if where.before is not None:
+            args.extend(where.before)
+            sql += f" AND (creation_time, job_id) < (${len(args) - 1}::timestamptz, ${len(args)}::uuid)"
         rows = await self._pool.fetch(sql + _LIST_ORDER, *args)
         return [summary_from_record(r) for r in rows]
+
+    async def deleted(self, job_id: UUID) -> bool:
+        """True when the job existed and was removed."""
+        return bool(await self._pool.fetchval(_DELETED, job_id))
 
     async def active_jobs(self) -> list[ActiveJob]:
         return [active_from_record(r) for r in await self._pool.fetch(_ACTIVE)]

@@ -39,17 +39,34 @@ class CatalogUnavailableError(Exception):
     """The catalog did not answer, answered too late, or answered something unusable."""
 
 
+class ForeignJobError(Exception):
+    """The job exists but belongs to someone else than the owner asked about."""
+
+
+class InvalidCursorError(Exception):
+    """The catalog did not recognise a paging cursor."""
+
+
+def _scope(owner: str | None) -> list[tuple[str, str]]:
+    return [("owner", owner)] if owner is not None else [("anonymous", "true")]
+
+
 class CatalogClient(Protocol):
     async def get_workflow(self, slug: str) -> WorkflowView | None: ...
 
     async def get_facility(self, slug: str) -> FacilityView | None: ...
 
-    async def get_job(self, job_id: UUID, *, wait: int = 0, phase: Phase | None = None) -> JobView | None:
-        """The job; with ``wait`` > 0, once it left ``phase`` (or its current active phase) or the time ran out."""
+    async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
+                      phase: Phase | None = None) -> JobView | None:
+        """``owner``'s job (None: an anonymous job), or None when unknown; ForeignJobError when it is someone
+        else's. With ``wait`` > 0, once it left ``phase`` (or its current active phase) or the time ran out."""
         ...
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
-                        last: int | None) -> JobList: ...
+                        last: int | None, workflow: str | None = None, facility: str | None = None,
+                        run_id: str | None = None, cursor: str | None = None) -> JobList:
+        """``owner``'s jobs only (None: anonymous jobs); raises InvalidCursorError for a cursor it did not make."""
+        ...
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
         """``None`` when the catalog refuses the token, whatever the reason (unknown job included)."""
@@ -62,10 +79,11 @@ class HttpCatalogClient:
     """The catalog client over one shared aiohttp session."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout: float,
-                 latency: Histogram) -> None:
+                 latency: Histogram, creation_grace: float = 0.0) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = timeout
+        self._creation_grace = creation_grace
         self._latency = latency
         self._verifier = CoalescingVerifier(self._verify_batch)
 
@@ -75,25 +93,39 @@ class HttpCatalogClient:
     async def get_facility(self, slug: str) -> FacilityView | None:
         return await self._get_one("/internal/facilities/{slug}", f"/internal/facilities/{slug}", FacilityView)
 
-    async def get_job(self, job_id: UUID, *, wait: int = 0, phase: Phase | None = None) -> JobView | None:
-        params: dict[str, str] = {}
+    async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
+                      phase: Phase | None = None) -> JobView | None:
+        params = dict(_scope(owner))
         if wait > 0:
             params["wait"] = str(wait)
             if phase is not None:
                 params["phase"] = phase.value
         route = "/internal/jobs/{id}?wait" if wait > 0 else "/internal/jobs/{id}"
-        return await self._get_one(route, f"/internal/jobs/{job_id}", JobView, params=params, extra_time=wait)
+        status, body = await self._request("GET", route, f"/internal/jobs/{job_id}", params=params,
+                                           extra_time=wait + self._creation_grace)
+        if status == 404:
+            return None
+        if status == 403:
+            raise ForeignJobError(str(job_id))
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(JobView, body)
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
-                        last: int | None) -> JobList:
-        params: list[tuple[str, str]] = [("phase", p.value) for p in phases]
-        if owner is not None:
-            params.append(("owner", owner))
+                        last: int | None, workflow: str | None = None, facility: str | None = None,
+                        run_id: str | None = None, cursor: str | None = None) -> JobList:
+        params: list[tuple[str, str]] = [("phase", p.value) for p in phases] + _scope(owner)
         if after is not None:
             params.append(("after", after.isoformat()))
         if last is not None:
             params.append(("last", str(last)))
+        for name, value in (("workflow", workflow), ("facility", facility), ("run_id", run_id),
+                            ("cursor", cursor)):
+            if value is not None:
+                params.append((name, value))
         status, body = await self._request("GET", "/internal/jobs", "/internal/jobs", params=params)
+        if status == 400 and cursor is not None:
+            raise InvalidCursorError(cursor)
         if status != 200:
             raise self._unexpected("/internal/jobs", status, body)
         return _parse(JobList, body)

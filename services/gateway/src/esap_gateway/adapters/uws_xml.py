@@ -65,7 +65,7 @@ def to_uws_job(view: JobView, base_url: str) -> bytes:
         "end_time": view.end_time,
         "execution_duration": view.execution_duration,
         "destruction": view.destruction,
-        "parameters": JobParameters(parameter=[Parameter(id=k, value=v) for k, v in view.parameters.items()]),
+        "parameters": _parameters(view),
         "results": _results(view, base_url),
         "job_info": _job_info(view),
     }
@@ -86,6 +86,14 @@ def to_uws_jobs(jobs: list[JobSummaryView], base_url: str) -> bytes:
 
 def to_uws_results(view: JobView, base_url: str) -> bytes:
     return _serialise(_results(view, base_url))
+
+
+def to_uws_parameters(view: JobView) -> bytes:
+    return _serialise(_parameters(view))
+
+
+def _parameters(view: JobView) -> JobParameters:
+    return JobParameters(parameter=[Parameter(id=k, value=v) for k, v in view.parameters.items()])
 
 
 def _job_ref(job: JobSummaryView, base_url: str) -> ShortJobDescription:

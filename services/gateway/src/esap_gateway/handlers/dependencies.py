@@ -1,16 +1,19 @@
-"""What every route may ask for: the caller's identity, the services, and the base URL for links.
+"""What every route may ask for: the caller's identity, the services, the representation asked for, and the
+base URL for links.
 
-The identity is the one place authentication will plug in; for now every caller is anonymous (owner None).
 Must not depend on a concrete client: it reaches everything through the factory.
 """
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
 from esap_gateway.factory import Factory
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.jobs import JobService
+from esap_gateway.services.requests import Pairs
+from esap_gateway.services.sync import SyncService
 
 
 async def get_factory(request: Request) -> Factory:
@@ -18,13 +21,31 @@ async def get_factory(request: Request) -> Factory:
     return factory
 
 
-async def get_owner() -> str | None:
-    """The caller's identity, as job owner. No authentication yet: everyone is anonymous."""
-    return None
+async def get_owner(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str | None:
+    """The caller's identity, as job owner (None: anonymous), from its bearer token; 401 when refused."""
+    return await factory.identity.owner(request.headers.get("authorization"))
+
+
+async def wants_json(request: Request) -> bool:
+    """JSON when the client asks for it and not for XML; XML (the standard's) otherwise."""
+    accept = request.headers.get("accept", "").lower()
+    return "application/json" in accept and "xml" not in accept
+
+
+def next_page_url(base: str, query: Pairs, cursor: str | None) -> str | None:
+    """The list's URL with the same filters and the next page's cursor."""
+    if cursor is None:
+        return None
+    kept = [(name, value) for name, value in query if name.upper() != "CURSOR"]
+    return f"{base}/uws/jobs?{urlencode([*kept, ('CURSOR', cursor)])}"
 
 
 async def get_jobs(factory: Annotated[Factory, Depends(get_factory)]) -> JobService:
     return factory.jobs
+
+
+async def get_sync(factory: Annotated[Factory, Depends(get_factory)]) -> SyncService:
+    return factory.sync
 
 
 async def get_callbacks(factory: Annotated[Factory, Depends(get_factory)]) -> CallbackService:
@@ -44,5 +65,7 @@ async def get_redirect_base(request: Request, factory: Annotated[Factory, Depend
 Owner = Annotated[str | None, Depends(get_owner)]
 Jobs = Annotated[JobService, Depends(get_jobs)]
 Callbacks = Annotated[CallbackService, Depends(get_callbacks)]
+Sync = Annotated[SyncService, Depends(get_sync)]
+WantsJson = Annotated[bool, Depends(wants_json)]
 BaseUrl = Annotated[str, Depends(get_base_url)]
 RedirectBase = Annotated[str, Depends(get_redirect_base)]

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.adapters.publisher import PublishFailedError
+from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
 from esap_gateway.services.errors import (
     InvalidReportError,
     InvalidRequestError,
@@ -33,6 +34,7 @@ _STATUS: dict[type[Exception], int] = {
 _UNAVAILABLE: dict[type[Exception], str] = {
     CatalogUnavailableError: "The job catalog is unavailable; try again later.",
     PublishFailedError: "The message broker did not accept the request; try again later.",
+    IdentityProviderUnavailableError: "The identity provider's keys cannot be read; try again later.",
 }
 
 

@@ -1,56 +1,57 @@
-"""The UWS 1.1 job list at ``/uws/jobs``: routes only; the rules are in ``services.jobs``.
+"""The UWS 1.1 job list at ``/uws/jobs`` and each job: routes only; the rules are in ``services.jobs``.
 
-Must not depend on a concrete client or hold a rule: each route parses, makes one call, maps the answer.
+XML by default; JSON with ``Accept: application/json``. Must not depend on a concrete client or hold a rule:
+each route parses, makes one call, maps the answer.
 """
 
 from fastapi import APIRouter, Response
-from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
-from esap_gateway.adapters.uws_xml import XML_MEDIA_TYPE, to_uws_job, to_uws_jobs, to_uws_results
-from esap_gateway.handlers.dependencies import BaseUrl, Jobs, Owner, RedirectBase
+from esap_gateway.adapters.uws_json import JobsJson, to_json_job, to_json_jobs
+from esap_gateway.adapters.uws_xml import to_uws_job, to_uws_jobs
+from esap_gateway.handlers.dependencies import BaseUrl, Jobs, Owner, RedirectBase, WantsJson, next_page_url
+from esap_gateway.handlers.representations import JOB_RESPONSES, document, job_responses
 from esap_gateway.handlers.requests import Form, Query
 
 router = APIRouter(prefix="/uws/jobs", tags=["uws"])
 
+DELETE_REDIRECT_LAST = 20
+"""The list a DELETE redirects to is cut to this many jobs, so that clients do not fetch a huge list."""
 
-def _xml(document: bytes) -> Response:
-    return Response(document, media_type=XML_MEDIA_TYPE)
 
-
-@router.post("", status_code=303, summary="Create a job (form-encoded UWS parameters)")
+@router.post("", status_code=303, summary="Create a job: WORKFLOW, FACILITY, RUNID, EXECUTIONDURATION, "
+             "DESTRUCTION, PHASE=RUN, and the workflow's parameters (form-encoded; names case-insensitive)")
 async def create_job(form: Form, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
     job_id = await jobs.create(form, owner)
     return RedirectResponse(f"{redirect}/uws/jobs/{job_id}", status_code=303)
 
 
-@router.get("", summary="The job list, filtered by PHASE, AFTER, LAST")
-async def list_jobs(query: Query, owner: Owner, jobs: Jobs, base: BaseUrl) -> Response:
-    return _xml(to_uws_jobs(await jobs.list(query, owner), base))
+@router.get("", summary="The caller's jobs, newest first. Filters (AND): PHASE (repeatable; ARCHIVED only when "
+            "asked), AFTER, LAST, WORKFLOW, FACILITY, RUNID. Paging: CURSOR from the Link rel=next header "
+            "(or 'next' in JSON)", response_class=Response, responses=job_responses(JobsJson, "uws:jobs"))
+async def list_jobs(query: Query, owner: Owner, jobs: Jobs, base: BaseUrl, json: WantsJson) -> Response:
+    page = await jobs.list(query, owner)
+    following = next_page_url(base, query, page.next_cursor)
+    body = to_json_jobs(page, base, following) if json else to_uws_jobs(page.jobs, base)
+    headers = {"Link": f'<{following}>; rel="next"'} if following else None
+    return document(body, json, headers)
 
 
-@router.get("/{job_id}", summary="One job; WAIT=n blocks until its phase changes")
-async def get_job(job_id: str, query: Query, owner: Owner, jobs: Jobs, base: BaseUrl) -> Response:
-    return _xml(to_uws_job(await jobs.get(job_id, query, owner), base))
+@router.get("/{job_id}", summary="One job; WAIT=n (-1: the server's longest) blocks while it stays in PHASE "
+            "(or its current phase)", response_class=Response, responses=JOB_RESPONSES)
+async def get_job(job_id: str, query: Query, owner: Owner, jobs: Jobs, base: BaseUrl, json: WantsJson) -> Response:
+    view = await jobs.get(job_id, query, owner)
+    return document(to_json_job(view, base) if json else to_uws_job(view, base), json)
 
 
-@router.get("/{job_id}/phase", summary="The job's phase, as text")
-async def get_phase(job_id: str, owner: Owner, jobs: Jobs) -> PlainTextResponse:
-    return PlainTextResponse((await jobs.phase(job_id, owner)).value)
+@router.delete("/{job_id}", status_code=303, summary="Destroy the job (killed first if it runs)")
+async def delete_job(job_id: str, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
+    await jobs.delete(job_id, owner)
+    return RedirectResponse(f"{redirect}/uws/jobs?LAST={DELETE_REDIRECT_LAST}", status_code=303)
 
 
-@router.post("/{job_id}/phase", status_code=303, summary="PHASE=RUN or PHASE=ABORT")
-async def post_phase(job_id: str, form: Form, owner: Owner, jobs: Jobs,
-                     redirect: RedirectBase) -> RedirectResponse:
-    job = await jobs.change_phase(job_id, form, owner)
-    return RedirectResponse(f"{redirect}/uws/jobs/{job}", status_code=303)
+@router.post("/{job_id}", status_code=303, summary="ACTION=DELETE: destroy the job")
+async def post_job(job_id: str, form: Form, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
+    await jobs.delete_by_action(job_id, form, owner)
+    return RedirectResponse(f"{redirect}/uws/jobs?LAST={DELETE_REDIRECT_LAST}", status_code=303)
 
-
-@router.get("/{job_id}/results", summary="The job's results")
-async def get_results(job_id: str, owner: Owner, jobs: Jobs, base: BaseUrl) -> Response:
-    return _xml(to_uws_results(await jobs.results(job_id, owner), base))
-
-
-@router.get("/{job_id}/results/{result_id}", summary="The content of one result")
-async def get_result(job_id: str, result_id: str, owner: Owner, jobs: Jobs) -> FileResponse:
-    content = await jobs.result_content(job_id, result_id, owner)
-    return FileResponse(content.path, media_type=content.mime_type)

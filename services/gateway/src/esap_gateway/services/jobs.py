@@ -1,18 +1,22 @@
-"""The UWS job resources: create, list, read (with WAIT), change phase, reach results.
+"""The UWS job resources: create, list, read (with WAIT), change phase, parameters, execution duration and
+destruction, delete, reach results.
 
 Every method takes the caller's ``owner`` (``None``: anonymous) so that ownership rules have one place to live:
-``_load`` hides a job that is not the caller's. Reads go to the catalog; changes are commands on the bus,
-published with confirms, so that an answer to the client means the broker holds the command.
+a caller reaches only its own jobs (anonymous callers only anonymous jobs), and asks the catalog for nothing
+else (reads and listings are scoped there too). Another user's job is refused (403), an unknown one 404.
+Reads go to the catalog; changes are commands on the bus, published with confirms, so that an answer to the
+client means the broker holds the command.
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
 import structlog
 
-from esap_gateway.adapters.catalog import CatalogClient
+from esap_gateway.adapters.catalog import CatalogClient, ForeignJobError, InvalidCursorError
 from esap_gateway.adapters.publisher import Publisher
 from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.metrics import GatewayMetrics
@@ -23,12 +27,17 @@ from esap_gateway.services.requests import (
     Pairs,
     PhaseAction,
     parse_creation,
+    parse_destruction,
+    parse_execution_duration,
+    parse_job_action,
     parse_list_filters,
+    parse_parameters,
     parse_phase_action,
     parse_wait,
 )
-from esap_messages import FINAL_PHASES, AbortJob, CreateJob, Phase, RunJob, new_id
-from esap_messages.api import JobSummaryView, JobView
+from esap_gateway.services.waiting import WaiterRegistry, wait_for_change
+from esap_messages import FINAL_PHASES, AbortJob, CreateJob, DeleteJob, Phase, RunJob, UpdateJob, new_id, utcnow
+from esap_messages.api import JobList, JobView
 
 log = structlog.get_logger("esap.gateway.jobs")
 
@@ -42,7 +51,8 @@ class ResultContent:
 class JobService:
     def __init__(self, catalog: CatalogClient, publisher: Publisher, catalogue: CatalogueCache,
                  files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str,
-                 max_wait: int) -> None:
+                 max_wait: int, lifetime: timedelta = timedelta(days=7),
+                 waiters: WaiterRegistry | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -50,6 +60,8 @@ class JobService:
         self._metrics = metrics
         self._default_facility = default_facility
         self._max_wait = max_wait
+        self._lifetime = lifetime
+        self._waiters = waiters
 
     async def create(self, form: Pairs, owner: str | None) -> UUID:
         request = parse_creation(form, self._default_facility)
@@ -60,10 +72,14 @@ class JobService:
         if facility is None:
             raise InvalidRequestError("FACILITY", f"unknown facility {request.facility!r}")
         check_facility(workflow, facility)
+        now = utcnow()
+        if request.destruction is not None and request.destruction <= now:
+            raise InvalidRequestError("DESTRUCTION", "must be in the future")
         command = CreateJob(
             job_id=new_id(), owner=owner, workflow=workflow.slug, facility=facility.slug,
             parameters=resolve_parameters(workflow, request.parameters), run_id=request.run_id,
-            execution_duration=request.execution_duration, destruction=request.destruction, run=request.run,
+            execution_duration=request.execution_duration, run=request.run,
+            destruction=request.destruction or now + self._lifetime,
         )
         await self._publisher.publish(command)
         self._metrics.jobs_submitted.inc()
@@ -71,18 +87,29 @@ class JobService:
                  run=request.run)
         return command.job_id
 
-    async def list(self, query: Pairs, owner: str | None) -> list[JobSummaryView]:
-        filters = parse_list_filters(query)
-        found = await self._catalog.list_jobs(owner=owner, phases=filters.phases, after=filters.after,
-                                              last=filters.last)
-        wanted = set(filters.phases)
-        return [job for job in found.jobs if job.phase in wanted and _visible(job.owner, owner)]
+    async def list(self, query: Pairs, owner: str | None) -> JobList:
+        """The caller's jobs, newest first, one page; ``next_cursor`` leads to the next one."""
+        f = parse_list_filters(query)
+        try:
+            found = await self._catalog.list_jobs(
+                owner=owner, phases=f.phases, after=f.after, last=f.last, workflow=f.workflow,
+                facility=f.facility, run_id=f.run_id, cursor=f.cursor,
+            )
+        except InvalidCursorError:
+            raise InvalidRequestError("CURSOR", "not a cursor of this service") from None
+        wanted = set(f.phases)
+        jobs = [job for job in found.jobs if job.phase in wanted and job.owner == owner]
+        return JobList(jobs=jobs, next_cursor=found.next_cursor)
 
     async def get(self, job_id: str, query: Pairs, owner: str | None) -> JobView:
         wait = parse_wait(query, self._max_wait)
         if wait.seconds <= 0:
             return await self._load(job_id, owner)
         with self._metrics.open_waits.track_inprogress():
+            if self._waiters is not None and self._waiters.live():
+                first = await self._load(job_id, owner)  # 404/403 before any waiting
+                return await wait_for_change(self._waiters, first.job_id, lambda: self._load(job_id, owner),
+                                             seconds=wait.seconds, phase=wait.phase)
             return await self._load(job_id, owner, wait=wait.seconds, phase=wait.phase)
 
     async def phase(self, job_id: str, owner: str | None) -> Phase:
@@ -103,8 +130,46 @@ class JobService:
                  phase=job.phase.value)
         return job.job_id
 
-    async def results(self, job_id: str, owner: str | None) -> JobView:
+    async def view(self, job_id: str, owner: str | None) -> JobView:
+        """The job as it is now: for its sub-resources (results, parameters, error, quote, owner...)."""
         return await self._load(job_id, owner)
+
+    async def delete(self, job_id: str, owner: str | None) -> None:
+        job = await self._load(job_id, owner)
+        await self._publisher.publish(DeleteJob(job_id=job.job_id, owner=owner))
+        log.info("Job deletion requested.", job_id=str(job.job_id), phase=job.phase.value)
+
+    async def delete_by_action(self, job_id: str, form: Pairs, owner: str | None) -> None:
+        parse_job_action(form)
+        await self.delete(job_id, owner)
+
+    async def set_execution_duration(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        duration = parse_execution_duration(form)
+        job = await self._pending(job_id, owner, "its execution duration")
+        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, execution_duration=duration))
+        return job.job_id
+
+    async def set_destruction(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        destruction = parse_destruction(form)
+        if destruction <= utcnow():
+            raise InvalidRequestError("DESTRUCTION", "must be in the future")
+        job = await self._load(job_id, owner)
+        if job.phase is Phase.ARCHIVED:
+            raise NotAllowedError("The job is ARCHIVED: it has been destroyed already.")
+        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, destruction=destruction))
+        return job.job_id
+
+    async def set_parameters(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        given = parse_parameters(form)
+        job = await self._pending(job_id, owner, "its parameters")
+        workflow = await self._catalogue.workflow(job.workflow)
+        if workflow is None:
+            raise NotAllowedError(f"The workflow {job.workflow!r} is no longer offered; parameters are fixed.")
+        merged = {name.upper(): (name, value) for name, value in job.parameters.items()}
+        merged.update({name.upper(): (name, value) for name, value in given})
+        parameters = resolve_parameters(workflow, list(merged.values()))
+        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, parameters=parameters))
+        return job.job_id
 
     async def result_content(self, job_id: str, result_id: str, owner: str | None) -> ResultContent:
         job = await self._load(job_id, owner)
@@ -116,17 +181,23 @@ class JobService:
             raise NotFoundError(f"The content of result {result_id!r} cannot be served here.")
         return ResultContent(path, result.mime_type)
 
+    async def _pending(self, job_id: str, owner: str | None, what: str) -> JobView:
+        job = await self._load(job_id, owner)
+        if job.phase is not Phase.PENDING:
+            raise NotAllowedError(f"Only a PENDING job may change {what}; this job is {job.phase.value}.")
+        return job
+
     async def _load(self, job_id: str, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
         try:
             uuid = UUID(job_id)
         except ValueError:
             raise NotFoundError(f"No job {job_id!r}.") from None
-        job = await self._catalog.get_job(uuid, wait=wait, phase=phase)
-        if job is None or not _visible(job.owner, owner):
+        try:
+            job = await self._catalog.get_job(uuid, owner=owner, wait=wait, phase=phase)
+        except ForeignJobError:
+            raise NotAllowedError(f"Job {job_id} belongs to another user.") from None
+        if job is None:
             raise NotFoundError(f"No job {job_id!r}.")
+        if job.owner != owner:
+            raise NotAllowedError(f"Job {job_id} belongs to another user.")
         return job
-
-
-def _visible(job_owner: str | None, caller: str | None) -> bool:
-    """An anonymous caller sees every job (there are no accounts yet); a known caller sees its own."""
-    return caller is None or job_owner == caller

@@ -49,6 +49,10 @@ class ListFilters:
     phases: tuple[Phase, ...]
     after: datetime | None
     last: int | None
+    workflow: str | None = None
+    facility: str | None = None
+    run_id: str | None = None
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,48 @@ def parse_list_filters(pairs: Pairs) -> ListFilters:
     phases = tuple(dict.fromkeys(_phase("PHASE", value) for value in fields.all("PHASE") if value))
     after = fields.one("AFTER")
     last = fields.one("LAST")
+    workflow, facility, cursor = fields.one("WORKFLOW"), fields.one("FACILITY"), fields.one("CURSOR")
+    if cursor is not None and len(cursor) > MAX_RUN_ID:
+        raise InvalidRequestError("CURSOR", "not a cursor of this service")
     return ListFilters(
         phases=phases or LISTED_BY_DEFAULT,
         after=None if after is None else _instant("AFTER", after),
         last=None if last is None else _integer("LAST", last, minimum=1),
+        workflow=None if workflow is None else _slug("WORKFLOW", workflow),
+        facility=None if facility is None else _slug("FACILITY", facility),
+        run_id=fields.one("RUNID"),
+        cursor=cursor,
     )
+
+
+def parse_execution_duration(pairs: Pairs) -> int:
+    value = Fields(pairs).one("EXECUTIONDURATION")
+    if value is None:
+        raise InvalidRequestError("EXECUTIONDURATION", "required: seconds, 0 for unlimited")
+    return _integer("EXECUTIONDURATION", value, minimum=0)
+
+
+def parse_destruction(pairs: Pairs) -> datetime:
+    value = Fields(pairs).one("DESTRUCTION")
+    if value is None:
+        raise InvalidRequestError("DESTRUCTION", "required: an ISO 8601 date and time")
+    return _instant("DESTRUCTION", value)
+
+
+def parse_job_action(pairs: Pairs) -> None:
+    """POST to a job: ACTION=DELETE is the only action."""
+    value = Fields(pairs).one("ACTION")
+    if value is None or value.upper() != "DELETE":
+        raise InvalidRequestError("ACTION", f"must be DELETE, not {value!r}" if value else "required: DELETE")
+
+
+def parse_parameters(pairs: Pairs) -> tuple[tuple[str, str], ...]:
+    """Parameters sent to ``{job}/parameters``: every pair is a workflow parameter; reserved names are refused."""
+    fields = Fields(pairs)
+    for name, _ in pairs:
+        if name.upper() in RESERVED:
+            raise InvalidRequestError(name, "not a workflow parameter; it has a resource of its own")
+    return fields.others()
 
 
 def parse_wait(pairs: Pairs, max_wait: int) -> WaitRequest:

@@ -1,0 +1,66 @@
+"""The gateway's own subscription to JobPhaseChanged: an exclusive, auto-delete queue bound to
+``job.phase_changed.*`` on the namespace's exchange, declared here and gone with the connection (it is no
+part of the durable topology: missing a change only means a waiter reads the job at its deadline).
+
+Each change calls ``on_change(job_id)``; after a reconnection ``on_reconnect()``, because changes published
+meanwhile were not seen. Messages are taken without acknowledgements (a hint, not work to be done).
+Must not depend on the services or on FastAPI; it knows no UWS rule.
+"""
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
+
+from esap_messages import JobPhaseChanged, Topology, decode
+
+log = structlog.get_logger("esap.gateway.phase_changes")
+
+PREFETCH = 1000
+
+
+class PhaseChangeSubscriber:
+    def __init__(self, connection: AbstractRobustConnection, on_change: Callable[[UUID], None],
+                 on_reconnect: Callable[[], None]) -> None:
+        self._connection = connection
+        self._on_change = on_change
+        self._on_reconnect = on_reconnect
+
+    @classmethod
+    async def start(cls, url: str, topology: Topology, on_change: Callable[[UUID], None],
+                    on_reconnect: Callable[[], None]) -> "PhaseChangeSubscriber":
+        connection = await aio_pika.connect_robust(
+            url, client_properties={"connection_name": f"{topology.namespace}.gateway-waits"})
+        subscriber = cls(connection, on_change, on_reconnect)
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=PREFETCH)
+        exchange = await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key=f"{JobPhaseChanged.routing_key}.*")
+        await queue.consume(subscriber._received, no_ack=True)
+        connection.reconnect_callbacks.add(subscriber._reconnected)
+        return subscriber
+
+    @property
+    def connected(self) -> bool:
+        return not self._connection.is_closed
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def _received(self, raw: AbstractIncomingMessage) -> None:
+        try:
+            message = decode(raw.type, raw.body)
+        except (ValueError, ValidationError) as exc:
+            log.warning("Ignored an unreadable phase change.", type=raw.type, error=str(exc)[:300])
+            return
+        if isinstance(message, JobPhaseChanged):
+            self._on_change(message.job_id)
+
+    def _reconnected(self, *_args: Any) -> None:
+        log.info("Phase change subscription restored; waiters read their jobs again.")
+        self._on_reconnect()

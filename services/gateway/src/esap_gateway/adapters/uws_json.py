@@ -1,0 +1,104 @@
+"""UWS documents as JSON (``Accept: application/json``): the fields of the XML, named as the XML names them.
+
+For the web console and the ESAP GUI. The models are the OpenAPI description of that representation too.
+Conversions are named ``to_json_*``. Must not depend on anything but pydantic and esap_messages; it knows
+nothing of HTTP or the bus.
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from esap_gateway.adapters.uws_xml import job_url, result_url
+from esap_messages.api import JobList, JobSummaryView, JobView
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+class _Json(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class ResultJson(_Json):
+    id: str
+    href: str
+    size: int
+    mime_type: str = Field(alias="mimeType")
+
+
+class ErrorSummaryJson(_Json):
+    type: str
+    message: str
+    has_detail: bool = Field(False, alias="hasDetail")
+
+
+class JobInfoJson(_Json):
+    workflow: str
+    facility: str
+    backend_job_id: str | None = Field(None, alias="backendJobId")
+    status: str | None = None
+    minor_status: str = Field("", alias="minorStatus")
+    application_status: str = Field("", alias="applicationStatus")
+    site: str = ""
+
+
+class JobJson(_Json):
+    version: str = "1.1"
+    job_id: str = Field(alias="jobId")
+    run_id: str | None = Field(None, alias="runId")
+    owner_id: str | None = Field(None, alias="ownerId")
+    phase: str
+    quote: datetime | None = None
+    creation_time: datetime = Field(alias="creationTime")
+    start_time: datetime | None = Field(None, alias="startTime")
+    end_time: datetime | None = Field(None, alias="endTime")
+    execution_duration: int = Field(alias="executionDuration")
+    destruction: datetime | None = None
+    parameters: dict[str, str]
+    results: list[ResultJson]
+    error_summary: ErrorSummaryJson | None = Field(None, alias="errorSummary")
+    job_info: JobInfoJson = Field(alias="jobInfo")
+
+
+class JobRefJson(_Json):
+    job_id: str = Field(alias="jobId")
+    href: str
+    phase: str
+    run_id: str | None = Field(None, alias="runId")
+    owner_id: str | None = Field(None, alias="ownerId")
+    creation_time: datetime = Field(alias="creationTime")
+
+
+class JobsJson(_Json):
+    version: str = "1.1"
+    jobs: list[JobRefJson]
+    next: str | None = Field(None, description="URL of the next page, when there is one.")
+
+
+def _dump(model: BaseModel) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()
+
+
+def to_json_job(view: JobView, base_url: str) -> bytes:
+    error = None if view.error is None else ErrorSummaryJson(type=view.error.type.value, message=view.error.message)
+    info = JobInfoJson(workflow=view.workflow, facility=view.facility, backend_job_id=view.backend_job_id,
+                       status=view.dirac.status.value if view.dirac.status else None,
+                       minor_status=view.dirac.minor_status, application_status=view.dirac.application_status,
+                       site=view.dirac.site)
+    return _dump(JobJson(
+        job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
+        creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,
+        execution_duration=view.execution_duration, destruction=view.destruction, parameters=view.parameters,
+        results=[ResultJson(id=r.id, href=result_url(base_url, view.job_id, r.id), size=r.size,
+                            mime_type=r.mime_type) for r in view.results],
+        error_summary=error, job_info=info,
+    ))
+
+
+def _ref(job: JobSummaryView, base_url: str) -> JobRefJson:
+    return JobRefJson(job_id=str(job.job_id), href=job_url(base_url, job.job_id), phase=job.phase.value,
+                      run_id=job.run_id, owner_id=job.owner, creation_time=job.creation_time)
+
+
+def to_json_jobs(page: JobList, base_url: str, next_url: str | None) -> bytes:
+    return _dump(JobsJson(jobs=[_ref(j, base_url) for j in page.jobs], next=next_url))

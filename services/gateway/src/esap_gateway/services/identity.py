@@ -1,0 +1,69 @@
+"""Who is calling: the owner a request acts as, from its bearer token (a static development token or an OIDC
+JWT), or anonymous (``None``) when no token is sent and anonymous use is allowed.
+
+A token that is sent but not accepted is refused (401), even where anonymous use is allowed: a caller who
+meant to be someone must not silently become no one.
+Must not depend on FastAPI or on a concrete client: the JWT check is a port (``TokenVerifier``).
+"""
+
+import hmac
+import re
+from collections.abc import Mapping
+from typing import Protocol
+
+import structlog
+
+from esap_gateway.adapters.tokens import InvalidTokenError
+from esap_gateway.metrics import GatewayMetrics
+from esap_gateway.services.errors import UnauthenticatedError
+
+log = structlog.get_logger("esap.gateway.identity")
+
+_BEARER = re.compile(r"Bearer +([\x21-\x7e]{1,8192})", re.IGNORECASE)
+
+
+class TokenVerifier(Protocol):
+    async def identity(self, token: str) -> str: ...
+
+
+class IdentityService:
+    def __init__(self, *, static_tokens: Mapping[str, str], allow_anonymous: bool,
+                 verifier: TokenVerifier | None, metrics: GatewayMetrics) -> None:
+        self._static = dict(static_tokens)
+        self._anonymous = allow_anonymous
+        self._verifier = verifier
+        self._metrics = metrics
+
+    async def owner(self, authorization: str | None) -> str | None:
+        if not authorization:
+            if self._anonymous:
+                return None
+            self._count("missing")
+            raise UnauthenticatedError("Authentication required: send 'Authorization: Bearer <token>'.")
+        match = _BEARER.fullmatch(authorization.strip())
+        if match is None:
+            self._count("malformed")
+            raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
+        token = match.group(1)
+        user = self._static_user(token)
+        if user is not None:
+            return user
+        if self._verifier is None:
+            self._count("unknown")
+            raise UnauthenticatedError("The token is not known to this service.")
+        try:
+            return await self._verifier.identity(token)
+        except InvalidTokenError as exc:
+            self._count("invalid")
+            log.info("Token refused.", reason=str(exc))
+            raise UnauthenticatedError(str(exc)) from None
+
+    def _static_user(self, token: str) -> str | None:
+        found = None
+        for known, user in self._static.items():  # compared in constant time, all of them
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = user
+        return found
+
+    def _count(self, reason: str) -> None:
+        self._metrics.auth_refused.labels(reason).inc()

@@ -1,0 +1,72 @@
+"""WAIT in the gateway itself: requests park on futures that the bus' phase changes resolve, so thousands of
+waiters hold no catalog request and no database connection; each reads its job once per change.
+
+A request registers its future BEFORE it reads the job, so a change announced between the read and the wait
+still wakes it. A wake-up only says "read again". When the subscription is down, ``JobService`` falls back to
+the catalog's own blocking read.
+Must not depend on FastAPI or on a concrete client.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+from esap_gateway.services.requests import WAITABLE
+from esap_messages import Phase
+from esap_messages.api import JobView
+
+
+class WaiterRegistry:
+    """job id -> the futures of the requests waiting for its phase to change."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+        self.live: Callable[[], bool] = lambda: False
+        """Whether changes are being received (set by whoever feeds the registry)."""
+
+    def register(self, job_id: UUID) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(future)
+        return future
+
+    def unregister(self, job_id: UUID, future: asyncio.Future[None]) -> None:
+        futures = self._waiters.get(job_id)
+        if futures is not None:
+            futures.discard(future)
+            if not futures:
+                del self._waiters[job_id]
+
+    def notify(self, job_id: UUID) -> None:
+        for future in self._waiters.get(job_id, ()):
+            if not future.done():
+                future.set_result(None)
+
+    def wake_all(self) -> None:
+        for job_id in list(self._waiters):
+            self.notify(job_id)
+
+    @property
+    def count(self) -> int:
+        return sum(len(f) for f in self._waiters.values())
+
+
+async def wait_for_change(registry: WaiterRegistry, job_id: UUID, read: Callable[[], Awaitable[JobView]], *,
+                          seconds: float, phase: Phase | None,
+                          monotonic: Callable[[], float] = time.monotonic) -> JobView:
+    """The job once it left ``phase`` (or the phase it had when first read), or when ``seconds`` ran out."""
+    deadline = monotonic() + seconds
+    target = phase
+    while True:
+        future = registry.register(job_id)
+        try:
+            view = await read()
+            target = target or view.phase
+            remaining = deadline - monotonic()
+            if view.phase is not target or view.phase not in WAITABLE or remaining <= 0:
+                return view
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, remaining)
+        finally:
+            registry.unregister(job_id, future)
