@@ -13,7 +13,9 @@ import aiohttp
 import structlog
 
 from esap_backends import Backend
+from esap_backends.diracx.settings import build_diracx_backend
 from esap_backends.local import LocalBackend
+from esap_backends.measured import MeasuredBackend
 from esap_messages import Topology
 from esap_monitor.adapters.catalog import CatalogClient
 from esap_monitor.config import Settings
@@ -32,13 +34,19 @@ LOCAL_MAX_PARALLEL = 64
 LOCAL_KILL_GRACE_SECONDS = 10.0
 
 
-def build_backends(settings: Settings) -> dict[str, Backend]:
-    """The backends this deployment polls, by the name the catalog gives them."""
+def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Backend]:
+    """The backends this deployment polls, by the name the catalog gives them (DiracX when configured; its
+    output sandboxes are fetched under the local work root, where the gateway serves results from)."""
     local: Backend = LocalBackend(
         work_root=settings.local_work_root, workflows_dir=settings.workflows_dir, max_parallel=LOCAL_MAX_PARALLEL,
         kill_grace_seconds=LOCAL_KILL_GRACE_SECONDS, callback_client=None,
     )
-    return {local.name: local}
+    backends = {local.name: local}
+    diracx = build_diracx_backend(settings, session, workflows_dir=None, gateway_url=None,
+                                  results_root=settings.local_work_root, incremental=True)
+    if diracx is not None:
+        backends[diracx.name] = diracx
+    return backends
 
 
 @dataclass
@@ -80,15 +88,17 @@ def _report_end(task: asyncio.Task[None]) -> None:
 async def running_monitor(settings: Settings, metrics: MonitorMetrics,
                           backends: Mapping[str, Backend] | None = None) -> AsyncIterator[Monitor]:
     """Connect, start consuming and polling; stop and disconnect on exit."""
-    backends = build_backends(settings) if backends is None else backends
     tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds)
     metrics.count_tracked(tracker.__len__)
     topology = Topology(settings.bus_namespace)
     bus = await Bus.connect(settings.amqp_url.get_secret_value(), topology, metrics.bus)
     try:
         async with aiohttp.ClientSession() as session:
+            backends = build_backends(settings, session) if backends is None else backends
+            measured = {name: MeasuredBackend(backend, metrics.backend_call_seconds)
+                        for name, backend in backends.items()}
             poller = StatusPoller(
-                tracker, backends, bus.publish_many, metrics, interval=settings.poll_interval_seconds,
+                tracker, measured, bus.publish_many, metrics, interval=settings.poll_interval_seconds,
                 chunk_size=settings.poll_chunk_size, coalesce_seconds=settings.nudge_coalesce_seconds,
             )
             catalog = CatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from esap_backends.measured import call_histogram
 from esap_runtime.bus import BusMetrics
 
 SERVICE = "monitor"
@@ -17,6 +18,7 @@ class MonitorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.bus = BusMetrics(SERVICE, registry)
+        self.backend_call_seconds = call_histogram(SERVICE, registry)
         self.poll_cycle_seconds = Histogram(
             "monitor_poll_cycle_duration_seconds", "Time to poll one backend for all its jobs in one cycle.",
             ["backend"], registry=registry,

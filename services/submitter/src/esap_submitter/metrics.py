@@ -3,6 +3,7 @@ names, outcomes), never a job id. Depends on prometheus_client and the runtime's
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from esap_backends.measured import call_histogram
 from esap_runtime.bus import BusMetrics
 
 SERVICE = "submitter"
@@ -12,6 +13,7 @@ class SubmitterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.bus = BusMetrics(SERVICE, registry)
+        self.backend_call_seconds = call_histogram(SERVICE, registry)
         self.submissions = Counter(
             f"{SERVICE}_submissions_total", "SubmitJob messages handled, by backend and outcome "
             "(submitted, failed, retried).", ["backend", "outcome"], registry=registry,

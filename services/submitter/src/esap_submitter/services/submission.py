@@ -1,7 +1,9 @@
 """What the submitter does with its two commands: hand a job to its backend (SubmitJob) and kill it (KillJob).
 
 Each method returns the events to publish, or raises RetryLaterError for the bus to try again later; on the
-last attempt a transient failure becomes a failure event instead, so no job is left hanging. Idempotent on
+last attempt a transient failure becomes a failure event instead, so no job is left hanging, except for the
+backends named in ``hold_on_outage`` (remote ones such as DiracX, whose outages last minutes): there the last
+attempt raises DependencyUnavailableError, and the bus holds the message until the backend answers again. Idempotent on
 redelivery because the backends are. Depends on the backend interface, the message contracts and the metrics;
 knows nothing of the bus connection or HTTP.
 """
@@ -18,6 +20,7 @@ from esap_backends import (
     PermanentBackendError,
     to_status_observed,
 )
+from esap_backends.measured import MeasuredBackend
 from esap_messages import (
     DiracStatus,
     ErrorType,
@@ -30,7 +33,7 @@ from esap_messages import (
     SubmitJob,
 )
 from esap_messages.topology import MAX_ATTEMPTS
-from esap_runtime.bus import RetryLaterError
+from esap_runtime.bus import DependencyUnavailableError, RetryLaterError
 from esap_submitter.metrics import SubmitterMetrics
 
 log = structlog.get_logger("esap.submitter")
@@ -40,10 +43,12 @@ UNKNOWN_BACKEND = "unknown"
 
 class SubmissionService:
     def __init__(self, backends: Mapping[str, Backend], metrics: SubmitterMetrics,
-                 max_attempts: int = MAX_ATTEMPTS) -> None:
-        self._backends = backends
+                 max_attempts: int = MAX_ATTEMPTS, hold_on_outage: frozenset[str] = frozenset()) -> None:
+        self._backends = {name: MeasuredBackend(backend, metrics.backend_call_seconds)
+                          for name, backend in backends.items()}
         self._metrics = metrics
         self._max_attempts = max_attempts
+        self._hold_on_outage = hold_on_outage
 
     async def submit(self, command: SubmitJob, attempt: int) -> list[Message]:
         backend = self._backends.get(command.backend)
@@ -61,6 +66,7 @@ class SubmissionService:
             if attempt < self._max_attempts:
                 self._metrics.submissions.labels(backend.name, "retried").inc()
                 raise RetryLaterError(str(exc)) from exc
+            self._hold_if_remote(backend, exc)
             self._metrics.submissions.labels(backend.name, "failed").inc()
             log.error("Backend unavailable on the last attempt.", backend=backend.name, error=str(exc))
             return [self._failed(command, ErrorType.TRANSIENT,
@@ -87,6 +93,7 @@ class SubmissionService:
             if attempt < self._max_attempts:
                 self._metrics.kills.labels(backend.name, "retried").inc()
                 raise RetryLaterError(str(exc)) from exc
+            self._hold_if_remote(backend, exc)
             self._metrics.kills.labels(backend.name, "failed").inc()
             return [JobKillFailed(job_id=command.job_id,
                                   message=f"the backend stayed unavailable after {attempt} attempts: {exc}"[:4000])]
@@ -99,6 +106,12 @@ class SubmissionService:
             return []  # the monitor reports the final status it finds
         status = observed or BackendStatus(status=DiracStatus.KILLED, minor_status=command.reason)
         return [to_status_observed(command.job_id, status, StatusSource.SUBMITTER)]
+
+    def _hold_if_remote(self, backend: Backend, exc: BackendError) -> None:
+        if backend.name in self._hold_on_outage:
+            log.warning("Backend still unavailable; holding the message until it answers.", backend=backend.name,
+                        error=str(exc))
+            raise DependencyUnavailableError(str(exc)) from exc
 
     @staticmethod
     def _failed(command: SubmitJob, error_type: ErrorType, message: str) -> JobSubmissionFailed:

@@ -1,0 +1,62 @@
+"""A backend wrapped so that every call is timed and counted by outcome: DIRAC call latency and errors, by
+backend and operation, for the operators' dashboards.
+
+The histogram is the caller's (each service names it in its own registry); labels: backend, operation
+(submit, kill, bulk_status), outcome (ok, transient, permanent). Depends on base.py and prometheus_client only.
+"""
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TypeVar
+
+from prometheus_client import CollectorRegistry, Histogram
+
+from esap_backends.base import Backend, BackendError, BackendStatus, KillOutcome, PermanentBackendError
+from esap_messages import SubmitJob
+
+T = TypeVar("T")
+
+CALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def call_histogram(service: str, registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        f"{service}_backend_call_duration_seconds", "Calls to a backend (DIRAC, DiracX, local), by operation and "
+        "outcome (ok, transient, permanent).", ["backend", "operation", "outcome"],
+        registry=registry, buckets=CALL_BUCKETS,
+    )
+
+
+class MeasuredBackend:
+    """Forwards to ``inner``; anything else the inner backend offers (recover, close...) passes through."""
+
+    def __init__(self, inner: Backend, histogram: Histogram) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._histogram = histogram
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self.inner, attribute)
+
+    async def submit(self, job: SubmitJob) -> str:
+        return await self._timed("submit", lambda: self.inner.submit(job))
+
+    async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
+        return await self._timed("kill", lambda: self.inner.kill(backend_job_id, reason))
+
+    async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        return await self._timed("bulk_status", lambda: self.inner.bulk_status(backend_job_ids))
+
+    async def _timed(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await call()
+        except PermanentBackendError:
+            outcome = "permanent"
+            raise
+        except BackendError:
+            outcome = "transient"
+            raise
+        finally:
+            self._histogram.labels(self.name, operation, outcome).observe(time.perf_counter() - start)
