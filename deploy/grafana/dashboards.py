@@ -103,6 +103,8 @@ def overview() -> Board:
         ("sum by (to_phase) (increase(catalog_phase_transitions_total[$__range]))", "{{to_phase}}")],
         kind="bargauge", width=8,
         description="Counts of jobs entering each phase over the dashboard's range (from phase transitions).")
+    b.add("Jobs by phase now", [("sum by (phase) (catalog_jobs)", "{{phase}}")], kind="bargauge", width=8,
+          description="Jobs stored in each phase, counted by the catalog every few seconds.")
     b.add("Jobs active on backends", [("sum(monitor_jobs_tracked)", "tracked by the monitor"),
                                       ("sum(submitter_running_jobs)", "local processes running")], width=8)
     b.add("Submissions per second by outcome", [
@@ -182,6 +184,16 @@ def backends() -> Board:
         (f"sum by (outcome) (rate(gateway_callbacks_total[{RATE}]))", "received by the gateway: {{outcome}}")],
         unit="reqps")
     b.add("Local processes running", [("sum(submitter_running_jobs)", "running")])
+    b.row("Backend calls (DIRAC, DiracX, local)")
+    for service in ("submitter", "monitor"):
+        b.add(f"{service.capitalize()}: backend call latency (p95) by operation", [
+            (f"histogram_quantile(0.95, sum by (le, backend, operation) "
+             f"(rate({service}_backend_call_duration_seconds_bucket{{{sel}}}[{RATE}])))",
+             "{{backend}} {{operation}}")], unit="s")
+    b.add("Backend call errors by operation", [
+        (f'sum by (backend, operation, outcome) (rate({service}_backend_call_duration_seconds_count'
+         f'{{{sel}, outcome!="ok"}}[{RATE}]))', f"{service} {{{{backend}}}} {{{{operation}}}} {{{{outcome}}}}")
+        for service in ("submitter", "monitor")], unit="reqps", width=24, height=6)
     return b
 
 
