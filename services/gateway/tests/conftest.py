@@ -26,11 +26,15 @@ from esap_messages.api import (
     CallbackVerification,
     CallbackVerified,
     DiracView,
+    FacilityMatches,
+    FacilityStatistics,
     FacilityView,
     JobList,
     JobSummaryView,
     JobView,
     ParameterView,
+    PlanningStatistics,
+    WorkflowMatches,
     WorkflowView,
 )
 from esap_messages.model import WorkflowRun
@@ -59,8 +63,8 @@ WORKFLOWS = {
                                  for i, d in enumerate(("1", "2", "33", "GG", "test", "default"), start=1)],
                  facility_types=("local", "dirac", "diracx")),
         workflow("noop"),
-        workflow("typed", [ParameterView(name="count", type="int", required=True),
-                           ParameterView(name="ratio", type="float"), ParameterView(name="flag", type="bool")]),
+        workflow("typed", [ParameterView(name="count", type="integer", required=True),
+                           ParameterView(name="ratio", type="number"), ParameterView(name="flag", type="boolean")]),
         workflow("grid-only", facility_types=("dirac",)),
     )
 }
@@ -78,6 +82,9 @@ class FakeCatalog:
         self.consumed: set[UUID] = set()
         self.down = False
         self.calls: list[tuple[str, Any]] = []
+        self.statistics: dict[str, FacilityStatistics] = {}
+        """Recent times by facility slug, for planning; a facility not here has none."""
+        self.planning_down = False
 
     def _call(self, name: str, argument: Any) -> None:
         self.calls.append((name, argument))
@@ -94,6 +101,34 @@ class FakeCatalog:
     async def get_facility(self, slug: str) -> FacilityView | None:
         self._call("get_facility", slug)
         return self.facilities.get(slug)
+
+    async def search_workflows(self, params: Sequence[tuple[str, str]]) -> WorkflowMatches:
+        """Substring match on name, description, keywords (the catalog's ranking is tested against PostgreSQL)."""
+        self._call("search_workflows", list(params))
+        given = dict(params)
+        text = given.get("q", "").lower()
+        found = [w for w in self.workflows.values()
+                 if text in f"{w.name} {w.description} {' '.join(w.keywords)}".lower()]
+        return WorkflowMatches(workflows=found[:int(given["limit"])], total=len(found))
+
+    async def search_facilities(self, params: Sequence[tuple[str, str]]) -> FacilityMatches:
+        self._call("search_facilities", list(params))
+        given = dict(params)
+        text = given.get("q", "").lower()
+        found = [f for f in self.facilities.values() if text in f"{f.name} {f.description}".lower()]
+        return FacilityMatches(facilities=found[:int(given["limit"])], total=len(found))
+
+    async def planning_statistics(self, workflow: str) -> PlanningStatistics | None:
+        self._call("planning_statistics", workflow)
+        if self.planning_down:
+            raise CatalogUnavailableError("planning statistics unavailable (fake)")
+        if workflow not in self.workflows:
+            return None
+        return PlanningStatistics(workflow=workflow, facilities=[
+            self.statistics.get(f.slug) or FacilityStatistics(facility=f, queue_seconds=None, run_seconds=None,
+                                                             samples=0, active=0)
+            for f in self.facilities.values()
+        ])
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
                       phase: Phase | None = None) -> JobView | None:

@@ -9,7 +9,24 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from esap_messages.base import UtcDatetime
-from esap_messages.model import DiracStatus, ErrorType, OutputFile, Phase, WorkflowRun
+from esap_messages.catalogue import (
+    ExecutionPlan,
+    FacilityList,
+    FacilityMatches,
+    FacilityStatistics,
+    FacilityView,
+    Offer,
+    ParameterType,
+    ParameterView,
+    PlanningStatistics,
+    Refusal,
+    RuntimeEngine,
+    RuntimeView,
+    WorkflowList,
+    WorkflowMatches,
+    WorkflowView,
+)
+from esap_messages.model import DiracStatus, ErrorType, OutputFile, Phase
 
 
 class _View(BaseModel):
@@ -98,46 +115,6 @@ class ActiveJobList(_View):
     jobs: list[ActiveJob]
 
 
-class ParameterView(_View):
-    name: str
-    type: str = "string"
-    default: str | None = None
-    required: bool = False
-    description: str = ""
-
-
-class WorkflowView(_View):
-    slug: str
-    name: str
-    description: str
-    keywords: list[str]
-    version: str
-    workflow_type: str
-    parameters: list[ParameterView]
-    run: WorkflowRun
-    facility_types: list[str]
-
-
-class FacilityView(_View):
-    slug: str
-    name: str
-    description: str
-    url: str
-    facility_type: str
-    backend: str
-    runtime_engines: list[str]
-    max_parallel: int
-    status: str
-
-
-class WorkflowList(_View):
-    workflows: list[WorkflowView]
-
-
-class FacilityList(_View):
-    facilities: list[FacilityView]
-
-
 class CallbackVerification(_View):
     """Gateway -> catalog: is this token the job's, and is the job still running? ``final`` consumes it."""
 
@@ -191,15 +168,25 @@ __all__ = [
     "CallbackVerified",
     "DiracView",
     "ErrorView",
+    "ExecutionPlan",
     "FacilityList",
+    "FacilityMatches",
+    "FacilityStatistics",
     "FacilityView",
     "JobList",
     "JobSummaryView",
     "JobView",
+    "Offer",
     "OutputFile",
+    "ParameterType",
     "ParameterView",
     "PhaseEntry",
+    "PlanningStatistics",
+    "Refusal",
     "ResultView",
+    "RuntimeEngine",
+    "RuntimeView",
     "WorkflowList",
+    "WorkflowMatches",
     "WorkflowView",
 ]

@@ -29,6 +29,7 @@ class CreateJob(Message):
     execution_duration: int = Field(default=0, ge=0, description="Seconds; 0 means unlimited.")
     destruction: UtcDatetime | None = None
     run: bool = False
+    quote: UtcDatetime | None = Field(default=None, description="The planned end (UWS quote), when planned.")
 
 
 class RunJob(Message):

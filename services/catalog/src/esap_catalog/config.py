@@ -54,6 +54,11 @@ class Settings(ServiceSettings):
         30.0, ge=0, description="How long a workflow or facility read from the database is trusted."
     )
     list_limit: int = Field(1000, ge=1, description="Most jobs one listing returns.")
+    planning_window_hours: float = Field(
+        168.0, gt=0, description="Execution planning reads the queue and run times of jobs this recent."
+    )
+    planning_samples: int = Field(200, ge=1, description="Latest jobs per facility a planning median rests on.")
+    search_limit: int = Field(200, ge=1, description="Most workflows or facilities one search page returns.")
     destruction_action: DestructionAction = Field(
         DestructionAction.ARCHIVE,
         description="What happens to a job past its destruction time: archive (ARCHIVED, results dropped, "

@@ -8,6 +8,7 @@ Depends on config, metrics, services, storage, handlers.messages and the runtime
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Coroutine, Mapping
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,7 @@ from esap_catalog.storage.listener import ChangeListener
 from esap_catalog.storage.messages import InboxStore, OutboxStore
 from esap_catalog.storage.migrator import check_schema
 from esap_catalog.storage.pool import create_pool
+from esap_catalog.storage.search import CatalogueSearchStore
 from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
 from esap_runtime.bus import Bus, BusMetrics
@@ -55,7 +57,9 @@ class Factory:
         self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit)
         self.callbacks = CallbackService(views)
         catalogue = CatalogueStore(pool)
-        self.catalogue = CatalogueService(catalogue)
+        search = CatalogueSearchStore(pool, window=timedelta(hours=settings.planning_window_hours),
+                                      samples=settings.planning_samples)
+        self.catalogue = CatalogueService(catalogue, search)
         self.relay = OutboxRelay(OutboxStore(pool), bus.publish_many, metrics,
                                  batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
         cache = CatalogueCache(catalogue, settings.catalogue_cache_seconds)

@@ -194,12 +194,12 @@ async def test_active_jobs_and_the_catalogue(catalog: Catalog, bus: Bus) -> None
     assert job == {"job_id": str(message.job_id), "facility": "local", "backend": "local",
                    "backend_job_id": "77", "phase": "QUEUED", "dirac_status": "Received"}
     workflows = (await catalog.http.get("/internal/workflows")).json()["workflows"]
-    assert [w["slug"] for w in workflows] == ["hello-world", "noop", "sleep"]
+    assert [w["slug"] for w in workflows] == ["concordia", "cta-mc-generation", "hello-world", "noop", "sleep"]
     assert (await catalog.http.get("/internal/workflows/sleep")).json()["run"]["command"] == ["sleep", "{seconds}"]
     assert (await catalog.http.get("/internal/workflows/nope")).status_code == 404
     assert (await catalog.http.get("/internal/facilities/local")).json()["backend"] == "local"
     facilities = (await catalog.http.get("/internal/facilities")).json()["facilities"]
-    assert [f["slug"] for f in facilities] == ["ctadirac", "local"]
+    assert [f["slug"] for f in facilities] == ["ctadirac", "local", "rosetta-inaf-oats"]
     health = await catalog.http.get("/healthz")
     assert health.json() == {"status": "ok", "checks": {"database": True, "listen": True, "bus": True}}
     metrics = (await catalog.http.get("/metrics")).text

@@ -31,7 +31,9 @@ class Settings(ServiceSettings):
     max_wait_seconds: int = Field(
         60, ge=1, le=3600, description="Longest a GET ?WAIT=n blocks; WAIT=-1 and larger values mean this."
     )
-    default_facility: str = Field("local", description="Facility of a job created without FACILITY.")
+    default_facility: str | None = Field(
+        None, description="Facility of a job created without FACILITY; unset: the best offer of execution planning."
+    )
     local_work_root: Path = Field(
         default_factory=lambda: _under_cwd("var/jobs"),
         description="Directory of the local executor; only result files under it are served.",

@@ -12,10 +12,12 @@ from esap_gateway.adapters.publisher import Publisher
 from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.config import Settings
 from esap_gateway.metrics import GatewayMetrics
+from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
+from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
 from esap_gateway.services.waiting import WaiterRegistry
 from esap_runtime.ops import HealthCheck
@@ -29,10 +31,12 @@ class Factory:
         self._catalog = catalog
         self._publisher = publisher
         catalogue = CatalogueCache(catalog, ttl=settings.catalogue_cache_seconds)
+        self.planning = PlanningService(catalogue)
+        self.search = CatalogueSearchService(catalog, catalogue)
         self.jobs = JobService(
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
-            lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters,
+            lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters, planner=self.planning,
         )
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)

@@ -17,8 +17,11 @@ from esap_gateway.adapters.phase_changes import PhaseChangeSubscriber
 from esap_gateway.adapters.publisher import BusPublisher, Publisher
 from esap_gateway.adapters.tokens import JwtVerifier
 from esap_gateway.config import Settings
+from esap_gateway.console import install_console
+from esap_gateway.console.resources import ConsoleResources, open_console
+from esap_gateway.console.settings import ConsoleSettings
 from esap_gateway.factory import Factory
-from esap_gateway.handlers import callback, sync, uws, uws_resources
+from esap_gateway.handlers import callback, catalogue, sync, uws, uws_resources
 from esap_gateway.handlers.errors import install_error_handlers
 from esap_gateway.metrics import SERVICE, GatewayMetrics
 from esap_gateway.services.waiting import WaiterRegistry
@@ -31,8 +34,9 @@ log = structlog.get_logger("esap.gateway")
 
 
 def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
-               publisher: Publisher | None = None) -> FastAPI:
-    """The gateway app; ``catalog`` and ``publisher`` replace the real ports (tests)."""
+               publisher: Publisher | None = None, console: ConsoleResources | None = None,
+               console_settings: ConsoleSettings | None = None) -> FastAPI:
+    """The gateway app; ``catalog``, ``publisher`` and ``console`` replace the real ports (tests)."""
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
 
@@ -44,6 +48,7 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             verifier = await _open_verifier(stack, settings)
             waiters = await _open_waiters(stack, settings) if publisher is None else None
             app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters)
+            app.state.console = console or await open_console(stack, settings, console_settings)
             log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
                      anonymous=settings.anonymous_allowed, static_tokens=len(settings.token_users),
                      oidc_issuer=settings.oidc_issuer)
@@ -57,6 +62,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
     app.include_router(uws_resources.router)
     app.include_router(sync.router)
     app.include_router(callback.router)
+    app.include_router(catalogue.router)
+    install_console(app)
     return app
 
 
@@ -97,7 +104,7 @@ async def _open_verifier(stack: AsyncExitStack, settings: Settings) -> JwtVerifi
 
 def _app_for(settings: ServiceSettings) -> FastAPI:
     assert isinstance(settings, Settings)
-    return create_app(settings)
+    return create_app(settings, console_settings=ConsoleSettings())
 
 
 def cli() -> None:

@@ -1,11 +1,13 @@
 """The catalogue's definitions as files hold them (``workflows/*.json``, ``facilities/*.json``), validated.
 
-A definition has the fields of its API view, plus what only the catalog keeps (a workflow's steering file).
+A definition has the fields of its API view, stricter: the facility types, runtime engines and statuses this
+service knows, secrets only by reference, and an optional ``$schema`` (the published JSON Schema, for editors).
 Conversions to what the state machine needs are named here: ``to_spec``.
 No I/O. Depends on pydantic and esap_messages only.
 """
 
-from typing import Self
+import re
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -13,12 +15,29 @@ from esap_catalog.domain.model import FacilitySpec, WorkflowSpec
 from esap_messages.api import FacilityView, WorkflowView
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+SECRET_REFERENCE = r"^(env|file):[A-Za-z0-9_./-]{1,255}$"  # noqa: S105 (a pattern, not a secret)
+
+FacilityType = Literal["local", "dirac", "diracx"]
+FacilityStatus = Literal["online", "draining", "offline"]
+FACILITY_TYPES = ("local", "dirac", "diracx")
+ENGINES = ("process", "docker", "singularity", "apptainer")
+
+
+def _only(field: str, values: list[str], allowed: tuple[str, ...]) -> None:
+    for value in values:
+        if value not in allowed:
+            raise ValueError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
 
 
 class WorkflowDefinition(WorkflowView):
+    """A steering file (``workflows/*.json``); its JSON Schema is ``steering_schema()``, published in the repo."""
+
+    schema_reference: str = Field("", alias="$schema", exclude=True,
+                                  description="The JSON Schema the file follows, for editors; not stored.")
     slug: str = Field(pattern=SLUG_PATTERN)
     name: str = Field(min_length=1)
     steering_file: str = Field("", description="Path of the workflow's steering file in its repository.")
+    facility_types: list[str] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _parameter_names_unique(self) -> Self:
@@ -26,10 +45,11 @@ class WorkflowDefinition(WorkflowView):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameters named more than once: {', '.join(duplicates)}")
+        _only("facility_types", self.facility_types, FACILITY_TYPES)
         return self
 
     def to_view(self) -> WorkflowView:
-        return WorkflowView.model_validate(self.model_dump(exclude={"steering_file"}))
+        return WorkflowView.model_validate(self.model_dump())
 
     def to_spec(self) -> WorkflowSpec:
         defaults = {p.name: p.default for p in self.parameters if p.default is not None}
@@ -37,11 +57,25 @@ class WorkflowDefinition(WorkflowView):
 
 
 class FacilityDefinition(FacilityView):
+    schema_reference: str = Field("", alias="$schema", exclude=True,
+                                  description="The JSON Schema the file follows, for editors; not stored.")
     slug: str = Field(pattern=SLUG_PATTERN)
     name: str = Field(min_length=1)
     backend: str = Field(min_length=1)
-    facility_type: str = Field(min_length=1)
+    facility_type: FacilityType
     max_parallel: int = Field(ge=1)
+    runtime_engines: list[str] = Field(min_length=1)
+    status: FacilityStatus
+    secrets: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _engines_known_and_secrets_by_reference(self) -> Self:
+        """Connection settings name where a secret is (env:NAME, file:PATH); the secret itself never is here."""
+        _only("runtime_engines", self.runtime_engines, ENGINES)
+        for key, reference in self.secrets.items():
+            if not re.fullmatch(SECRET_REFERENCE, reference):
+                raise ValueError(f"secrets.{key}: must be a reference such as env:NAME or file:PATH")
+        return self
 
     def to_view(self) -> FacilityView:
         return FacilityView.model_validate(self.model_dump())

@@ -54,6 +54,7 @@ class Job:
     error: ErrorSummary | None = None
     callback_token_hash: bytes | None = None
     abort_requested_at: datetime | None = None
+    quote: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
         job_id=m.job_id, owner=m.owner, run_id=m.run_id, workflow=m.workflow, facility=m.facility,
         backend=facility.backend if facility else "", parameters={**defaults, **m.parameters},
         phase=Phase.PENDING, creation_time=m.occurred_at, updated_at=env.now,
-        execution_duration=m.execution_duration, destruction=m.destruction,
+        execution_duration=m.execution_duration, destruction=m.destruction, quote=m.quote,
     )
     if workflow is None:
         problem = f"unknown workflow {m.workflow!r}"

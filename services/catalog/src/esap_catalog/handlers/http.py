@@ -1,7 +1,7 @@
 """The catalog's internal HTTP API (docs/ARCHITECTURE.md), answered with the models of esap_messages.api.
 
 Each route parses, makes one call to a service, and maps the answer or the error. Bodies are serialised once,
-by the model itself. Depends on the factory and services; never on storage.
+by the model itself. Depends on the factory and services; of storage, only on the search queries' value types.
 """
 
 from datetime import UTC, datetime
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from esap_catalog.factory import Factory
 from esap_catalog.services.callbacks import CallbackRefusedError, JobNotFoundError
 from esap_catalog.services.jobs import InvalidCursorError, JobFilter, NotOwnerError, Scope
+from esap_catalog.storage.search import FacilityQuery, WorkflowQuery
 from esap_messages import Phase
 from esap_messages.api import (
     ActiveJobList,
@@ -22,10 +23,13 @@ from esap_messages.api import (
     CallbackVerificationBatch,
     CallbackVerified,
     FacilityList,
+    FacilityMatches,
     FacilityView,
     JobList,
     JobView,
+    PlanningStatistics,
     WorkflowList,
+    WorkflowMatches,
     WorkflowView,
 )
 
@@ -104,6 +108,34 @@ async def verify_callback(body: CallbackVerification, factory: FactoryDep) -> Re
              summary="Check many running jobs' tokens at once; verdicts in request order")
 async def verify_callbacks(body: CallbackVerificationBatch, factory: FactoryDep) -> Response:
     return _json(CallbackVerdicts(verdicts=await factory.callbacks.verify_many(body.items)))
+
+
+@router.get("/workflows/search", response_model=WorkflowMatches,
+            summary="Ranked full-text search (q) over name, keywords, description; filters; paging")
+async def search_workflows(factory: FactoryDep, q: str | None = None, keyword: str | None = None,
+                           workflow_type: str | None = None, runtime_engine: str | None = None,
+                           facility_type: str | None = None, limit: Annotated[int, Query(ge=1)] = 50,
+                           offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+    query = WorkflowQuery(q or None, keyword or None, workflow_type or None, runtime_engine or None,
+                          facility_type or None, min(limit, factory.settings.search_limit), offset)
+    return _json(await factory.catalogue.search_workflows(query))
+
+
+@router.get("/facilities/search", response_model=FacilityMatches,
+            summary="Ranked full-text search (q) over name, type, engines, description; filters; paging")
+async def search_facilities(factory: FactoryDep, q: str | None = None, facility_type: str | None = None,
+                            runtime_engine: str | None = None, status: str | None = None,
+                            limit: Annotated[int, Query(ge=1)] = 50,
+                            offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+    query = FacilityQuery(q or None, facility_type or None, runtime_engine or None, status or None,
+                          min(limit, factory.settings.search_limit), offset)
+    return _json(await factory.catalogue.search_facilities(query))
+
+
+@router.get("/planning/{workflow}", response_model=PlanningStatistics,
+            summary="Every facility with its recent queue time, the workflow's run time there, its active jobs")
+async def planning_statistics(workflow: str, factory: FactoryDep) -> Response:
+    return _found(await factory.catalogue.statistics(workflow), "workflow")
 
 
 @router.get("/workflows", response_model=WorkflowList)

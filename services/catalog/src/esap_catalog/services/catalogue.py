@@ -10,7 +10,17 @@ from collections.abc import Callable, Iterable, Mapping
 
 from esap_catalog.domain.model import FacilitySpec, WorkflowSpec
 from esap_catalog.storage.catalogue import CatalogueStore, Executor
-from esap_messages.api import FacilityList, FacilityView, WorkflowList, WorkflowView
+from esap_catalog.storage.search import CatalogueSearchStore, FacilityQuery, WorkflowQuery
+from esap_messages.api import (
+    FacilityList,
+    FacilityMatches,
+    FacilityStatistics,
+    FacilityView,
+    PlanningStatistics,
+    WorkflowList,
+    WorkflowMatches,
+    WorkflowView,
+)
 
 
 class CatalogueCache:
@@ -44,10 +54,31 @@ class CatalogueCache:
 
 
 class CatalogueService:
-    """The catalogue's read API."""
+    """The catalogue's read API: reads by slug, search, and the recent times planning rests on."""
 
-    def __init__(self, store: CatalogueStore) -> None:
+    def __init__(self, store: CatalogueStore, search: CatalogueSearchStore) -> None:
         self._store = store
+        self._search = search
+
+    async def search_workflows(self, query: WorkflowQuery) -> WorkflowMatches:
+        found, total = await self._search.workflows(query)
+        return WorkflowMatches(workflows=[w.to_view() for w in found], total=total)
+
+    async def search_facilities(self, query: FacilityQuery) -> FacilityMatches:
+        found, total = await self._search.facilities(query)
+        return FacilityMatches(facilities=[f.to_view() for f in found], total=total)
+
+    async def statistics(self, workflow: str) -> PlanningStatistics | None:
+        """Every facility with its recent times for ``workflow``; None when the workflow is unknown."""
+        if not await self._store.workflows([workflow]):
+            return None
+        views = {f.slug: f.to_view() for f in await self._store.facilities()}
+        times = await self._search.times(workflow)
+        return PlanningStatistics(workflow=workflow, facilities=[
+            FacilityStatistics(facility=views[t.slug], queue_seconds=t.queue_seconds, run_seconds=t.run_seconds,
+                               samples=t.samples, active=t.active)
+            for t in times if t.slug in views
+        ])
 
     async def workflows(self) -> WorkflowList:
         return WorkflowList(workflows=[w.to_view() for w in await self._store.workflows()])

@@ -5,6 +5,7 @@ Upserts are idempotent: seeding twice changes nothing, a changed file updates it
 Depends on the domain and storage.
 """
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -12,6 +13,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
+from esap_catalog.domain.schemas import schema_problems
 from esap_catalog.storage.catalogue import CatalogueStore, Upserted
 
 Definition = TypeVar("Definition", bound=BaseModel)
@@ -22,8 +24,16 @@ class DefinitionError(Exception):
 
 
 def parse_definition(model: type[Definition], name: str, text: str | bytes) -> Definition:
+    """The file's definition: first checked against the published JSON Schema, then by the model's own rules."""
     try:
-        return model.model_validate_json(text)
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DefinitionError(f"{name}: not JSON ({exc})") from None
+    problems = schema_problems("workflow" if model is WorkflowDefinition else "facility", document)
+    if problems:
+        raise DefinitionError(f"{name}: {'; '.join(problems)}")
+    try:
+        return model.model_validate(document)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -33,7 +43,11 @@ def parse_definition(model: type[Definition], name: str, text: str | bytes) -> D
 
 
 def parse_workflow(name: str, text: str | bytes) -> WorkflowDefinition:
-    return parse_definition(WorkflowDefinition, name, text)
+    """A steering file; unless it says otherwise, its ``steering_file`` is its own path (directory/name)."""
+    workflow = parse_definition(WorkflowDefinition, name, text)
+    if workflow.steering_file:
+        return workflow
+    return workflow.model_copy(update={"steering_file": "/".join(Path(name).parts[-2:])})
 
 
 def parse_facility(name: str, text: str | bytes) -> FacilityDefinition:

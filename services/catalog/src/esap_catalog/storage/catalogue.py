@@ -21,10 +21,10 @@ class Upserted(StrEnum):
     UNCHANGED = "unchanged"
 
 
-_WORKFLOW_FIELDS = ("name", "description", "keywords", "version", "workflow_type", "parameters", "run",
-                    "facility_types", "steering_file")
-_FACILITY_FIELDS = ("name", "description", "url", "facility_type", "backend", "runtime_engines", "max_parallel",
-                    "status")
+WORKFLOW_FIELDS = ("name", "description", "keywords", "version", "workflow_type", "parameters", "run",
+                    "facility_types", "steering_file", "runtime", "expected_run_seconds")
+FACILITY_FIELDS = ("name", "description", "url", "facility_type", "backend", "runtime_engines", "max_parallel",
+                    "status", "max_execution_duration", "expected_queue_seconds", "secrets")
 
 
 # SQL assembled from the constant table and column names above, never from input.
@@ -39,10 +39,10 @@ def _upsert_sql(table: str, fields: tuple[str, ...]) -> str:
     return sql + "RETURNING (xmax = 0) AS inserted"
 
 
-_UPSERT_WORKFLOW = _upsert_sql("workflows", _WORKFLOW_FIELDS)
-_UPSERT_FACILITY = _upsert_sql("facilities", _FACILITY_FIELDS)
-_WORKFLOWS = f"SELECT slug, {', '.join(_WORKFLOW_FIELDS)} FROM workflows"  # noqa: S608
-_FACILITIES = f"SELECT slug, {', '.join(_FACILITY_FIELDS)} FROM facilities"  # noqa: S608
+_UPSERT_WORKFLOW = _upsert_sql("workflows", WORKFLOW_FIELDS)
+_UPSERT_FACILITY = _upsert_sql("facilities", FACILITY_FIELDS)
+_WORKFLOWS = f"SELECT slug, {', '.join(WORKFLOW_FIELDS)} FROM workflows"  # noqa: S608
+_FACILITIES = f"SELECT slug, {', '.join(FACILITY_FIELDS)} FROM facilities"  # noqa: S608
 
 
 def workflow_from_record(r: Mapping[str, Any]) -> WorkflowDefinition:
@@ -70,11 +70,11 @@ class CatalogueStore:
         async with self._pool.acquire() as conn, conn.transaction():
             for facility in facilities:
                 data = facility.model_dump(mode="json")
-                row = await conn.fetchrow(_UPSERT_FACILITY, facility.slug, *(data[f] for f in _FACILITY_FIELDS))
+                row = await conn.fetchrow(_UPSERT_FACILITY, facility.slug, *(data[f] for f in FACILITY_FIELDS))
                 outcomes[f"facility/{facility.slug}"] = _outcome(row)
             for workflow in workflows:
                 data = workflow.model_dump(mode="json")
-                row = await conn.fetchrow(_UPSERT_WORKFLOW, workflow.slug, *(data[f] for f in _WORKFLOW_FIELDS))
+                row = await conn.fetchrow(_UPSERT_WORKFLOW, workflow.slug, *(data[f] for f in WORKFLOW_FIELDS))
                 outcomes[f"workflow/{workflow.slug}"] = _outcome(row)
         return outcomes
 

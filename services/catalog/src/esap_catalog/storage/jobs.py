@@ -26,7 +26,7 @@ _STATE = (
 )
 _IDENTITY = (
     ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
-    ("creation_time", "timestamptz"),
+    ("creation_time", "timestamptz"), ("quote", "timestamptz"),
 )
 
 
@@ -94,6 +94,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         end_time=r["end_time"], execution_duration=r["execution_duration"], destruction=r["destruction"],
         backend_job_id=r["backend_job_id"], dirac=dirac, error=error,
         callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
+        quote=r["quote"],
     )
 
 
@@ -111,7 +112,7 @@ def _state_row(job: Job) -> tuple[Any, ...]:
 
 def _identity_row(job: Job) -> tuple[Any, ...]:
     return (
-        job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time,
+        job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time, job.quote,
     )
 
 

@@ -24,7 +24,7 @@ from esap_messages.api import (
 )
 
 _JOB = """
-SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time,
+SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
        COALESCE((SELECT json_agg(json_build_object('id', r.result_id, 'size', r.size, 'mime_type', r.mime_type,
@@ -80,7 +80,7 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         job_id=r["job_id"], run_id=r["run_id"], owner=r["owner"], phase=Phase(r["phase"]), workflow=r["workflow"],
         facility=r["facility"], backend=r["backend"], parameters=r["parameters"],
         creation_time=r["creation_time"], start_time=r["start_time"], end_time=r["end_time"],
-        execution_duration=r["execution_duration"], destruction=r["destruction"],
+        execution_duration=r["execution_duration"], destruction=r["destruction"], quote=r["quote"],
         backend_job_id=r["backend_job_id"],
         dirac=DiracView(status=DiracStatus(r["dirac_status"]) if r["dirac_status"] else None,
                         minor_status=r["dirac_minor_status"], application_status=r["dirac_application_status"],

@@ -24,9 +24,12 @@ from esap_messages.api import (
     CallbackVerification,
     CallbackVerificationBatch,
     CallbackVerified,
+    FacilityMatches,
     FacilityView,
     JobList,
     JobView,
+    PlanningStatistics,
+    WorkflowMatches,
     WorkflowView,
 )
 
@@ -55,6 +58,17 @@ class CatalogClient(Protocol):
     async def get_workflow(self, slug: str) -> WorkflowView | None: ...
 
     async def get_facility(self, slug: str) -> FacilityView | None: ...
+
+    async def search_workflows(self, params: Sequence[tuple[str, str]]) -> WorkflowMatches:
+        """``params``: the catalog's search filters (q, keyword, workflow_type, runtime_engine, facility_type,
+        limit, offset), already checked."""
+        ...
+
+    async def search_facilities(self, params: Sequence[tuple[str, str]]) -> FacilityMatches: ...
+
+    async def planning_statistics(self, workflow: str) -> PlanningStatistics | None:
+        """Every facility with its recent times for ``workflow``; None when the workflow is unknown."""
+        ...
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
                       phase: Phase | None = None) -> JobView | None:
@@ -92,6 +106,24 @@ class HttpCatalogClient:
 
     async def get_facility(self, slug: str) -> FacilityView | None:
         return await self._get_one("/internal/facilities/{slug}", f"/internal/facilities/{slug}", FacilityView)
+
+    async def search_workflows(self, params: Sequence[tuple[str, str]]) -> WorkflowMatches:
+        route = "/internal/workflows/search"
+        status, body = await self._request("GET", route, route, params=list(params))
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(WorkflowMatches, body)
+
+    async def search_facilities(self, params: Sequence[tuple[str, str]]) -> FacilityMatches:
+        route = "/internal/facilities/search"
+        status, body = await self._request("GET", route, route, params=list(params))
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(FacilityMatches, body)
+
+    async def planning_statistics(self, workflow: str) -> PlanningStatistics | None:
+        return await self._get_one("/internal/planning/{workflow}", f"/internal/planning/{workflow}",
+                                   PlanningStatistics)
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
                       phase: Phase | None = None) -> JobView | None:

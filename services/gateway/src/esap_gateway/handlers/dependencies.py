@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 from fastapi import Depends, Request
 
 from esap_gateway.factory import Factory
+from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.jobs import JobService
 from esap_gateway.services.requests import Pairs
+from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
 
 
@@ -48,6 +50,14 @@ async def get_sync(factory: Annotated[Factory, Depends(get_factory)]) -> SyncSer
     return factory.sync
 
 
+async def get_search(factory: Annotated[Factory, Depends(get_factory)]) -> CatalogueSearchService:
+    return factory.search
+
+
+async def get_planning(factory: Annotated[Factory, Depends(get_factory)]) -> PlanningService:
+    return factory.planning
+
+
 async def get_callbacks(factory: Annotated[Factory, Depends(get_factory)]) -> CallbackService:
     return factory.callbacks
 
@@ -66,6 +76,8 @@ Owner = Annotated[str | None, Depends(get_owner)]
 Jobs = Annotated[JobService, Depends(get_jobs)]
 Callbacks = Annotated[CallbackService, Depends(get_callbacks)]
 Sync = Annotated[SyncService, Depends(get_sync)]
+Search = Annotated[CatalogueSearchService, Depends(get_search)]
+Planning = Annotated[PlanningService, Depends(get_planning)]
 WantsJson = Annotated[bool, Depends(wants_json)]
 BaseUrl = Annotated[str, Depends(get_base_url)]
 RedirectBase = Annotated[str, Depends(get_redirect_base)]

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from esap_gateway.adapters.catalog import CatalogClient
-from esap_messages.api import FacilityView, WorkflowView
+from esap_messages.api import FacilityView, PlanningStatistics, WorkflowView
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -60,9 +60,14 @@ class CatalogueCache:
     def __init__(self, catalog: CatalogClient, *, ttl: float, clock: Clock = time.monotonic) -> None:
         self._workflows = _TtlCache[WorkflowView](catalog.get_workflow, ttl, clock)
         self._facilities = _TtlCache[FacilityView](catalog.get_facility, ttl, clock)
+        self._statistics = _TtlCache[PlanningStatistics](catalog.planning_statistics, ttl, clock)
 
     async def workflow(self, slug: str) -> WorkflowView | None:
         return await self._workflows.get(slug)
 
     async def facility(self, slug: str) -> FacilityView | None:
         return await self._facilities.get(slug)
+
+    async def statistics(self, workflow: str) -> PlanningStatistics | None:
+        """Every facility with its recent times for ``workflow``: planning's input, shared by a burst."""
+        return await self._statistics.get(workflow)

@@ -10,7 +10,7 @@ Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -20,10 +20,12 @@ from esap_gateway.adapters.catalog import CatalogClient, ForeignJobError, Invali
 from esap_gateway.adapters.publisher import Publisher
 from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.metrics import GatewayMetrics
+from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.creation import check_facility, resolve_parameters
 from esap_gateway.services.errors import InvalidRequestError, NotAllowedError, NotFoundError
 from esap_gateway.services.requests import (
+    CreationRequest,
     Pairs,
     PhaseAction,
     parse_creation,
@@ -37,7 +39,7 @@ from esap_gateway.services.requests import (
 )
 from esap_gateway.services.waiting import WaiterRegistry, wait_for_change
 from esap_messages import FINAL_PHASES, AbortJob, CreateJob, DeleteJob, Phase, RunJob, UpdateJob, new_id, utcnow
-from esap_messages.api import JobList, JobView
+from esap_messages.api import JobList, JobView, WorkflowView
 
 log = structlog.get_logger("esap.gateway.jobs")
 
@@ -50,9 +52,9 @@ class ResultContent:
 
 class JobService:
     def __init__(self, catalog: CatalogClient, publisher: Publisher, catalogue: CatalogueCache,
-                 files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str,
+                 files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str | None,
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
-                 waiters: WaiterRegistry | None = None) -> None:
+                 waiters: WaiterRegistry | None = None, planner: PlanningService | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -62,30 +64,42 @@ class JobService:
         self._max_wait = max_wait
         self._lifetime = lifetime
         self._waiters = waiters
+        self._planner = planner or PlanningService(catalogue)
 
     async def create(self, form: Pairs, owner: str | None) -> UUID:
+        """Checked in full before anything is published; without FACILITY, the job goes to the best offer. Its
+        quote is its offer's estimated end (unknown when the catalog cannot say)."""
         request = parse_creation(form, self._default_facility)
         workflow = await self._catalogue.workflow(request.workflow)
         if workflow is None:
             raise InvalidRequestError("WORKFLOW", f"unknown workflow {request.workflow!r}")
-        facility = await self._catalogue.facility(request.facility)
-        if facility is None:
-            raise InvalidRequestError("FACILITY", f"unknown facility {request.facility!r}")
-        check_facility(workflow, facility)
+        parameters = resolve_parameters(workflow, request.parameters)
         now = utcnow()
         if request.destruction is not None and request.destruction <= now:
             raise InvalidRequestError("DESTRUCTION", "must be in the future")
+        facility, quote = await self._facility_for(request, workflow, parameters)
         command = CreateJob(
-            job_id=new_id(), owner=owner, workflow=workflow.slug, facility=facility.slug,
-            parameters=resolve_parameters(workflow, request.parameters), run_id=request.run_id,
+            job_id=new_id(), owner=owner, workflow=workflow.slug, facility=facility,
+            parameters=parameters, run_id=request.run_id, quote=quote,
             execution_duration=request.execution_duration, run=request.run,
             destruction=request.destruction or now + self._lifetime,
         )
         await self._publisher.publish(command)
         self._metrics.jobs_submitted.inc()
-        log.info("Job created.", job_id=str(command.job_id), workflow=workflow.slug, facility=facility.slug,
-                 run=request.run)
+        log.info("Job created.", job_id=str(command.job_id), workflow=workflow.slug, facility=facility,
+                 run=request.run, planned=quote is not None)
         return command.job_id
+
+    async def _facility_for(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str]
+                            ) -> tuple[str, datetime | None]:
+        if request.facility is None:
+            best = await self._planner.best(workflow, parameters, request.execution_duration)
+            return best.facility, best.estimated_end
+        facility = await self._catalogue.facility(request.facility)
+        if facility is None:
+            raise InvalidRequestError("FACILITY", f"unknown facility {request.facility!r}")
+        check_facility(workflow, facility, request.execution_duration)
+        return facility.slug, await self._planner.quote(workflow, facility.slug, request.execution_duration)
 
     async def list(self, query: Pairs, owner: str | None) -> JobList:
         """The caller's jobs, newest first, one page; ``next_cursor`` leads to the next one."""

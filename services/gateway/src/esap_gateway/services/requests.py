@@ -35,7 +35,8 @@ class PhaseAction(StrEnum):
 @dataclass(frozen=True)
 class CreationRequest:
     workflow: str
-    facility: str
+    facility: str | None
+    """None: the best offer of execution planning."""
     run: bool
     run_id: str | None
     execution_duration: int
@@ -88,7 +89,25 @@ class Fields:
         return tuple(pair for key, pairs in self._by_name.items() if key not in RESERVED for pair in pairs)
 
 
-def parse_creation(pairs: Pairs, default_facility: str) -> CreationRequest:
+@dataclass(frozen=True)
+class PlanRequest:
+    workflow: str
+    execution_duration: int
+    parameters: tuple[tuple[str, str], ...]
+
+
+def parse_plan(pairs: Pairs) -> PlanRequest:
+    """The job a plan is asked for: as for creation; FACILITY, PHASE and the other reserved names are ignored."""
+    fields = Fields(pairs)
+    duration = fields.one("EXECUTIONDURATION")
+    return PlanRequest(
+        workflow=_slug("WORKFLOW", fields.one("WORKFLOW")),
+        execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
+        parameters=fields.others(),
+    )
+
+
+def parse_creation(pairs: Pairs, default_facility: str | None) -> CreationRequest:
     fields = Fields(pairs)
     phase = fields.one("PHASE")
     if phase is not None and phase.upper() != PhaseAction.RUN:
@@ -100,7 +119,7 @@ def parse_creation(pairs: Pairs, default_facility: str) -> CreationRequest:
     destruction = fields.one("DESTRUCTION")
     return CreationRequest(
         workflow=_slug("WORKFLOW", fields.one("WORKFLOW")),
-        facility=_slug("FACILITY", fields.one("FACILITY") or default_facility),
+        facility=_optional_slug("FACILITY", fields.one("FACILITY") or default_facility),
         run=phase is not None,
         run_id=run_id,
         execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
@@ -189,6 +208,10 @@ def _slug(field: str, value: str | None) -> str:
     if not _SLUG.fullmatch(value):
         raise InvalidRequestError(field, f"{value!r} is not a valid identifier")
     return value
+
+
+def _optional_slug(field: str, value: str | None) -> str | None:
+    return None if value is None else _slug(field, value)
 
 
 def _integer(field: str, value: str, *, minimum: int) -> int:

@@ -1,0 +1,123 @@
+"""The console's job pages: the user's job list (filters, paging, counts), one job (timeline, DIRAC status,
+parameters, results with previews, error summary) kept up to date by server-sent events, result downloads, and
+the RUN, ABORT, ARCHIVE and DELETE actions.
+
+Routes only: every rule is the gateway's job service's, for the signed-in owner. Must not hold job rules.
+"""
+
+import asyncio
+from datetime import timedelta
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+from esap_gateway.console.live import job_events, list_events, result_items
+from esap_gateway.console.session import Console, ConsoleOwner, render, templates
+from esap_gateway.handlers.dependencies import Jobs
+from esap_gateway.handlers.requests import Form, Query
+from esap_gateway.services.errors import InvalidRequestError, NotAllowedError
+from esap_gateway.services.jobs import JobService
+from esap_gateway.services.requests import WAITABLE
+from esap_messages import FINAL_PHASES, Phase, utcnow
+from esap_messages.api import JobView
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+
+ARCHIVE_DELAY = timedelta(seconds=2)
+"""ARCHIVE sets the destruction time this close: the catalog's sweeper archives the job at its next pass."""
+_FILTERS = ("phase", "workflow", "facility", "after")
+
+
+def _list_query(query: dict[str, str], size: int) -> list[tuple[str, str]]:
+    pairs = [("LAST", str(size))]
+    for name in _FILTERS:
+        value = query.get(name, "").strip()
+        if value:
+            pairs.append((name.upper(), f"{value}T00:00:00Z" if name == "after" and len(value) == 10 else value))
+    if query.get("cursor"):
+        pairs.append(("CURSOR", query["cursor"]))
+    return pairs
+
+
+@router.get("/jobs")
+async def job_list(request: Request, console: Console, owner: ConsoleOwner, jobs: Jobs, query: Query) -> Response:
+    chosen = {name: value for name, value in query if name in (*_FILTERS, "cursor")}
+    try:
+        page = await jobs.list(_list_query(chosen, console.settings.console_page_size), owner)
+    except InvalidRequestError as exc:
+        return render(request, "jobs.html", {"rows": [], "chosen": chosen, "phases": list(Phase),
+                                             "error": str(exc), "next_cursor": None, "active": ""}, 400)
+    views = await asyncio.gather(*(jobs.view(str(j.job_id), owner) for j in page.jobs), return_exceptions=True)
+    rows = [(summary, view if isinstance(view, JobView) else None) for summary, view in zip(page.jobs, views,
+                                                                                             strict=True)]
+    active = urlencode([("id", str(j.job_id)) for j in page.jobs if j.phase in WAITABLE])
+    return render(request, "jobs.html", {"rows": rows, "chosen": chosen, "phases": list(Phase), "error": "",
+                                         "next_cursor": page.next_cursor, "active": active})
+
+
+@router.get("/jobs/events")
+async def job_list_updates(owner: ConsoleOwner, jobs: Jobs, console: Console, query: Query) -> StreamingResponse:
+    """Phase changes of the listed jobs still under way (``id`` repeated), for one open job list."""
+    ids = [value for name, value in query if name == "id"][:console.settings.console_page_size]
+    return StreamingResponse(list_events(jobs, ids, owner), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _live_html(request: Request, jobs: JobService, view: JobView, owner: str | None) -> str:
+    context = {"request": request, "job": view, "results": await result_items(jobs, view, owner),
+               "final": view.phase in FINAL_PHASES}
+    return templates.get_template("job_live.html").render(context)
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id: str, notice: str = "") -> Response:
+    view = await jobs.view(job_id, owner)
+    return render(request, "job.html", {"job": view, "notice": notice,
+                                        "live": await _live_html(request, jobs, view, owner)})
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_updates(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id: str) -> StreamingResponse:
+    await jobs.view(job_id, owner)  # 404/403 before the stream starts
+
+    async def live(view: JobView) -> str:
+        return await _live_html(request, jobs, view, owner)
+
+    return StreamingResponse(job_events(jobs, job_id, owner, live), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/jobs/{job_id}/results/{result_id}")
+async def result_file(owner: ConsoleOwner, jobs: Jobs, job_id: str, result_id: str) -> FileResponse:
+    content = await jobs.result_content(job_id, result_id, owner)
+    return FileResponse(content.path, media_type=content.mime_type, filename=content.path.name)
+
+
+async def _act(jobs: JobService, job_id: str, action: str, owner: str | None) -> str:
+    if action in ("run", "abort"):
+        await jobs.change_phase(job_id, [("PHASE", action.upper())], owner)
+        return f"{action.upper()} requested."
+    if action == "archive":
+        when = (utcnow() + ARCHIVE_DELAY).isoformat()
+        await jobs.set_destruction(job_id, [("DESTRUCTION", when)], owner)
+        return "ARCHIVE requested: the job's results are dropped in a moment, its record kept."
+    raise InvalidRequestError("action", f"unknown action {action!r}")
+
+
+@router.post("/jobs/{job_id}/actions")
+async def job_action(owner: ConsoleOwner, jobs: Jobs, job_id: str, form: Form) -> Response:
+    action = dict(form).get("action", "")
+    if action == "delete":
+        await jobs.delete(job_id, owner)
+        return RedirectResponse("/jobs", status_code=303)
+    try:
+        notice = await _act(jobs, job_id, action, owner)
+    except (InvalidRequestError, NotAllowedError) as exc:
+        notice = str(exc)
+    return RedirectResponse(_job_url(job_id, notice), status_code=303)
+
+
+def _job_url(job_id: str, notice: str) -> str:
+    return f"/jobs/{job_id}?notice={quote(notice)}"
+

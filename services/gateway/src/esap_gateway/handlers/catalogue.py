@@ -1,0 +1,81 @@
+"""The public catalogue (``/catalogue/...``), ESAP's search routes (``/esap-api/batch/...``) and execution
+planning (``/uws/plan``): routes only; the rules are in ``services.search`` and ``services.broker``.
+
+JSON only. Must not depend on a concrete client or hold a rule: each route parses, makes one call, maps it.
+"""
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, TypeAdapter
+
+from esap_gateway.adapters.esap import EsapFacility, EsapWorkflow, to_esap_facility, to_esap_workflow
+from esap_gateway.handlers.dependencies import BaseUrl, Planning, Search
+from esap_gateway.handlers.requests import Form, Query
+from esap_gateway.services.requests import Pairs
+from esap_messages.api import ExecutionPlan, FacilityMatches, FacilityView, WorkflowMatches, WorkflowView
+
+router = APIRouter(tags=["catalogue"])
+
+_ESAP_WORKFLOWS = TypeAdapter(list[EsapWorkflow])
+_ESAP_FACILITIES = TypeAdapter(list[EsapFacility])
+_SEARCH = ("q: free text over name, keywords and description (ranked; quotes, 'or', '-word'); "
+           "limit (1-200, default 50), offset")
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+@router.get("/catalogue/workflows", response_model=WorkflowMatches,
+            summary=f"Search workflows. {_SEARCH}; filters keyword, type, runtime_engine, facility_type")
+async def search_workflows(query: Query, search: Search) -> Response:
+    return _json(await search.workflows(query))
+
+
+@router.get("/catalogue/workflows/{slug}", response_model=WorkflowView, summary="One workflow, with its "
+            "parameter schema (name, type, default, required, minimum, maximum, choices, unit, description)")
+async def get_workflow(slug: str, search: Search) -> Response:
+    return _json(await search.workflow(slug))
+
+
+@router.get("/catalogue/facilities", response_model=FacilityMatches,
+            summary=f"Search facilities. {_SEARCH}; filters type, runtime_engine, status")
+async def search_facilities(query: Query, search: Search) -> Response:
+    return _json(await search.facilities(query))
+
+
+@router.get("/catalogue/facilities/{slug}", response_model=FacilityView, summary="One facility")
+async def get_facility(slug: str, search: Search) -> Response:
+    return _json(await search.facility(slug))
+
+
+@router.get("/esap-api/batch/workflows/search", response_model=list[EsapWorkflow],
+            summary="ESAP's workflow search: keyword (free text); ESAP's field names")
+async def esap_workflows(query: Query, search: Search, base: BaseUrl) -> Response:
+    found = await search.workflows(_esap_query(query))
+    body = _ESAP_WORKFLOWS.dump_json([to_esap_workflow(w, base) for w in found.workflows])
+    return Response(body, media_type="application/json")
+
+
+@router.get("/esap-api/batch/facilities/search", response_model=list[EsapFacility],
+            summary="ESAP's facility search: keyword (free text); ESAP's field names")
+async def esap_facilities(query: Query, search: Search, base: BaseUrl) -> Response:
+    found = await search.facilities(_esap_query(query))
+    body = _ESAP_FACILITIES.dump_json([to_esap_facility(f, base) for f in found.facilities])
+    return Response(body, media_type="application/json")
+
+
+def _esap_query(query: Pairs) -> Pairs:
+    """ESAP's ``keyword`` is free text here; the page is the largest one."""
+    text = [("q", value) for name, value in query if name.lower() == "keyword"]
+    return [*text, ("limit", "200")]
+
+
+@router.get("/uws/plan", response_model=ExecutionPlan, summary="Execution planning: WORKFLOW, EXECUTIONDURATION "
+            "and the workflow's parameters; offers per able facility (estimated start and end), best first")
+async def plan_get(query: Query, planning: Planning) -> Response:
+    return _json(await planning.answer(query))
+
+
+@router.post("/uws/plan", response_model=ExecutionPlan, summary="Execution planning, parameters as a form")
+async def plan_post(form: Form, planning: Planning) -> Response:
+    return _json(await planning.answer(form))

@@ -1,0 +1,58 @@
+"""The execution broker: answers ``/uws/plan`` and picks the facility of a job created without one.
+
+Parameters are checked against the workflow first (the same rules as creation), then the catalog's recent times
+(cached for a few seconds per workflow, so a burst of plans costs one catalog request) become offers.
+Must not depend on FastAPI or a concrete client: it is given the catalogue cache (and knows the port's error).
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from esap_gateway.adapters.catalog import CatalogUnavailableError
+from esap_gateway.services.catalogue import CatalogueCache
+from esap_gateway.services.creation import resolve_parameters
+from esap_gateway.services.errors import InvalidRequestError
+from esap_gateway.services.planning import plan
+from esap_gateway.services.requests import Pairs, parse_plan
+from esap_messages import utcnow
+from esap_messages.api import ExecutionPlan, Offer, WorkflowView
+
+
+class PlanningService:
+    def __init__(self, catalogue: CatalogueCache, clock: Callable[[], datetime] = utcnow) -> None:
+        self._catalogue = catalogue
+        self._clock = clock
+
+    async def answer(self, query: Pairs) -> ExecutionPlan:
+        """The plan for the job ``query`` describes (WORKFLOW, EXECUTIONDURATION, the workflow's parameters)."""
+        request = parse_plan(query)
+        workflow = await self._catalogue.workflow(request.workflow)
+        if workflow is None:
+            raise InvalidRequestError("WORKFLOW", f"unknown workflow {request.workflow!r}")
+        parameters = resolve_parameters(workflow, request.parameters)
+        return await self.plan(workflow, parameters, request.execution_duration)
+
+    async def plan(self, workflow: WorkflowView, parameters: dict[str, str], execution_duration: int
+                   ) -> ExecutionPlan:
+        statistics = await self._catalogue.statistics(workflow.slug)
+        if statistics is None:
+            raise InvalidRequestError("WORKFLOW", f"unknown workflow {workflow.slug!r}")
+        return plan(workflow, parameters, statistics.facilities, execution_duration=execution_duration,
+                    now=self._clock())
+
+    async def quote(self, workflow: WorkflowView, facility: str, execution_duration: int) -> datetime | None:
+        """The estimated end on a facility the client chose; None when it cannot be estimated now. Never fails
+        the creation: a quote is information, the choice is the client's."""
+        try:
+            answer = await self.plan(workflow, {}, execution_duration)
+        except (CatalogUnavailableError, InvalidRequestError):
+            return None
+        return next((o.estimated_end for o in answer.offers if o.facility == facility), None)
+
+    async def best(self, workflow: WorkflowView, parameters: dict[str, str], execution_duration: int) -> Offer:
+        """The offer that ends first; refused (naming FACILITY and every facility's reason) when there is none."""
+        answer = await self.plan(workflow, parameters, execution_duration)
+        if not answer.offers:
+            reasons = "; ".join(f"{r.facility}: {r.reason}" for r in answer.refused) or "no facility is known"
+            raise InvalidRequestError("FACILITY", f"no facility can run workflow {workflow.slug!r} ({reasons})")
+        return answer.offers[0]
