@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     os.chdir(ROOT)
     env = {"ESAP_ENVIRONMENT": os.environ.get("ESAP_ENVIRONMENT", "development")}
+    chosen = ("ESAP_DIRACX_URL", "SUBMITTER_DIRACX_URL", "GATEWAY_DEFAULT_FACILITY")
+    if not any(os.environ.get(name) for name in chosen):
+        # On its embedded defaults only the local executor can run jobs: a job sent without a facility goes there
+        # rather than to a DIRAC facility this deployment has no connection for.
+        env["GATEWAY_DEFAULT_FACILITY"] = "local"
     stack = Stack(env=env)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
