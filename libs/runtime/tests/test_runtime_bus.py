@@ -144,3 +144,19 @@ async def test_unroutable_messages_raise_instead_of_vanishing(amqp_url: str, bus
             await bus.publish(RunJob(job_id=uuid4()))
     finally:
         await bus.close()
+
+
+async def test_hints_travel_transient_and_state_changes_persistent(bus: Bus, amqp_url: str) -> None:
+    from esap_messages import DiracStatus, JobReported, utcnow
+
+    hint = JobReported(job_id=uuid4(), status=DiracStatus.RUNNING, reported_at=utcnow())
+    await bus.publish_many([RunJob(job_id=uuid4()), hint])
+
+    connection = await aio_pika.connect(amqp_url)
+    queue = await (await connection.channel()).get_queue(bus.topology.catalog.name)
+    modes = {}
+    for _ in range(2):
+        raw = await queue.get(timeout=5, no_ack=True)
+        modes[raw.type] = raw.delivery_mode
+    await connection.close()
+    assert modes == {"RunJob": aio_pika.DeliveryMode.PERSISTENT, "JobReported": aio_pika.DeliveryMode.NOT_PERSISTENT}

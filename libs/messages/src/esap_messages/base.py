@@ -39,6 +39,8 @@ class Message(BaseModel):
 
     routing_key: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    persistent: ClassVar[bool] = True
+    """False for hints whose loss a later poll or resync repairs: the broker keeps them in memory only."""
 
     message_id: UUID = Field(default_factory=new_id, description="Unique per message; consumers dedupe on it.")
     occurred_at: UtcDatetime = Field(default_factory=utcnow, description="When the sender made the message.")

@@ -73,6 +73,7 @@ class JobReported(Message):
     """
 
     routing_key: ClassVar[str] = "job.reported"
+    persistent: ClassVar[bool] = False  # a hint: the monitor's next poll reads the truth anyway
 
     job_id: UUID
     status: DiracStatus
@@ -87,6 +88,7 @@ class JobPhaseChanged(Message):
     """The catalog moved this job to a new phase; a snapshot of what subscribers need."""
 
     routing_key: ClassVar[str] = "job.phase_changed"
+    persistent: ClassVar[bool] = False  # a notification: the monitor resyncs, a WAIT re-reads when it times out
 
     job_id: UUID
     owner: str | None

@@ -161,7 +161,7 @@ def _to_amqp(message: Message, headers: dict[str, int | str] | None) -> aio_pika
     return aio_pika.Message(
         encode(message),
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT if message.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT,
         message_id=str(message.message_id),
         type=message.type_name(),
         timestamp=message.occurred_at,

@@ -42,8 +42,10 @@ async def take(channel: aio_pika.abc.AbstractChannel, queue_name: str) -> list[M
     queue = await channel.get_queue(queue_name, ensure=True)
     found = []
     while (raw := await queue.get(fail=False, no_ack=True)) is not None:
-        assert raw.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-        found.append(decode(raw.type, raw.body))
+        message = decode(raw.type, raw.body)
+        wanted = aio_pika.DeliveryMode.PERSISTENT if message.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
+        assert raw.delivery_mode == wanted, type(message).__name__
+        found.append(message)
     return found
 
 
