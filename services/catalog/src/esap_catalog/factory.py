@@ -25,7 +25,7 @@ from esap_catalog.services.housekeeping import count_phases_forever, prune_inbox
 from esap_catalog.services.ingest import IngestService
 from esap_catalog.services.jobs import JobQueryService
 from esap_catalog.services.relay import OutboxRelay
-from esap_catalog.services.waiting import JobWaiter, WaiterRegistry
+from esap_catalog.services.waiting import JobWaiter
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.destruction import DestructionStore
 from esap_catalog.storage.listener import ChangeListener
@@ -37,6 +37,7 @@ from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
 from esap_runtime.bus import Bus, BusMetrics
 from esap_runtime.ops import HealthCheck
+from esap_runtime.waiters import WaiterRegistry
 
 log = structlog.get_logger("esap.catalog")
 

@@ -5,9 +5,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from esap_catalog.services.waiting import JobWaiter, WaiterRegistry, uuid7_age
+from esap_catalog.services.waiting import JobWaiter, uuid7_age
 from esap_messages import Phase, new_id
 from esap_messages.api import DiracView, JobView
+from esap_runtime.waiters import WaiterRegistry
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

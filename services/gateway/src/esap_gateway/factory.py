@@ -19,8 +19,8 @@ from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
 from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
-from esap_gateway.services.waiting import WaiterRegistry
 from esap_runtime.ops import HealthCheck
+from esap_runtime.waiters import WaiterRegistry
 
 
 class Factory:

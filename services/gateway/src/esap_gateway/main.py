@@ -24,11 +24,11 @@ from esap_gateway.factory import Factory
 from esap_gateway.handlers import callback, catalogue, sync, uws, uws_resources
 from esap_gateway.handlers.errors import install_error_handlers
 from esap_gateway.metrics import SERVICE, GatewayMetrics
-from esap_gateway.services.waiting import WaiterRegistry
 from esap_messages import Topology
 from esap_runtime.bus import Bus
 from esap_runtime.ops import add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
+from esap_runtime.waiters import WaiterRegistry
 
 log = structlog.get_logger("esap.gateway")
 

@@ -4,9 +4,10 @@ notification for its job only, and a timeout answered with the job as it is."""
 import asyncio
 from typing import Any
 
-from esap_gateway.services.waiting import WaiterRegistry, wait_for_change
+from esap_gateway.services.waiting import wait_for_change
 from esap_messages import Phase, new_id
 from esap_messages.api import JobView
+from esap_runtime.waiters import WaiterRegistry
 
 
 class Job:

@@ -17,47 +17,7 @@ from uuid import UUID
 from esap_catalog.domain.phases import WAITABLE_PHASES
 from esap_messages import Phase
 from esap_messages.api import JobView
-
-
-class WaiterRegistry:
-    """job id -> the futures of the requests waiting for it to change."""
-
-    def __init__(self, on_count: Callable[[int], None] = lambda _n: None) -> None:
-        self._waiters: dict[UUID, set[asyncio.Future[None]]] = {}
-        self._count = 0
-        self._on_count = on_count
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def register(self, job_id: UUID) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(job_id, set()).add(future)
-        self._changed(+1)
-        return future
-
-    def unregister(self, job_id: UUID, future: asyncio.Future[None]) -> None:
-        futures = self._waiters.get(job_id)
-        if futures is None or future not in futures:
-            return
-        futures.discard(future)
-        if not futures:
-            del self._waiters[job_id]
-        self._changed(-1)
-
-    def notify(self, job_id: UUID) -> None:
-        for future in self._waiters.get(job_id, ()):
-            if not future.done():
-                future.set_result(None)
-
-    def wake_all(self) -> None:
-        for job_id in list(self._waiters):
-            self.notify(job_id)
-
-    def _changed(self, delta: int) -> None:
-        self._count += delta
-        self._on_count(self._count)
+from esap_runtime.waiters import WaiterRegistry
 
 
 def uuid7_age(job_id: UUID, now: float) -> float | None:

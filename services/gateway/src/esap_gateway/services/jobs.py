@@ -37,9 +37,10 @@ from esap_gateway.services.requests import (
     parse_phase_action,
     parse_wait,
 )
-from esap_gateway.services.waiting import WaiterRegistry, wait_for_change
+from esap_gateway.services.waiting import wait_for_change
 from esap_messages import FINAL_PHASES, AbortJob, CreateJob, DeleteJob, Phase, RunJob, UpdateJob, new_id, utcnow
 from esap_messages.api import JobList, JobView, WorkflowView
+from esap_runtime.waiters import WaiterRegistry
 
 log = structlog.get_logger("esap.gateway.jobs")
 

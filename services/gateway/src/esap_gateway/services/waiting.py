@@ -16,40 +16,7 @@ from uuid import UUID
 from esap_gateway.services.requests import WAITABLE
 from esap_messages import Phase
 from esap_messages.api import JobView
-
-
-class WaiterRegistry:
-    """job id -> the futures of the requests waiting for its phase to change."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[UUID, set[asyncio.Future[None]]] = {}
-        self.live: Callable[[], bool] = lambda: False
-        """Whether changes are being received (set by whoever feeds the registry)."""
-
-    def register(self, job_id: UUID) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(job_id, set()).add(future)
-        return future
-
-    def unregister(self, job_id: UUID, future: asyncio.Future[None]) -> None:
-        futures = self._waiters.get(job_id)
-        if futures is not None:
-            futures.discard(future)
-            if not futures:
-                del self._waiters[job_id]
-
-    def notify(self, job_id: UUID) -> None:
-        for future in self._waiters.get(job_id, ()):
-            if not future.done():
-                future.set_result(None)
-
-    def wake_all(self) -> None:
-        for job_id in list(self._waiters):
-            self.notify(job_id)
-
-    @property
-    def count(self) -> int:
-        return sum(len(f) for f in self._waiters.values())
+from esap_runtime.waiters import WaiterRegistry
 
 
 async def wait_for_change(registry: WaiterRegistry, job_id: UUID, read: Callable[[], Awaitable[JobView]], *,
