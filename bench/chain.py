@@ -22,13 +22,12 @@ from typing import Any
 
 import aio_pika
 import aiohttp
-import asyncpg
 import psutil
 
 from esap_messages import JobPhaseChanged, Topology, decode
 from esap_runtime.bus import delete_topology
-from esap_runtime.stack import SERVICES, Stack, free_port
-from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, with_database
+from esap_runtime.stack import SERVICES, Stack, free_ports
+from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,15 +198,14 @@ async def run_phase(client: aiohttp.ClientSession, recorder: Recorder, args: arg
 async def main(args: argparse.Namespace) -> None:
     suffix = uuid.uuid4().hex[:8]
     namespace, database = f"b{suffix}", f"esap_bench_{suffix}"
-    admin = await asyncpg.connect(args.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
+    database_url = await create_database(args.database_url, database)
     work_root = ROOT / "var" / "bench" / suffix
     work_root.mkdir(parents=True)
     env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": "WARNING", "ESAP_AMQP_URL": args.amqp_url,
-           "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": with_database(args.database_url, database),
+           "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
            "ESAP_LOCAL_WORK_ROOT": str(work_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
            "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
-    stack = Stack(env=env, ports={n: free_port() for n in SERVICES}, log_dir=work_root)
+    stack = Stack(env=env, ports=free_ports(), log_dir=work_root)
     peak: dict[str, float] = {}
     stop_sampling = asyncio.Event()
     async with AsyncExitStack() as cleanup:
@@ -240,8 +238,7 @@ async def main(args: argparse.Namespace) -> None:
             connection = await aio_pika.connect(args.amqp_url)
             await delete_topology(await connection.channel(), Topology(namespace))
             await connection.close()
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
+            await drop_database(args.database_url, database)
 
     n_ok = len(accepted.submitted)
     accept_span = throughput["last"] - throughput["first"]

@@ -6,40 +6,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aio_pika
-import asyncpg
 import httpx
 import pytest
 
 from esap_messages import Topology
 from esap_runtime.bus import delete_topology
-from esap_runtime.stack import SERVICES, Stack, free_port
-from esap_runtime.testing import with_database
+from esap_runtime.stack import Stack, free_ports
+from esap_runtime.testing import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _create_database(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-def distinct_ports() -> dict[str, int]:
-    """A free port per service, all different (two calls of free_port can name the same port)."""
-    while True:
-        ports = {name: free_port() for name in SERVICES}
-        if len(set(ports.values())) == len(ports):
-            return ports
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +23,7 @@ async def stack(server_database_url: str, amqp_url: str, request: pytest.Fixture
     suffix = uuid.uuid4().hex[:10]
     database = f"esap_e2e_{suffix}"
     namespace = f"e{suffix}"
-    await _create_database(server_database_url, database)
+    database_url = await create_database(server_database_url, database)
     log_dir = ROOT / "test-artifacts" / "e2e" / request.module.__name__.rsplit(".", 1)[-1]
     log_dir.mkdir(parents=True, exist_ok=True)
     work_root = tmp_path_factory.mktemp("jobs")
@@ -57,7 +32,7 @@ async def stack(server_database_url: str, amqp_url: str, request: pytest.Fixture
         "ESAP_LOG_JSON": "true",
         "ESAP_AMQP_URL": amqp_url,
         "ESAP_BUS_NAMESPACE": namespace,
-        "CATALOG_DATABASE_URL": with_database(server_database_url, database),
+        "CATALOG_DATABASE_URL": database_url,
         "ESAP_LOCAL_WORK_ROOT": str(work_root),
         "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
         "ESAP_FACILITIES_DIR": str(ROOT / "facilities"),
@@ -67,7 +42,7 @@ async def stack(server_database_url: str, amqp_url: str, request: pytest.Fixture
         "CATALOG_DESTRUCTION_SWEEP_SECONDS": "0.5",
         "CATALOG_PHASE_COUNT_SECONDS": "0.5",
     }
-    running = Stack(env=env, ports=distinct_ports(), log_dir=log_dir)
+    running = Stack(env=env, ports=free_ports(), log_dir=log_dir)
     running.work_root = work_root  # type: ignore[attr-defined]
     running.namespace = namespace  # type: ignore[attr-defined]
     running.amqp_url = amqp_url  # type: ignore[attr-defined]
@@ -82,7 +57,7 @@ async def stack(server_database_url: str, amqp_url: str, request: pytest.Fixture
             await delete_topology(await connection.channel(), Topology(namespace))
         finally:
             await connection.close()
-        await _drop_database(server_database_url, database)
+        await drop_database(server_database_url, database)
 
 
 @pytest.fixture

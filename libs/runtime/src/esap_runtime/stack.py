@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -29,6 +29,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(names: Iterable[str] = SERVICES) -> dict[str, int]:
+    """A free port per name, all different (two calls of free_port can name the same port)."""
+    wanted = list(names)
+    while True:
+        ports = {name: free_port() for name in wanted}
+        if len(set(ports.values())) == len(ports):
+            return ports
 
 
 def script(name: str) -> str:

@@ -94,17 +94,30 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+async def create_database(server_url: str, name: str) -> str:
+    """Create an empty database on the server; its URL."""
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return with_database(server_url, name)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
 async def fresh_database_url(server_database_url: str) -> AsyncIterator[str]:
     """An empty database of its own for one test, dropped afterwards."""
     name = f"esap_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(server_database_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    yield await create_database(server_database_url, name)
+    await drop_database(server_database_url, name)
 
 
 @pytest.fixture
