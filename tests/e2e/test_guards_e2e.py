@@ -14,11 +14,14 @@ from esap_messages import (
     DiracStatus,
     JobReported,
     JobStatusObserved,
+    Message,
     StatusSource,
     SubmitJob,
     Topology,
-    decode,
+    decode_all,
+    encode,
 )
+from esap_messages.registry import routing_key_of
 from esap_runtime.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -31,21 +34,25 @@ class Tap:
                  exchange: aio_pika.abc.AbstractExchange) -> None:
         self.channel, self.queue, self.exchange = channel, queue, exchange
 
-    async def next_for(self, job_id: str, type_name: str, within: float = 30) -> aio_pika.abc.AbstractIncomingMessage:
+    async def next_for(self, job_id: str, type_name: str, within: float = 30) -> Message:
         deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             raw = await self.queue.get(fail=False, no_ack=True)
             if raw is None:
                 await asyncio.sleep(0.05)
                 continue
-            if raw.type == type_name and str(getattr(decode(raw.type, raw.body), "job_id", "")) == job_id:
-                return raw
+            if raw.type != type_name:
+                continue
+            for message in decode_all(raw.type, raw.body, raw.headers):
+                if str(getattr(message, "job_id", "")) == job_id:
+                    return message
         raise AssertionError(f"no {type_name} for {job_id} within {within} s")
 
-    async def replay(self, raw: aio_pika.abc.AbstractIncomingMessage) -> None:
-        message = aio_pika.Message(raw.body, message_id=raw.message_id, type=raw.type,
-                                   content_type=raw.content_type, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-        await self.exchange.publish(message, routing_key=raw.routing_key or "")
+    async def replay(self, message: Message) -> None:
+        """The very message again, as the broker would redeliver it (same message id)."""
+        amqp = aio_pika.Message(encode(message), message_id=str(message.message_id), type=message.type_name(),
+                                content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await self.exchange.publish(amqp, routing_key=routing_key_of(message))
 
 
 @pytest.fixture
@@ -62,8 +69,6 @@ async def tap(stack: Stack) -> AsyncIterator[Tap]:
 
 
 async def publish(tap: Tap, message: JobStatusObserved | JobReported) -> None:
-    from esap_messages import encode
-
     await tap.exchange.publish(
         aio_pika.Message(encode(message), message_id=str(message.message_id), type=message.type_name(),
                          delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
@@ -108,8 +113,8 @@ async def test_callbacks_with_a_wrong_or_foreign_or_used_token_are_refused(
 ) -> None:
     first = await create_job(client, workflow="sleep", seconds="120", PHASE="RUN")
     second = await create_job(client, workflow="noop", PHASE="RUN")
-    first_token = decode("SubmitJob", (await tap.next_for(first, "SubmitJob")).body)
-    second_token = decode("SubmitJob", (await tap.next_for(second, "SubmitJob")).body)
+    first_token = await tap.next_for(first, "SubmitJob")
+    second_token = await tap.next_for(second, "SubmitJob")
     assert isinstance(first_token, SubmitJob) and isinstance(second_token, SubmitJob)
     await wait_for_phase(client, first, {"EXECUTING"}, within=30)
     await wait_for_phase(client, second, {"COMPLETED"}, within=30)

@@ -8,7 +8,7 @@ import aio_pika
 import pytest
 from prometheus_client import CollectorRegistry
 
-from esap_messages import AbortJob, RunJob, Topology, decode
+from esap_messages import BATCH_HEADER, AbortJob, RunJob, Topology, decode, decode_all
 from esap_messages.topology import ATTEMPT_HEADER
 from esap_runtime.bus import Bus, BusMetrics, Delivery, DependencyUnavailableError, RetryLaterError
 
@@ -160,3 +160,52 @@ async def test_hints_travel_transient_and_state_changes_persistent(bus: Bus, amq
         modes[raw.type] = raw.delivery_mode
     await connection.close()
     assert modes == {"RunJob": aio_pika.DeliveryMode.PERSISTENT, "JobReported": aio_pika.DeliveryMode.NOT_PERSISTENT}
+
+
+async def test_messages_published_together_travel_in_one_amqp_message(bus: Bus, amqp_url: str) -> None:
+    runs = [RunJob(job_id=uuid4()) for _ in range(40)]
+    aborts = [AbortJob(job_id=uuid4()) for _ in range(3)]
+    await bus.publish_many([*runs, *aborts])
+
+    assert await queue_depth(amqp_url, bus.topology.catalog.name) == 2, "one AMQP message per type"
+    connection = await aio_pika.connect(amqp_url)
+    queue = await (await connection.channel()).get_queue(bus.topology.catalog.name)
+    bodies = {}
+    for _ in range(2):
+        raw = await queue.get(timeout=5, no_ack=True)
+        assert raw.headers[BATCH_HEADER] in (40, 3)
+        bodies[raw.type] = decode_all(raw.type, raw.body, raw.headers)
+    await connection.close()
+    assert bodies == {"RunJob": runs, "AbortJob": aborts}
+    assert bus.metrics.published.labels("RunJob")._value.get() == 40
+
+
+async def test_a_lone_message_goes_out_alone_in_the_plain_encoding(bus: Bus, amqp_url: str) -> None:
+    message = RunJob(job_id=uuid4())
+    await bus.publish(message)
+    connection = await aio_pika.connect(amqp_url)
+    raw = await (await (await connection.channel()).get_queue(bus.topology.catalog.name)).get(timeout=5, no_ack=True)
+    await connection.close()
+    assert BATCH_HEADER not in (raw.headers or {})
+    assert decode(raw.type, raw.body) == message
+
+
+async def test_a_batched_message_is_acked_only_when_all_it_carried_is_handled(bus: Bus, amqp_url: str) -> None:
+    handled: list[Delivery] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        if len(handled) >= 2:
+            await asyncio.Event().wait()  # the third message never finishes
+        handled.extend(batch)
+
+    await bus.publish_many([RunJob(job_id=uuid4()) for _ in range(5)])
+    await bus.consume(bus.topology.catalog, handler, batch_size=1, workers=1)
+    await wait_until(lambda: len(handled) == 2)
+    await asyncio.sleep(0.1)
+    assert bus.metrics.consumed.labels("RunJob")._value.get() == 2
+    await bus.close()
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while await queue_depth(amqp_url, bus.topology.catalog.name) != 1:
+        assert asyncio.get_running_loop().time() < deadline, "the half-handled AMQP message was acked"
+        await asyncio.sleep(0.05)

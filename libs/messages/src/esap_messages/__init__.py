@@ -23,11 +23,12 @@ from esap_messages.model import (
     StatusSource,
     WorkflowRun,
 )
-from esap_messages.registry import MESSAGE_TYPES, decode, encode
+from esap_messages.registry import BATCH_HEADER, MESSAGE_TYPES, decode, decode_all, encode, encode_batch
 from esap_messages.topology import QueueSpec, Topology
 
 __all__ = [
     "ACTIVE_PHASES",
+    "BATCH_HEADER",
     "FINAL_PHASES",
     "MESSAGE_TYPES",
     "AbortJob",
@@ -53,7 +54,9 @@ __all__ = [
     "UpdateJob",
     "WorkflowRun",
     "decode",
+    "decode_all",
     "encode",
+    "encode_batch",
     "new_id",
     "utcnow",
 ]

@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 from esap_messages.base import Message
 from esap_messages.events import JobPhaseChanged
 from esap_messages.model import Phase
-from esap_messages.registry import MESSAGE_TYPES
+from esap_messages.registry import BATCH_HEADER, MESSAGE_TYPES
 from esap_messages.topology import ATTEMPT_HEADER, MAX_ATTEMPTS, QueueSpec, Topology
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "asyncapi.json"
@@ -90,6 +90,8 @@ def _headers_schema() -> dict[str, Any]:
             "schema_version": {"type": "integer", "description": "The message type's schema version."},
             ATTEMPT_HEADER: {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS,
                              "description": "Delivery attempt; set when a message goes through a retry queue."},
+            BATCH_HEADER: {"type": "integer", "minimum": 2,
+                           "description": "Set when the body is a JSON array of this many messages of the type."},
         },
         "required": ["schema_version"],
     }
@@ -202,7 +204,10 @@ def document(topology: Topology | None = None) -> dict[str, Any]:
                 f"Commands and events between the esap-batch services over one durable topic exchange "
                 f"(`{topology.exchange}`; every exchange and queue name starts with the deployment's bus "
                 f"namespace, `{topology.namespace}` by default). Bodies are JSON; the AMQP `type` property names "
-                f"the message type, `message_id` repeats the body's message_id, and messages are persistent. "
+                f"the message type, `message_id` repeats the body's message_id, and messages are persistent "
+                f"(hints, JobReported and JobPhaseChanged, are not). Messages of one type and routing key published "
+                f"together may share one AMQP message: its body is then a JSON array of them and the "
+                f"`{BATCH_HEADER}` header holds their count. "
                 f"Generated from libs/messages: do not edit by hand."
             ),
         },

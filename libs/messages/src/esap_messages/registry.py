@@ -1,7 +1,15 @@
 """Every message type by name, and the one encoding used on the wire (JSON, type in the AMQP header).
 
-Depends on pydantic only.
+A body is one message as a JSON object, or, when the AMQP header ``x-esap-batch`` holds a count, that many
+messages of the named type as a JSON array: publishers put messages that go out together (same type, same routing
+key) in one AMQP message, and consumers take each one as a delivery of its own. Depends on pydantic only.
 """
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from esap_messages.base import Message
 from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
@@ -38,8 +46,19 @@ class UnknownMessageTypeError(ValueError):
     """The message names a type this version does not know."""
 
 
+BATCH_HEADER = "x-esap-batch"
+"""AMQP header holding how many messages a batched body carries."""
+
+
 def encode(message: Message) -> bytes:
     return message.model_dump_json().encode()
+
+
+def encode_batch(messages: Sequence[Message]) -> bytes:
+    """Messages of one type as a JSON array (the body of a message sent with the BATCH_HEADER)."""
+    if len({type(m) for m in messages}) > 1:
+        raise ValueError("a batch holds messages of one type")
+    return b"[" + b",".join(encode(m) for m in messages) + b"]"
 
 
 def decode(type_name: str | None, body: bytes) -> Message:
@@ -48,6 +67,24 @@ def decode(type_name: str | None, body: bytes) -> Message:
     if cls is None:
         raise UnknownMessageTypeError(f"unknown message type {type_name!r}")
     return cls.model_validate_json(body)
+
+
+def decode_all(type_name: str | None, body: bytes, headers: Mapping[str, Any] | None = None) -> list[Message]:
+    """Every message in a body, batched or not; raises as ``decode`` does, for the whole body."""
+    if not headers or headers.get(BATCH_HEADER) is None:
+        return [decode(type_name, body)]
+    cls = MESSAGE_TYPES.get(type_name or "")
+    if cls is None:
+        raise UnknownMessageTypeError(f"unknown message type {type_name!r}")
+    messages = _list_of(cls).validate_json(body)
+    if len(messages) != headers[BATCH_HEADER]:
+        raise ValueError(f"the batch announces {headers[BATCH_HEADER]} messages and holds {len(messages)}")
+    return messages
+
+
+@cache
+def _list_of(cls: type[Message]) -> TypeAdapter[list[Message]]:
+    return TypeAdapter(list[cls])  # type: ignore[valid-type]
 
 
 def routing_key_of(message: Message) -> str:

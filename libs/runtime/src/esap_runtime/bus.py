@@ -3,6 +3,11 @@
 Reliability rules kept here so that no service has to remember them:
 - every service declares the whole topology, so nothing is published to a queue that does not exist yet;
 - messages are persistent and mandatory, and ``publish`` returns only once the broker confirmed them;
+- messages published while earlier ones wait for their confirms go out together, one AMQP message per type and
+  routing key (a batched body, see esap_messages.registry), so the broker's work per message falls as the load
+  rises, and a lone message still leaves at once;
+- a consumer takes each message of a batched body as a delivery of its own; the AMQP message is acked once all of
+  them are settled, and one that fails alone is retried or dead-lettered alone;
 - a consumed message is acked only after its handler returned, i.e. after its effect is durable;
 - a failing batch is split so one bad message cannot block the others; a message that fails on its own is
   dead-lettered; ``RetryLaterError`` sends it through the retry queue with backoff, up to MAX_ATTEMPTS;
@@ -16,6 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from uuid import uuid4
 
 import aio_pika
 import structlog
@@ -27,9 +33,10 @@ from aio_pika.abc import (
 )
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from esap_messages import Message, Topology, decode, encode
+from esap_messages import BATCH_HEADER, Message, Topology, decode_all, encode, encode_batch
 from esap_messages.registry import routing_key_of
 from esap_messages.topology import ATTEMPT_HEADER, MAX_ATTEMPTS, QueueSpec
+from esap_runtime.batching import Coalescer
 
 log = structlog.get_logger("esap.bus")
 
@@ -42,6 +49,27 @@ class DependencyUnavailableError(Exception):
     """Something the handler needs is down: hold the messages and try again, without spending attempts."""
 
 
+MAX_BATCH = 256
+"""Most messages in one AMQP message."""
+
+MAX_IN_FLIGHT = 4
+"""AMQP messages a publisher has waiting for confirms before it holds further messages back to batch them."""
+
+
+class _Envelope:
+    """One AMQP message and how many of the messages it carried are not settled yet."""
+
+    def __init__(self, raw: AbstractIncomingMessage, size: int) -> None:
+        self.raw = raw
+        self.size = size
+        self._unsettled = size
+
+    async def settle_one(self) -> None:
+        self._unsettled -= 1
+        if self._unsettled == 0:
+            await _settle(self.raw.ack())
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A decoded message with what the consumer needs to settle it."""
@@ -49,6 +77,7 @@ class Delivery:
     message: Message
     attempt: int
     raw: AbstractIncomingMessage
+    envelope: _Envelope | None = None
 
 
 Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
@@ -94,6 +123,8 @@ class Bus:
         self.topology = topology
         self.metrics = metrics
         self._consumers: list[_BatchConsumer] = []
+        self._outgoing: Coalescer[Message, None] = Coalescer(
+            self._send_batch, max_in_flight=MAX_IN_FLIGHT, max_batch=MAX_BATCH)
 
     @classmethod
     async def connect(cls, url: str, topology: Topology, metrics: BusMetrics) -> "Bus":
@@ -106,14 +137,33 @@ class Bus:
     def is_connected(self) -> bool:
         return not self._connection.is_closed and not self._channel.is_closed
 
-    async def publish(self, message: Message, *, headers: dict[str, int | str] | None = None) -> None:
+    async def publish(self, message: Message) -> None:
         """Publish and wait for the broker's confirm; raises if the broker refused or could not route it."""
-        await self._exchange.publish(_to_amqp(message, headers), routing_key=routing_key_of(message))
-        self.metrics.published.labels(message.type_name()).inc()
+        await self._outgoing.submit(message)
 
     async def publish_many(self, messages: Sequence[Message]) -> None:
-        """Publish concurrently (confirms are pipelined) and wait for them all."""
-        await asyncio.gather(*(self.publish(m) for m in messages))
+        """Publish together (one AMQP message per type and routing key) and wait for every confirm."""
+        await asyncio.gather(*(self._outgoing.submit(m) for m in messages))
+
+    async def _send_batch(self, messages: list[Message]) -> list[BaseException | None]:
+        """One AMQP message per type and routing key, sent together; each message's outcome is its group's."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, message in enumerate(messages):
+            groups.setdefault((message.type_name(), routing_key_of(message)), []).append(i)
+        outcomes: list[BaseException | None] = [None] * len(messages)
+        sent = await asyncio.gather(*(self._send_together([messages[i] for i in group]) for group in groups.values()),
+                                    return_exceptions=True)
+        for group, outcome in zip(groups.values(), sent, strict=True):
+            for i in group:
+                outcomes[i] = outcome
+        return outcomes
+
+    async def _send_together(self, messages: Sequence[Message]) -> None:
+        """One AMQP message for messages of one type and routing key; returns once the broker confirmed it."""
+        first = messages[0]
+        amqp = _to_amqp(first, None) if len(messages) == 1 else _batch_to_amqp(messages)
+        await self._exchange.publish(amqp, routing_key=routing_key_of(first))
+        self.metrics.published.labels(first.type_name()).inc(len(messages))
 
     async def send_to_queue(self, queue: str, message: Message, *, attempt: int, delay_ms: int) -> None:
         """Put a message straight into one queue (the default exchange), optionally expiring into another."""
@@ -169,6 +219,19 @@ def _to_amqp(message: Message, headers: dict[str, int | str] | None) -> aio_pika
     )
 
 
+def _batch_to_amqp(messages: Sequence[Message]) -> aio_pika.Message:
+    first = messages[0]
+    return aio_pika.Message(
+        encode_batch(messages),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT if first.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT,
+        message_id=str(uuid4()),
+        type=first.type_name(),
+        timestamp=first.occurred_at,
+        headers={"schema_version": first.schema_version, BATCH_HEADER: len(messages)},
+    )
+
+
 def backoff_ms(attempt: int) -> int:
     """1 s, 2 s, 4 s, ... capped at 30 s."""
     return int(min(30.0, 2.0 ** (attempt - 1)) * 1000)
@@ -185,7 +248,7 @@ class _BatchConsumer:
         self._batch_size = batch_size
         self._linger = linger
         self._workers = workers
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -200,9 +263,10 @@ class _BatchConsumer:
                 await task
 
     async def on_message(self, raw: AbstractIncomingMessage) -> None:
-        self._inbox.put_nowait(raw)
+        for delivery in await self._decode(raw):
+            self._inbox.put_nowait(delivery)
 
-    async def _next_batch(self) -> list[AbstractIncomingMessage]:
+    async def _next_batch(self) -> list[Delivery]:
         batch = [await self._inbox.get()]
         while len(batch) < self._batch_size:
             try:
@@ -218,25 +282,32 @@ class _BatchConsumer:
 
     async def _work(self) -> None:
         while True:
-            raws = await self._next_batch()
-            deliveries = [d for d in (await asyncio.gather(*(self._decode(r) for r in raws))) if d]
-            if deliveries:
+            deliveries = await self._next_batch()
+            try:
                 await self._handle(deliveries)
+            except Exception as exc:
+                # Retrying or dead-lettering failed (the connection went?): hand the messages back to the broker,
+                # which delivers them again; handlers are idempotent.
+                log.error("Could not settle a batch; the broker will redeliver it.", queue=self._spec.name,
+                          size=len(deliveries), error=repr(exc))
+                for raw in {id(d.raw): d.raw for d in deliveries}.values():
+                    await _settle(raw.nack(requeue=True))
 
-    async def _decode(self, raw: AbstractIncomingMessage) -> Delivery | None:
+    async def _decode(self, raw: AbstractIncomingMessage) -> list[Delivery]:
         try:
-            message = decode(raw.type, raw.body)
+            messages = decode_all(raw.type, raw.body, raw.headers)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             log.error("Undecodable message dead-lettered.", queue=self._spec.name, type=raw.type,
                       message_id=raw.message_id, error=str(exc)[:500])
             self._bus.metrics.dead_lettered.labels(raw.type or "unknown").inc()
             await _settle(raw.reject(requeue=False))
-            return None
+            return []
         if raw.redelivered:
-            self._bus.metrics.redelivered.labels(message.type_name()).inc()
+            self._bus.metrics.redelivered.labels(raw.type or "unknown").inc(len(messages))
         header = (raw.headers or {}).get(ATTEMPT_HEADER, 1)
         attempt = header if isinstance(header, int) else 1
-        return Delivery(message, attempt, raw)
+        envelope = _Envelope(raw, len(messages))
+        return [Delivery(message, attempt, raw, envelope) for message in messages]
 
     async def _handle(self, deliveries: list[Delivery]) -> None:
         pause = 0.5
@@ -261,7 +332,7 @@ class _BatchConsumer:
                 return
             for delivery in deliveries:
                 self._bus.metrics.consumed.labels(delivery.message.type_name()).inc()
-                await _settle(delivery.raw.ack())
+                await _ack(delivery)
             return
 
     async def _fail(self, delivery: Delivery, exc: Exception) -> None:
@@ -274,11 +345,23 @@ class _BatchConsumer:
             await self._bus.send_to_queue(self._spec.retry, delivery.message, attempt=delivery.attempt + 1,
                                           delay_ms=delay)
             self._bus.metrics.retried.labels(name).inc()
-            await _settle(delivery.raw.ack())
+            await _ack(delivery)
             return
         log.error("Message dead-lettered.", **bound, error=repr(exc), exc_info=not isinstance(exc, RetryLaterError))
         self._bus.metrics.dead_lettered.labels(name).inc()
-        await _settle(delivery.raw.reject(requeue=False))
+        if delivery.envelope is None or delivery.envelope.size == 1:
+            await _settle(delivery.raw.reject(requeue=False))
+            return
+        # One of several in an AMQP message: it goes to the dead-letter queue on its own, the others stay.
+        await self._bus.send_to_queue(self._spec.dead, delivery.message, attempt=delivery.attempt, delay_ms=0)
+        await delivery.envelope.settle_one()
+
+
+async def _ack(delivery: Delivery) -> None:
+    if delivery.envelope is None:
+        await _settle(delivery.raw.ack())
+    else:
+        await delivery.envelope.settle_one()
 
 
 async def _settle(settling: Awaitable[None]) -> None:

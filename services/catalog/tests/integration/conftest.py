@@ -24,7 +24,7 @@ from esap_catalog.services.seeding import seed
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.migrator import migrate
 from esap_catalog.storage.pool import create_pool
-from esap_messages import Message, Topology, decode
+from esap_messages import Message, Topology, decode_all
 from esap_runtime.bus import Bus, BusMetrics
 
 REPO = Path(__file__).resolve().parents[4]
@@ -122,7 +122,7 @@ class Collector:
 
     async def on_message(self, raw: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with raw.process():
-            self.messages.append(decode(raw.type, raw.body))
+            self.messages.extend(decode_all(raw.type, raw.body, raw.headers))
 
     def of(self, kind: type[Message]) -> list[Any]:
         return [m for m in self.messages if isinstance(m, kind)]

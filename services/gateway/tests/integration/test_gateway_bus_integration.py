@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from esap_gateway.config import Settings
 from esap_gateway.main import create_app
-from esap_messages import CreateJob, JobReported, Message, Phase, RunJob, Topology, decode
+from esap_messages import CreateJob, JobReported, Message, Phase, RunJob, Topology, decode_all
 
 
 @pytest.fixture
@@ -42,10 +42,11 @@ async def take(channel: aio_pika.abc.AbstractChannel, queue_name: str) -> list[M
     queue = await channel.get_queue(queue_name, ensure=True)
     found = []
     while (raw := await queue.get(fail=False, no_ack=True)) is not None:
-        message = decode(raw.type, raw.body)
-        wanted = aio_pika.DeliveryMode.PERSISTENT if message.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
-        assert raw.delivery_mode == wanted, type(message).__name__
-        found.append(message)
+        for message in decode_all(raw.type, raw.body, raw.headers):
+            wanted = (aio_pika.DeliveryMode.PERSISTENT if message.persistent
+                      else aio_pika.DeliveryMode.NOT_PERSISTENT)
+            assert raw.delivery_mode == wanted, type(message).__name__
+            found.append(message)
     return found
 
 

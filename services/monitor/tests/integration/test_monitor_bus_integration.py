@@ -24,7 +24,7 @@ from esap_messages import (
     Phase,
     ResultFile,
     Topology,
-    decode,
+    decode_all,
     new_id,
     utcnow,
 )
@@ -101,21 +101,18 @@ async def observed(queue: AbstractQueue, *, within: float = 10.0) -> JobStatusOb
     """The next JobStatusObserved on the catalog's queue (other messages routed there are skipped)."""
     async with asyncio.timeout(within):
         while True:
-            raw = await queue.get(no_ack=True, fail=False)
-            if raw is None:
-                await asyncio.sleep(0.01)
-                continue
-            message = decode(raw.type, raw.body)
-            if isinstance(message, JobStatusObserved):
-                return message
+            found = await drain_observations(queue)
+            if found:
+                assert len(found) == 1, found
+                assert isinstance(found[0], JobStatusObserved)
+                return found[0]
+            await asyncio.sleep(0.01)
 
 
 async def drain_observations(queue: AbstractQueue) -> list[Message]:
     found: list[Message] = []
     while (raw := await queue.get(no_ack=True, fail=False)) is not None:
-        message = decode(raw.type, raw.body)
-        if isinstance(message, JobStatusObserved):
-            found.append(message)
+        found.extend(m for m in decode_all(raw.type, raw.body, raw.headers) if isinstance(m, JobStatusObserved))
     return found
 
 

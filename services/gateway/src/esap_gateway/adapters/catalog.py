@@ -16,7 +16,6 @@ import structlog
 from prometheus_client import Histogram
 from pydantic import BaseModel, ValidationError
 
-from esap_gateway.adapters.coalescing import CoalescingVerifier
 from esap_messages import Phase
 from esap_messages.api import (
     CallbackVerdict,
@@ -32,6 +31,7 @@ from esap_messages.api import (
     WorkflowMatches,
     WorkflowView,
 )
+from esap_runtime.batching import Coalescer
 
 log = structlog.get_logger("esap.gateway.catalog")
 
@@ -99,7 +99,8 @@ class HttpCatalogClient:
         self._timeout = timeout
         self._creation_grace = creation_grace
         self._latency = latency
-        self._verifier = CoalescingVerifier(self._verify_batch)
+        # Callbacks that arrive together are verified in one catalog request (one query).
+        self._verifier: Coalescer[CallbackVerification, CallbackVerdict] = Coalescer(self._verify_batch)
 
     async def get_workflow(self, slug: str) -> WorkflowView | None:
         return await self._get_one("/internal/workflows/{slug}", f"/internal/workflows/{slug}", WorkflowView)
@@ -164,12 +165,12 @@ class HttpCatalogClient:
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
         """Coalesced with the verifications in flight into one batch request."""
-        verdict = await self._verifier.verify(request)
+        verdict = await self._verifier.submit(request)
         if verdict.accepted and verdict.phase is not None:
             return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase)
         return None
 
-    async def _verify_batch(self, requests: Sequence[CallbackVerification]) -> list[CallbackVerdict]:
+    async def _verify_batch(self, requests: list[CallbackVerification]) -> list[CallbackVerdict]:
         route = "/internal/callbacks/verify-batch"
         batch = CallbackVerificationBatch(items=list(requests))
         status, body = await self._request("POST", route, route, json_body=batch.model_dump_json())

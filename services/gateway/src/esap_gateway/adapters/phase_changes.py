@@ -16,7 +16,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
-from esap_messages import JobPhaseChanged, Topology, decode
+from esap_messages import JobPhaseChanged, Topology, decode_all
 
 log = structlog.get_logger("esap.gateway.phase_changes")
 
@@ -54,12 +54,13 @@ class PhaseChangeSubscriber:
 
     async def _received(self, raw: AbstractIncomingMessage) -> None:
         try:
-            message = decode(raw.type, raw.body)
+            messages = decode_all(raw.type, raw.body, raw.headers)
         except (ValueError, ValidationError) as exc:
             log.warning("Ignored an unreadable phase change.", type=raw.type, error=str(exc)[:300])
             return
-        if isinstance(message, JobPhaseChanged):
-            self._on_change(message.job_id)
+        for message in messages:
+            if isinstance(message, JobPhaseChanged):
+                self._on_change(message.job_id)
 
     def _reconnected(self, *_args: Any) -> None:
         log.info("Phase change subscription restored; waiters read their jobs again.")
