@@ -5,7 +5,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from esap_backends.base import FINAL_STATUSES
 from esap_backends.local import LocalBackend
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun, new_id
-from esap_messages.api import CallbackReport
+from esap_messages.api import CallbackReport, JobCallback
 
 ROOT = Path(__file__).resolve().parents[4]
 WORKFLOWS = ROOT / "workflows"
@@ -30,8 +30,9 @@ class RecordingCallbacks:
     def __init__(self) -> None:
         self.reports: list[tuple[UUID, str, CallbackReport]] = []
 
-    async def report(self, job_id: UUID, token: str, report: CallbackReport) -> None:
-        self.reports.append((job_id, token, report))
+    async def report_many(self, reports: Sequence[JobCallback]) -> list[bool]:
+        self.reports.extend((r.job_id, r.token, r.report) for r in reports)
+        return [True] * len(reports)
 
     def statuses(self, job_id: UUID) -> list[DiracStatus]:
         return [r.status for j, _, r in self.reports if j == job_id]

@@ -157,9 +157,38 @@ class CallbackReport(_View):
     message: str = Field(default="", max_length=1000)
 
 
+class JobCallback(_View):
+    """One report of a batch POSTed to ``/uws/callbacks``: the job, its callback token, and the report."""
+
+    job_id: UUID
+    token: str = Field(min_length=16, max_length=256)
+    report: CallbackReport
+
+
+class CallbackBatch(_View):
+    """Reports of many jobs in one request, each checked against its own job's token (the local executor sends
+    its jobs' reports this way). A job's reports are taken in the order given."""
+
+    reports: list[JobCallback] = Field(min_length=1, max_length=1000)
+
+
+class ReportOutcome(_View):
+    """Whether one report of a batch was taken; a refusal does not say why (as for a single callback)."""
+
+    job_id: UUID
+    accepted: bool
+
+
+class ReportOutcomes(_View):
+    """The answer to a CallbackBatch, one outcome per report, in the order of the request."""
+
+    outcomes: list[ReportOutcome]
+
+
 __all__ = [
     "ActiveJob",
     "ActiveJobList",
+    "CallbackBatch",
     "CallbackReport",
     "CallbackVerdict",
     "CallbackVerdicts",
@@ -173,6 +202,7 @@ __all__ = [
     "FacilityMatches",
     "FacilityStatistics",
     "FacilityView",
+    "JobCallback",
     "JobList",
     "JobSummaryView",
     "JobView",
@@ -183,6 +213,8 @@ __all__ = [
     "PhaseEntry",
     "PlanningStatistics",
     "Refusal",
+    "ReportOutcome",
+    "ReportOutcomes",
     "ResultView",
     "RuntimeEngine",
     "RuntimeView",

@@ -105,3 +105,56 @@ async def test_callbacks_are_counted_by_outcome(client, running_job) -> None:
     for outcome in ("accepted", "unauthorized", "forbidden", "invalid"):
         assert f'gateway_callbacks_total{{outcome="{outcome}"}} 1.0' in metrics
     assert 'gateway_callbacks_total{outcome="unavailable"} 0.0' in metrics
+
+
+def batch(*reports: tuple[object, str, dict[str, object]]) -> dict[str, object]:
+    return {"reports": [{"job_id": str(job_id), "token": token, "report": report}
+                        for job_id, token, report in reports]}
+
+
+async def test_a_batch_is_checked_report_by_report_and_answered_in_order(client, catalog, publisher, make_job,
+                                                                         running_job) -> None:
+    other = make_job(phase=Phase.EXECUTING)
+    catalog.tokens[other.job_id] = "o" * 30
+    body = batch((running_job.job_id, TOKEN, {"status": "Running"}),
+                 (other.job_id, TOKEN, {"status": "Running"}),  # another job's token
+                 (new_id(), TOKEN, {"status": "Running"}),  # no such job
+                 (running_job.job_id, TOKEN, {"status": "Done", "exit_code": 0}),
+                 (other.job_id, "o" * 30, {"status": "Failed", "exit_code": 2}))
+
+    response = await client.post("/uws/callbacks", json=body)
+
+    assert response.status_code == 200
+    outcomes = response.json()["outcomes"]
+    assert [o["accepted"] for o in outcomes] == [True, False, False, True, True]
+    assert [o["job_id"] for o in outcomes] == [r["job_id"] for r in body["reports"]]  # type: ignore[index]
+    assert [v.final for v in catalog.calls_to("verify_callback")] == [False, False, False, True, True]
+    published = [(e.job_id, e.status) for e in publisher.published]
+    assert published == [(running_job.job_id, DiracStatus.RUNNING), (running_job.job_id, DiracStatus.DONE),
+                         (other.job_id, DiracStatus.FAILED)]
+
+
+async def test_a_used_token_in_a_later_batch_is_refused(client, catalog, publisher, running_job) -> None:
+    done = batch((running_job.job_id, TOKEN, {"status": "Done", "exit_code": 0}))
+    first = await client.post("/uws/callbacks", json=done)
+    again = await client.post("/uws/callbacks", json=done)
+    assert [o["accepted"] for o in first.json()["outcomes"] + again.json()["outcomes"]] == [True, False]
+    assert len(publisher.published) == 1
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"reports": []}', b'{"reports": [{"job_id": "x"}]}',
+                                  b'{"reports": [{"job_id": "00000000-0000-0000-0000-000000000000", '
+                                  b'"token": "short", "report": {"status": "Running"}}]}'])
+async def test_a_malformed_batch_is_a_422_and_publishes_nothing(client, publisher, body) -> None:
+    response = await client.post("/uws/callbacks", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert publisher.published == []
+
+
+async def test_a_batch_meeting_the_catalog_or_broker_down_is_a_503(client, catalog, publisher, running_job) -> None:
+    body = batch((running_job.job_id, TOKEN, {"status": "Running"}))
+    publisher.refuse = True
+    broker_down = await client.post("/uws/callbacks", json=body)
+    catalog.down = True
+    catalog_down = await client.post("/uws/callbacks", json=body)
+    assert (broker_down.status_code, catalog_down.status_code) == (503, 503)

@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from esap_messages import Message, SubmitJob, Topology, WorkflowRun, decode, new_id
-from esap_messages.api import CallbackReport
+from esap_messages import Message, SubmitJob, Topology, WorkflowRun, decode_all, new_id
+from esap_messages.api import CallbackBatch, CallbackReport, ReportOutcome, ReportOutcomes
 from esap_runtime.bus import Bus, BusMetrics
 from esap_submitter.config import Settings
 from esap_submitter.main import create_app
@@ -27,15 +27,16 @@ TOKEN = "submitter-test-token-" + "z" * 20
 
 
 class FakeGateway:
-    """Records what jobs POST to /uws/jobs/{id}/callback."""
+    """Records the reports the submitter POSTs to /uws/callbacks, and takes them all."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, CallbackReport]] = []
 
-    async def callback(self, request: web.Request) -> web.Response:
-        report = CallbackReport.model_validate_json(await request.read())
-        self.calls.append((request.match_info["job_id"], request.headers.get("Authorization", ""), report))
-        return web.Response(status=204)
+    async def callbacks(self, request: web.Request) -> web.Response:
+        batch = CallbackBatch.model_validate_json(await request.read())
+        self.calls.extend((str(r.job_id), f"Bearer {r.token}", r.report) for r in batch.reports)
+        outcomes = ReportOutcomes(outcomes=[ReportOutcome(job_id=r.job_id, accepted=True) for r in batch.reports])
+        return web.Response(status=200, body=outcomes.model_dump_json(), content_type="application/json")
 
     def statuses(self, job_id: object) -> list[str]:
         return [r.status.value for j, _, r in self.calls if j == str(job_id)]
@@ -60,7 +61,7 @@ class CatalogQueue:
             if raw is None:
                 await asyncio.sleep(0.02)
             else:
-                self.seen.append(decode(raw.type, raw.body))
+                self.seen.extend(decode_all(raw.type, raw.body, raw.headers))
         pytest.fail(f"no {kind.__name__} for {job_id} within {within} s")
 
 
@@ -68,7 +69,7 @@ class CatalogQueue:
 async def gateway() -> AsyncIterator[tuple[FakeGateway, str]]:
     fake = FakeGateway()
     app = web.Application()
-    app.router.add_post("/uws/jobs/{job_id}/callback", fake.callback)
+    app.router.add_post("/uws/callbacks", fake.callbacks)
     server = HttpTestServer(app, host="127.0.0.1")
     await server.start_server()
     yield fake, str(server.make_url("")).rstrip("/")

@@ -1,38 +1,47 @@
-"""How a local job reports back: the CallbackClient port, its HTTP adapter to the gateway, and a sender that
-posts each job's reports in order without ever holding the job up.
+"""How local jobs report back: the CallbackClient port, its HTTP adapter to the gateway, and a sender that posts
+the reports of all jobs together without ever holding a job up.
 
-Callbacks are hints (the monitor reads the job directory for the truth): a report that cannot be delivered is
-logged and dropped. Depends on aiohttp, structlog and esap_messages.api.
+Each job still reports with its own token, but the reports that become due while a request is out go in the next
+one, as a CallbackBatch to ``POST /uws/callbacks``: under load the gateway takes hundreds of jobs' reports in a
+request instead of one request per report. One request is out at a time, so a job's reports arrive in order
+(Running before its final report). Callbacks are hints (the monitor reads the job directory for the truth): a
+report that cannot be delivered is logged and dropped. Depends on aiohttp, structlog, esap_messages.api and the
+runtime's Coalescer.
 """
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
 import aiohttp
 import structlog
+from pydantic import ValidationError
 
-from esap_messages.api import CallbackReport
+from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcomes
+from esap_runtime.batching import Coalescer
 
 log = structlog.get_logger("esap.backends.callbacks")
 
+MAX_REPORTS_PER_REQUEST = 500
+
 
 class CallbackError(Exception):
-    """A report could not be delivered."""
+    """Reports could not be delivered."""
 
 
 class CallbackRejectedError(CallbackError):
-    """The gateway refused the report (4xx): sending it again cannot help."""
+    """The gateway refused the request (4xx): sending it again cannot help."""
 
 
 class CallbackClient(Protocol):
-    async def report(self, job_id: UUID, token: str, report: CallbackReport) -> None:
-        """Deliver one report; raise CallbackError if it could not be."""
+    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[bool]:
+        """Deliver the reports; whether the gateway took each. Raise CallbackError if they were not delivered."""
         ...
 
 
 class HttpCallbackClient:
-    """POSTs reports to ``{gateway_url}/uws/jobs/{job_id}/callback`` with the job's bearer token.
+    """POSTs CallbackBatches to ``{gateway_url}/uws/callbacks``.
 
     Connection errors, timeouts and 5xx are tried again with backoff; a 4xx is final.
     """
@@ -40,47 +49,57 @@ class HttpCallbackClient:
     def __init__(self, session: aiohttp.ClientSession, gateway_url: str, *, attempts: int = 4,
                  backoff_seconds: float = 0.25, timeout_seconds: float = 10.0) -> None:
         self._session = session
-        self._base = gateway_url.rstrip("/")
+        self._url = gateway_url.rstrip("/") + "/uws/callbacks"
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
-    async def report(self, job_id: UUID, token: str, report: CallbackReport) -> None:
-        url = f"{self._base}/uws/jobs/{job_id}/callback"
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        body = report.model_dump_json()
+    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[bool]:
+        body = CallbackBatch(reports=list(reports)).model_dump_json()
+        headers = {"Content-Type": "application/json"}
         problem = ""
         for attempt in range(1, self._attempts + 1):
             try:
-                async with self._session.post(url, data=body, headers=headers, timeout=self._timeout) as response:
-                    if response.status < 400:
-                        return
+                async with self._session.post(self._url, data=body, headers=headers,
+                                              timeout=self._timeout) as response:
+                    if response.status == 200:
+                        return _accepted(await response.read(), reports)
                     if response.status < 500:
-                        raise CallbackRejectedError(f"the gateway refused the report: HTTP {response.status}")
+                        raise CallbackRejectedError(f"the gateway refused the reports: HTTP {response.status}")
                     problem = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 problem = repr(exc)
             if attempt < self._attempts:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-        raise CallbackError(f"report not delivered after {self._attempts} attempts: {problem}")
+        raise CallbackError(f"reports not delivered after {self._attempts} attempts: {problem}")
+
+
+def _accepted(body: bytes, reports: Sequence[JobCallback]) -> list[bool]:
+    try:
+        outcomes = ReportOutcomes.model_validate_json(body).outcomes
+    except ValidationError as exc:
+        raise CallbackError(f"the gateway's answer is not ReportOutcomes: {str(exc)[:200]}") from None
+    if [o.job_id for o in outcomes] != [r.job_id for r in reports]:
+        raise CallbackError("the gateway's outcomes do not match the reports sent")
+    return [o.accepted for o in outcomes]
 
 
 class CallbackSender:
-    """Sends reports in the background, each job's in the order given (Running before its final report)."""
+    """Sends reports in the background, batched, each job's in the order given."""
 
     def __init__(self, client: CallbackClient | None) -> None:
         self._client = client
-        self._last: dict[UUID, asyncio.Task[None]] = {}
+        self._batches: Coalescer[JobCallback, bool] = Coalescer(
+            self._deliver, max_in_flight=1, max_batch=MAX_REPORTS_PER_REQUEST)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, job_id: UUID, token: str, report: CallbackReport) -> None:
         if self._client is None:
             return
         task = asyncio.get_running_loop().create_task(
-            self._deliver(self._client, self._last.get(job_id), job_id, token, report))
-        self._last[job_id] = task
+            self._send(JobCallback(job_id=job_id, token=token, report=report)))
         self._tasks.add(task)
-        task.add_done_callback(lambda done: self._forget(job_id, done))
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self, drain_seconds: float = 2.0) -> None:
         """Give reports under way a moment to go out, then drop the rest."""
@@ -90,23 +109,18 @@ class CallbackSender:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        self._last.clear()
 
-    async def _deliver(self, client: CallbackClient, previous: asyncio.Task[None] | None, job_id: UUID,
-                       token: str, report: CallbackReport) -> None:
-        if previous is not None:
-            await asyncio.wait({previous})
+    async def _send(self, item: JobCallback) -> None:
+        bound = {"job_id": str(item.job_id), "status": item.report.status.value}
         try:
-            await client.report(job_id, token, report)
-        except CallbackRejectedError as exc:
-            # Usual when the monitor ended the job first: the gateway no longer takes reports for it.
-            log.info("Job callback refused by the gateway.", job_id=str(job_id), status=report.status.value,
-                     error=str(exc))
+            accepted = await self._batches.submit(item)
         except Exception as exc:
-            log.warning("Job callback not delivered.", job_id=str(job_id), status=report.status.value,
-                        error=str(exc))
+            log.warning("Job callback not delivered.", **bound, error=str(exc))
+            return
+        if not accepted:
+            # Usual when the monitor ended the job first: the gateway no longer takes reports for it.
+            log.info("Job callback refused by the gateway.", **bound)
 
-    def _forget(self, job_id: UUID, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._last.get(job_id) is task:
-            del self._last[job_id]
+    async def _deliver(self, items: list[JobCallback]) -> Sequence[bool]:
+        assert self._client is not None
+        return await self._client.report_many(items)

@@ -2,10 +2,13 @@
 
 The token is checked by the catalog (which holds its hash); a final report (Done, Failed, Killed) consumes it.
 A refused token is refused the same way whether the job exists or not. The report is a hint (``JobReported``);
-only the backend's own status ends a job.
+only the backend's own status ends a job. Reports come one per request (a job calling back), or many jobs' at once
+(``report_many``: the local executor), each checked against its own job's token; concurrent checks reach the
+catalog together.
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
+import asyncio
 import re
 from uuid import UUID
 
@@ -17,7 +20,14 @@ from esap_gateway.adapters.publisher import Publisher, PublishFailedError
 from esap_gateway.metrics import CallbackOutcome, GatewayMetrics
 from esap_gateway.services.errors import InvalidReportError, NotAllowedError, UnauthenticatedError
 from esap_messages import DiracStatus, JobReported, utcnow
-from esap_messages.api import CallbackReport, CallbackVerification
+from esap_messages.api import (
+    CallbackBatch,
+    CallbackReport,
+    CallbackVerification,
+    JobCallback,
+    ReportOutcome,
+    ReportOutcomes,
+)
 
 log = structlog.get_logger("esap.gateway.callbacks")
 
@@ -72,15 +82,41 @@ class CallbackService:
         if verified is None:
             log.info("Callback refused.", job_id=job_id, status=report.status.value)
             raise NotAllowedError(_REFUSED)
-        await self._publisher.publish(JobReported(
-            job_id=uuid, status=report.status, reported_at=utcnow(), started_at=report.started_at,
-            ended_at=report.ended_at, exit_code=report.exit_code, message=report.message,
-        ))
+        await self._publisher.publish(_reported(JobCallback(job_id=uuid, token=token, report=report)))
         log.info("Callback accepted.", job_id=job_id, status=report.status.value, final=final,
                  phase=verified.phase.value)
 
-    def _count(self, outcome: CallbackOutcome) -> None:
-        self._metrics.callbacks.labels(outcome.value).inc()
+    async def report_many(self, body: bytes) -> ReportOutcomes:
+        """Many jobs' reports; InvalidReportError if the batch is malformed, else one outcome per report."""
+        try:
+            batch = CallbackBatch.model_validate_json(body)
+        except ValidationError as exc:
+            self._count(CallbackOutcome.INVALID)
+            raise InvalidReportError(_describe(exc)) from None
+        try:
+            verified = await asyncio.gather(*(self._catalog.verify_callback(CallbackVerification(
+                job_id=item.job_id, token=item.token, final=item.report.status in FINAL_STATUSES))
+                for item in batch.reports))
+            accepted = [item for item, verdict in zip(batch.reports, verified, strict=True) if verdict is not None]
+            await asyncio.gather(*(self._publisher.publish(_reported(item)) for item in accepted))
+        except (CatalogUnavailableError, PublishFailedError):
+            self._count(CallbackOutcome.UNAVAILABLE, len(batch.reports))
+            raise
+        self._count(CallbackOutcome.ACCEPTED, len(accepted))
+        self._count(CallbackOutcome.FORBIDDEN, len(batch.reports) - len(accepted))
+        log.info("Callback batch taken.", reports=len(batch.reports), accepted=len(accepted))
+        return ReportOutcomes(outcomes=[ReportOutcome(job_id=item.job_id, accepted=verdict is not None)
+                                          for item, verdict in zip(batch.reports, verified, strict=True)])
+
+    def _count(self, outcome: CallbackOutcome, times: int = 1) -> None:
+        if times:
+            self._metrics.callbacks.labels(outcome.value).inc(times)
+
+
+def _reported(item: JobCallback) -> JobReported:
+    report = item.report
+    return JobReported(job_id=item.job_id, status=report.status, reported_at=utcnow(), started_at=report.started_at,
+                       ended_at=report.ended_at, exit_code=report.exit_code, message=report.message)
 
 
 def _describe(error: ValidationError) -> str:

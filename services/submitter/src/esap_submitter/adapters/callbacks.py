@@ -3,12 +3,12 @@
 Depends on the backends' callback port and prometheus_client only.
 """
 
-from uuid import UUID
+from collections.abc import Sequence
 
 from prometheus_client import Counter
 
 from esap_backends.local import CallbackClient, CallbackRejectedError
-from esap_messages.api import CallbackReport
+from esap_messages.api import JobCallback
 
 
 class CountingCallbackClient:
@@ -16,13 +16,18 @@ class CountingCallbackClient:
         self._inner = inner
         self._outcomes = outcomes
 
-    async def report(self, job_id: UUID, token: str, report: CallbackReport) -> None:
+    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[bool]:
         try:
-            await self._inner.report(job_id, token, report)
+            accepted = await self._inner.report_many(reports)
         except CallbackRejectedError:
-            self._outcomes.labels("rejected").inc()
+            self._outcomes.labels("rejected").inc(len(reports))
             raise
         except Exception:
-            self._outcomes.labels("failed").inc()
+            self._outcomes.labels("failed").inc(len(reports))
             raise
-        self._outcomes.labels("delivered").inc()
+        taken = sum(accepted)
+        if taken:
+            self._outcomes.labels("delivered").inc(taken)
+        if taken < len(reports):
+            self._outcomes.labels("rejected").inc(len(reports) - taken)
+        return accepted
