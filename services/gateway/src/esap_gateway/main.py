@@ -6,6 +6,7 @@ closes them; nothing connects at import time. Must hold no behaviour: it only wi
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
@@ -15,7 +16,6 @@ from prometheus_client import CollectorRegistry
 from esap_gateway.adapters.catalog import CatalogClient, HttpCatalogClient
 from esap_gateway.adapters.phase_changes import PhaseChangeSubscriber
 from esap_gateway.adapters.publisher import BusPublisher, Publisher
-from esap_gateway.adapters.tokens import JwtVerifier
 from esap_gateway.config import Settings
 from esap_gateway.console import install_console
 from esap_gateway.console.resources import ConsoleResources, open_console
@@ -29,6 +29,9 @@ from esap_runtime.bus import Bus
 from esap_runtime.ops import add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_runtime.waiters import WaiterRegistry
+
+if TYPE_CHECKING:
+    from esap_gateway.adapters.jwt_tokens import JwtVerifier
 
 log = structlog.get_logger("esap.gateway")
 
@@ -92,9 +95,11 @@ async def _open_waiters(stack: AsyncExitStack, settings: Settings) -> WaiterRegi
     return waiters
 
 
-async def _open_verifier(stack: AsyncExitStack, settings: Settings) -> JwtVerifier | None:
+async def _open_verifier(stack: AsyncExitStack, settings: Settings) -> "JwtVerifier | None":
     if settings.oidc_issuer is None or settings.oidc_audience is None:
         return None
+    from esap_gateway.adapters.jwt_tokens import JwtVerifier  # loads PyJWT only where OIDC is configured
+
     session = await stack.enter_async_context(aiohttp.ClientSession())
     return JwtVerifier(session, issuer=settings.oidc_issuer, audience=settings.oidc_audience,
                        jwks_url=settings.oidc_jwks_url, claim=settings.oidc_owner_claim,
