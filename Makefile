@@ -4,8 +4,9 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DIRACX_BENCH_ARGS ?=
+DIRAC_INSTALL_ARGS ?=
 
-.PHONY: help install run test test-unit lint typecheck schemas bench bench-diracx diracx-dev clean up
+.PHONY: help install run test test-unit lint typecheck schemas bench bench-diracx diracx-dev dirac-install clean up
 
 help:
 	@echo "make run        install, migrate, seed and start the four services (Ctrl-C stops them)"
@@ -13,6 +14,7 @@ help:
 	@echo "make bench      the whole-chain benchmark (BENCH_ARGS='--jobs 2000 --rate 600 --concurrency 64')"
 	@echo "make bench-diracx  the monitor benchmark alone, against a real development DiracX"
 	@echo "make diracx-dev a development DiracX on loopback (installs it into var/diracx-venv once)"
+	@echo "make dirac-install  classic DIRAC for the dirac backend, into var/dirac-venv (DIRAC_INSTALL_ARGS='--apt')"
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    rewrite the committed message schema snapshots"
 
@@ -42,6 +44,9 @@ bench-diracx: install
 
 diracx-dev: install
 	bash scripts/diracx-dev.sh
+
+dirac-install: install
+	bash scripts/dirac-install.sh $(DIRAC_INSTALL_ARGS)
 
 clean:
 	rm -rf var test-artifacts .venv

@@ -9,11 +9,12 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from esap_backends.dirac.settings import DiracSettings
 from esap_backends.diracx.settings import DiracXSettings
 from esap_runtime.settings import ServiceSettings
 
 
-class Settings(ServiceSettings, DiracXSettings):
+class Settings(ServiceSettings, DiracXSettings, DiracSettings):
     model_config = SettingsConfigDict(env_prefix="SUBMITTER_", frozen=True, extra="ignore")
 
     http_port: int = Field(8002, ge=0, le=65535, description="Port of the submitter's HTTP server (ops only).")

@@ -1,12 +1,14 @@
 """Builds the submitter's backends from its settings and the process's resources (HTTP session, metrics).
 
-The one place that knows which backends exist: ``local`` always, ``diracx`` when its URL is configured.
+The one place that knows which backends exist: ``local`` always, ``diracx`` when its URL is configured, ``dirac``
+(classic DIRAC) when its setup is.
 Depends on the backends library, the settings and the metrics.
 """
 
 import aiohttp
 
 from esap_backends import ManagedBackend
+from esap_backends.dirac.settings import build_dirac_backend
 from esap_backends.diracx.settings import build_diracx_backend
 from esap_backends.local import HttpCallbackClient, LocalBackend
 from esap_submitter.adapters.callbacks import CountingCallbackClient
@@ -14,7 +16,7 @@ from esap_submitter.config import Settings
 from esap_submitter.metrics import SubmitterMetrics
 
 # Remote backends whose outages can last minutes: their messages are held, never failed, while they are down.
-HOLD_ON_OUTAGE = frozenset({"diracx"})
+HOLD_ON_OUTAGE = frozenset({"diracx", "dirac"})
 
 
 def build_backends(settings: Settings, session: aiohttp.ClientSession,
@@ -34,4 +36,7 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession,
                                   gateway_url=settings.gateway_url, results_root=None)
     if diracx is not None:
         backends[diracx.name] = diracx
+    dirac = build_dirac_backend(settings, workflows_dir=settings.workflows_dir, gateway_url=settings.gateway_url)
+    if dirac is not None:
+        backends[dirac.name] = dirac
     return backends

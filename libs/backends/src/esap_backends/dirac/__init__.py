@@ -1,0 +1,22 @@
+"""The classic DIRAC backend: jobs built with DIRAC's own Job API, run through a bridge process.
+
+DIRAC lives in a virtualenv of its own (``install``), and the bridge (``bridge.py``) is the only code run by it;
+the rest of this package runs in the services and talks to the bridge in JSON lines (``client``). Importing this
+package does not import DIRAC. Depends on the backend interface, esap_messages and the DiracX JDL module.
+"""
+
+from esap_backends.dirac.backend import DiracBackend, to_backend_status
+from esap_backends.dirac.client import DiracBridgeClient, DiracCallError, DiracRefusedError, to_backend_error
+from esap_backends.dirac.jdl import JobCall, JobDescription, job_description
+
+__all__ = [
+    "DiracBackend",
+    "DiracBridgeClient",
+    "DiracCallError",
+    "DiracRefusedError",
+    "JobCall",
+    "JobDescription",
+    "job_description",
+    "to_backend_error",
+    "to_backend_status",
+]

@@ -1,0 +1,95 @@
+"""The classic DIRAC settings shared by the submitter and the monitor, and the backend built from them.
+
+A mixin of fields for each service's Settings (``SUBMITTER_DIRAC_SETUP``, ``MONITOR_DIRAC_SETUP`` or
+``ESAP_DIRAC_SETUP`` for both): a facility whose backend is ``dirac`` runs there. Credentials are files named
+here (the X509 proxy, a local dirac.cfg), never database rows. The backend exists only when ``dirac_setup`` is
+set, and needs DIRAC installed in ``dirac_venv`` (``make dirac-install``). Depends on pydantic and the DIRAC
+backend's parts.
+"""
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from esap_backends.dirac.backend import DiracBackend
+from esap_backends.dirac.client import DiracBridgeClient
+from esap_backends.dirac.install import DEFAULT_VENV, venv_python
+from esap_backends.diracx.jdl import FacilityPlacement
+
+BRIDGE = Path(__file__).with_name("bridge.py")
+
+
+class DiracSettings(BaseModel):
+    dirac_setup: str = Field("", description="DIRAC setup name; empty means no classic DIRAC backend here.")
+    dirac_config_server: str = Field(
+        "", description="Comma-separated DIRAC configuration server URLs (dips://...); empty uses dirac_cfg's.")
+    dirac_cfg: Path | None = Field(None, description="A local dirac.cfg merged into DIRAC's configuration.")
+    dirac_proxy_path: Path | None = Field(
+        None, description="X509 proxy esap-batch acts with (X509_USER_PROXY of the bridge); renewed outside.")
+    dirac_venv: Path = Field(
+        default_factory=lambda: DEFAULT_VENV.resolve(),
+        description="Virtualenv holding DIRAC (python -m esap_backends.dirac.install makes it).")
+    dirac_sites: str = Field("", description="Comma-separated DIRAC Sites the facility's jobs may run at.")
+    dirac_tags: str = Field("", description="Comma-separated DIRAC Tags every job requires.")
+    dirac_platform: str = Field("", description="DIRAC Platform of the facility's jobs; empty for any.")
+    dirac_job_group: str = Field("esap", description="JobGroup of every job esap-batch submits to DIRAC.")
+    dirac_runtime_engine: str = Field(
+        "", description="Container engine of the facility's worker nodes: docker, apptainer or singularity (as for "
+        "the diracx backend's diracx_runtime_engine).")
+    dirac_container_image: str = Field(
+        "", description="Default image of workflows that name no container; empty runs them as plain processes.")
+    dirac_default_cpu_time: int = Field(
+        86400, ge=1, description="CPUTime (s) of a job whose execution duration is unlimited.")
+    dirac_timeout_seconds: float = Field(
+        60.0, gt=0, description="Time allowed for one DIRAC call; past it the bridge process is killed.")
+    dirac_start_timeout_seconds: float = Field(
+        60.0, gt=0, description="Time allowed for the bridge process to start and read DIRAC's configuration.")
+    dirac_bridge_threads: int = Field(4, ge=1, le=64, description="DIRAC calls the bridge runs at once.")
+    dirac_chunk_size: int = Field(1000, ge=1, le=10000, description="Most job ids in one bulk status call.")
+
+    def dirac_placement(self) -> FacilityPlacement:
+        return FacilityPlacement(sites=_split(self.dirac_sites), tags=_split(self.dirac_tags),
+                                 platform=self.dirac_platform.strip(), job_group=self.dirac_job_group,
+                                 runtime_engine=self.dirac_runtime_engine.strip(),
+                                 container_image=self.dirac_container_image.strip(),
+                                 default_cpu_time=self.dirac_default_cpu_time)
+
+    def dirac_bridge_command(self) -> list[str]:
+        command = [str(venv_python(self.dirac_venv)), str(BRIDGE), "--threads", str(self.dirac_bridge_threads)]
+        if self.dirac_setup:
+            command += ["--setup", self.dirac_setup]
+        if self.dirac_config_server:
+            command += ["--config-server", self.dirac_config_server]
+        if self.dirac_cfg is not None:
+            command += ["--cfg", str(self.dirac_cfg)]
+        return command
+
+    def dirac_bridge_env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        if self.dirac_proxy_path is not None:
+            env["X509_USER_PROXY"] = str(self.dirac_proxy_path)
+        return env
+
+
+def build_dirac_client(settings: DiracSettings) -> DiracBridgeClient:
+    """A bridge client for these settings (DIRAC need not be configured: the bridge builds JDL offline too)."""
+    return DiracBridgeClient(settings.dirac_bridge_command(), env=settings.dirac_bridge_env(),
+                             timeout_seconds=settings.dirac_timeout_seconds,
+                             start_timeout_seconds=settings.dirac_start_timeout_seconds)
+
+
+def build_dirac_backend(settings: DiracSettings, *, workflows_dir: Path | None,
+                        gateway_url: str | None) -> DiracBackend | None:
+    """The classic DIRAC backend the settings describe, or None when no DIRAC setup is configured. The bridge
+    starts at the first call, so a missing installation shows as BackendError then, not at start-up."""
+    if not settings.dirac_setup:
+        return None
+    if not settings.dirac_config_server and settings.dirac_cfg is None:
+        raise ValueError("dirac_setup is set but neither dirac_config_server nor dirac_cfg is")
+    return DiracBackend(build_dirac_client(settings), settings.dirac_placement(), workflows_dir=workflows_dir,
+                        gateway_url=gateway_url, chunk_size=settings.dirac_chunk_size)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
