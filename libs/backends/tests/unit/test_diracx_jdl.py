@@ -17,9 +17,11 @@ from esap_backends import PermanentBackendError
 from esap_backends.diracx import FacilityPlacement, JobInputs, to_backend_status, to_jdl
 from esap_backends.diracx.jdl import WRAPPER, arguments, cpu_time, encode_spec
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun
-from esap_messages.model import OutputFile
+from esap_messages.api import ParameterView
+from esap_messages.model import ContainerRuntime, OutputFile
 
 GOLDEN = Path(__file__).parent / "golden"
+CTA_MC = Path(__file__).resolve().parents[4] / "workflows" / "cta-mc-generation.json"
 JOB_ID = UUID("01936b2e-7d3a-7c11-9a4e-5b2f8e1d0c3a")
 HELLO = WorkflowRun(slug="hello-world", command=("python3", "helloworld.py"), files=("helloworld.py",),
                     outputs=(OutputFile(name="helloworld.json", mime_type="application/json"),))
@@ -27,9 +29,29 @@ TRICKY = {"Parameter1": 'say "hi"; {x} = [1]', "Parameter2": "a b\nc", "Paramete
 CTADIRAC = FacilityPlacement(sites=("LCG.IN2P3-CC.fr", "LCG.CNAF.it"), tags=("docker",), platform="x86_64-el9")
 
 
-def job(parameters: dict[str, str], execution_duration: int = 3600, run: WorkflowRun = HELLO) -> SubmitJob:
-    return SubmitJob(job_id=JOB_ID, facility="ctadirac", backend="diracx", workflow=run, parameters=parameters,
-                     execution_duration=execution_duration, callback_token=SecretStr("token-" + "x" * 30))
+def job(parameters: dict[str, str], execution_duration: int = 3600, run: WorkflowRun = HELLO,
+        runtime: ContainerRuntime | None = None) -> SubmitJob:
+    return SubmitJob(job_id=JOB_ID, facility="ctadirac", backend="diracx", workflow=run, runtime=runtime,
+                     parameters=parameters, execution_duration=execution_duration,
+                     callback_token=SecretStr("token-" + "x" * 30))
+
+
+def cta_mc_generation() -> SubmitJob:
+    """A job of the catalogue's CTA MC Generation workflow as its steering file declares it: its defaults, and a
+    run number and seed (required)."""
+    steering = json.loads(CTA_MC.read_text())
+    parameters = [ParameterView.model_validate(p) for p in steering["parameters"]]
+    values = {p.name: p.default for p in parameters if p.default is not None} | {"run_number": "7", "seed": "4242"}
+    return job(values, 7200, WorkflowRun.model_validate(steering["run"]),
+               ContainerRuntime.model_validate(steering["runtime"]))
+
+
+def spec_of(jdl_text: str) -> dict[str, object]:
+    """The spec a worker node decodes from the JDL's Arguments."""
+    encoded = re.search(r"Arguments = \"-c '[^']*' ([A-Za-z0-9_=-]+)\";", jdl_text)
+    assert encoded is not None, jdl_text
+    spec: dict[str, object] = json.loads(base64.urlsafe_b64decode(encoded.group(1)))
+    return spec
 
 
 def check_golden(name: str, text: str) -> None:
@@ -51,17 +73,35 @@ def test_a_job_without_placement_matches_its_golden_file() -> None:
                  + "\n")
 
 
-def test_a_container_facility_matches_its_golden_file() -> None:
+def test_a_workflow_naming_no_container_runs_in_the_facilitys_default_image() -> None:
     placement = FacilityPlacement(sites=("LCG.IN2P3-CC.fr",), tags=("docker",), runtime_engine="docker",
                                   container_image="ctao/sim:6.1")
-    check_golden("hello-world-docker.jdl", to_jdl(job({}), placement, JobInputs()) + "\n")
-    spec = json.loads(base64.urlsafe_b64decode(encode_spec(job({}), JobInputs(), placement)))
-    assert spec["engine"] == {"kind": "docker", "image": "ctao/sim:6.1"}
+    text = to_jdl(job({}), placement, JobInputs())
+    check_golden("hello-world-docker.jdl", text + "\n")
+    assert spec_of(text)["engine"] == {"kind": "docker", "image": "ctao/sim:6.1"}
 
 
-def test_a_runtime_engine_without_an_image_is_refused() -> None:
-    with pytest.raises(PermanentBackendError):
-        to_jdl(job({}), FacilityPlacement(runtime_engine="docker"), JobInputs())
+def test_cta_mc_generation_on_ctadirac_runs_in_its_own_image() -> None:
+    inputs = JobInputs(callback_url=f"http://gateway.example/uws/jobs/{JOB_ID}/callback")
+    text = to_jdl(cta_mc_generation(), CTADIRAC, inputs)
+    check_golden("cta-mc-generation-ctadirac.jdl", text + "\n")
+    spec = spec_of(text)
+    assert spec["engine"] == {"kind": "docker", "image": "registry.cta-observatory.org/esap-batch/cta-mc-prod6:1.0"}
+    assert spec["command"] == list(cta_mc_generation().workflow.command)
+
+
+def test_an_apptainer_facility_runs_a_docker_image_in_its_docker_form() -> None:
+    placement = FacilityPlacement(sites=("LCG.CNAF.it",), tags=("apptainer",), runtime_engine="apptainer",
+                                  container_image="/cvmfs/sw.example.org/images/default.sif")
+    text = to_jdl(cta_mc_generation(), placement, JobInputs())
+    check_golden("cta-mc-generation-apptainer.jdl", text + "\n")
+    assert spec_of(text)["engine"] == {
+        "kind": "apptainer", "image": "docker://registry.cta-observatory.org/esap-batch/cta-mc-prod6:1.0"}
+
+
+def test_a_runtime_engine_the_wrapper_does_not_know_is_refused() -> None:
+    with pytest.raises(PermanentBackendError, match="podman"):
+        to_jdl(job({}), FacilityPlacement(runtime_engine="podman", container_image="x:1"), JobInputs())
 
 
 def test_only_harmless_characters_reach_the_jdl() -> None:

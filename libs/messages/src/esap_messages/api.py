@@ -26,7 +26,7 @@ from esap_messages.catalogue import (
     WorkflowMatches,
     WorkflowView,
 )
-from esap_messages.model import DiracStatus, ErrorType, OutputFile, Phase
+from esap_messages.model import BackendHistoryEntry, DiracStatus, ErrorType, OutputFile, Phase
 
 
 class _View(BaseModel):
@@ -91,6 +91,8 @@ class JobView(_View):
     error: ErrorView | None
     results: list[ResultView]
     history: list[PhaseEntry]
+    backend_history: list[BackendHistoryEntry] = Field(
+        default_factory=list, description="The backend's own history of the job (DIRAC's logging info), oldest first.")
 
 
 class JobList(_View):

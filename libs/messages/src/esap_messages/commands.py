@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import Field, SecretStr, field_serializer
 
 from esap_messages.base import Message, UtcDatetime
-from esap_messages.model import WorkflowRun
+from esap_messages.model import ContainerRuntime, WorkflowRun
 
 Owner = str | None
 
@@ -82,12 +82,16 @@ class SubmitJob(Message):
     """
 
     routing_key: ClassVar[str] = "submitter.submit_job"
+    schema_version: ClassVar[int] = 2  # 2: runtime
 
     job_id: UUID
     owner: Owner = None
     facility: str
     backend: str = Field(description="Backend kind of the facility: local, diracx, dirac.")
     workflow: WorkflowRun
+    runtime: ContainerRuntime | None = Field(
+        default=None, description="The workflow's container, from the catalogue; None: it names none (a plain "
+        "process, or the facility's default container).")
     parameters: dict[str, str]
     execution_duration: int = Field(ge=0)
     callback_token: SecretStr

@@ -12,7 +12,15 @@ from uuid import UUID
 from pydantic import Field
 
 from esap_messages.base import Message, UtcDatetime
-from esap_messages.model import DiracStatus, ErrorType, Phase, ResultFile, StatusSource
+from esap_messages.model import (
+    MAX_BACKEND_HISTORY,
+    BackendHistoryEntry,
+    DiracStatus,
+    ErrorType,
+    Phase,
+    ResultFile,
+    StatusSource,
+)
 
 
 class JobSubmitted(Message):
@@ -41,6 +49,7 @@ class JobStatusObserved(Message):
     """A backend status of a job, seen by the monitor, reported by the job itself, or by the submitter."""
 
     routing_key: ClassVar[str] = "job.status_observed"
+    schema_version: ClassVar[int] = 2  # 2: history
 
     job_id: UUID
     source: StatusSource
@@ -54,6 +63,10 @@ class JobStatusObserved(Message):
     exit_code: int | None = None
     results: tuple[ResultFile, ...] | None = Field(default=None, description="Set with a final status.")
     error: str | None = Field(default=None, max_length=4000)
+    history: tuple[BackendHistoryEntry, ...] | None = Field(
+        default=None, max_length=MAX_BACKEND_HISTORY,
+        description="The backend's own history of the job (oldest first), when the backend keeps one; the newest "
+        "entries only when there are more. Consumers store each entry once however often it is sent.")
 
 
 class JobKillFailed(Message):

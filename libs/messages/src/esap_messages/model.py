@@ -1,12 +1,14 @@
 """Value types carried inside messages: phases, DIRAC statuses, results, the work to run.
 
-Depends on pydantic only.
+Depends on pydantic (and the envelope's time type) only.
 """
 
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from esap_messages.base import UtcDatetime
 
 
 class Phase(StrEnum):
@@ -79,6 +81,24 @@ class ResultFile(BaseModel):
     location: str = Field(max_length=2048, description="Where the backend keeps it, e.g. file:///... .")
 
 
+MAX_BACKEND_HISTORY = 200
+"""Most backend history entries one observation carries (the newest ones)."""
+
+
+class BackendHistoryEntry(BaseModel):
+    """One line of a job's history as its backend logs it (DIRAC's logging info): a status it took, when, and
+    who set it. The status stays a string: the history is the backend's record, including statuses this
+    version does not know."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: str = Field(max_length=64)
+    minor_status: str = Field(default="", max_length=512)
+    application_status: str = Field(default="", max_length=512)
+    at: UtcDatetime = Field(description="When the backend recorded it (DIRAC's StatusTime).")
+    source: str = Field(default="", max_length=128, description="Who set it (DIRAC's Source), e.g. JobWrapper.")
+
+
 class OutputFile(BaseModel):
     """An output a workflow declares; kept as a result when the job made it."""
 
@@ -97,3 +117,24 @@ class WorkflowRun(BaseModel):
     command: tuple[str, ...] = Field(min_length=1, description="argv; {Name} is replaced by parameter Name.")
     files: tuple[str, ...] = Field(default=(), description="Files of the workflow directory to ship along.")
     outputs: tuple[OutputFile, ...] = ()
+
+
+class ContainerEngine(StrEnum):
+    """The engines a workflow's container may name (a plain process names none)."""
+
+    DOCKER = "docker"
+    SINGULARITY = "singularity"
+    APPTAINER = "apptainer"
+
+
+class ContainerRuntime(BaseModel):
+    """The container a workflow runs in: the engine it was built for and its image, as the catalogue has them.
+
+    A backend decides how to run it (a facility may run a Docker image with Apptainer) or refuses it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine: ContainerEngine
+    image: str = Field(min_length=1, max_length=1024, description="Container image, e.g. docker://... for "
+                       "Singularity or Apptainer.")

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from esap_backends.dirac.settings import DiracSettings
 from esap_backends.diracx.settings import DiracXSettings
 from esap_runtime.settings import ServiceSettings
 
@@ -16,7 +17,7 @@ def _under_cwd(name: str) -> Path:
     return (Path.cwd() / name).resolve()
 
 
-class Settings(ServiceSettings, DiracXSettings):
+class Settings(ServiceSettings, DiracXSettings, DiracSettings):
     model_config = SettingsConfigDict(env_prefix="MONITOR_", frozen=True, extra="ignore")
 
     http_port: int = Field(8003, ge=0, le=65535, description="Port of the monitor's HTTP server (ops only).")
@@ -39,6 +40,9 @@ class Settings(ServiceSettings, DiracXSettings):
         0.002, ge=0, le=1.0,
         description="After a job report asks for an immediate poll, wait this long for others to join the call.",
     )
+    history_on_every_change: bool = Field(
+        True, description="Send the backend's job history (DIRAC's logging info) with every status change; "
+        "false sends it only with a final status (fewer backend calls).")
     consume_batch_size: int = Field(500, ge=1, description="Most bus messages handled together in one batch.")
     catalog_timeout_seconds: float = Field(
         30.0, gt=0, description="Time allowed for one request to the catalog (the active-job list can be long)."

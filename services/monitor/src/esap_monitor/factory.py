@@ -13,6 +13,7 @@ import aiohttp
 import structlog
 
 from esap_backends import Backend
+from esap_backends.dirac.settings import build_dirac_backend
 from esap_backends.diracx.settings import build_diracx_backend
 from esap_backends.local import LocalBackend
 from esap_backends.measured import MeasuredBackend
@@ -36,7 +37,8 @@ LOCAL_KILL_GRACE_SECONDS = 10.0
 
 def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Backend]:
     """The backends this deployment polls, by the name the catalog gives them (DiracX when configured; its
-    output sandboxes are fetched under the local work root, where the gateway serves results from)."""
+    output sandboxes are fetched under the local work root, where the gateway serves results from; classic DIRAC
+    when configured, statuses only)."""
     local: Backend = LocalBackend(
         work_root=settings.local_work_root, workflows_dir=settings.workflows_dir, max_parallel=LOCAL_MAX_PARALLEL,
         kill_grace_seconds=LOCAL_KILL_GRACE_SECONDS, callback_client=None,
@@ -46,6 +48,9 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[s
                                   results_root=settings.local_work_root, incremental=True)
     if diracx is not None:
         backends[diracx.name] = diracx
+    dirac = build_dirac_backend(settings, workflows_dir=None, gateway_url=None)
+    if dirac is not None:
+        backends[dirac.name] = dirac
     return backends
 
 
@@ -100,6 +105,7 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
             poller = StatusPoller(
                 tracker, measured, bus.publish_many, metrics, interval=settings.poll_interval_seconds,
                 chunk_size=settings.poll_chunk_size, coalesce_seconds=settings.nudge_coalesce_seconds,
+                history_on_every_change=settings.history_on_every_change,
             )
             catalog = CatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
             sync = CatalogSync(catalog, tracker, metrics, resync_seconds=settings.resync_seconds,

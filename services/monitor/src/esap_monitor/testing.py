@@ -1,4 +1,5 @@
-"""Fakes of the monitor's ports, for tests: a backend whose statuses a test sets, and a catalog reader.
+"""Fakes of the monitor's ports, for tests: a backend whose statuses (and histories) a test sets, and a catalog
+reader.
 
 In memory, no I/O. Depends on esap_backends' protocol types and esap_messages.api only.
 """
@@ -8,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from uuid import UUID
 
 from esap_backends import BackendError, BackendStatus, KillOutcome
-from esap_messages import DiracStatus, Phase, SubmitJob
+from esap_messages import BackendHistoryEntry, DiracStatus, Phase, SubmitJob
 from esap_messages.api import ActiveJob, ActiveJobList, FacilityList, FacilityView
 from esap_monitor.adapters.catalog import CatalogUnavailableError
 
@@ -51,6 +52,23 @@ class FakeBackend:
         """Until at least ``count`` bulk calls were made (bound it with asyncio.timeout)."""
         async with self._called:
             await self._called.wait_for(lambda: len(self.calls) >= count)
+
+
+class FakeHistoryBackend(FakeBackend):
+    """A FakeBackend that also keeps each job's history (as DiracX does); counts and keeps every history call."""
+
+    def __init__(self, name: str = "diracx") -> None:
+        super().__init__(name)
+        self.histories: dict[str, tuple[BackendHistoryEntry, ...]] = {}
+        self.history_calls: list[list[str]] = []
+        self.history_failure: BackendError | None = None
+
+    async def bulk_history(self, backend_job_ids: Iterable[str]) -> Mapping[str, tuple[BackendHistoryEntry, ...]]:
+        ids = list(backend_job_ids)
+        self.history_calls.append(ids)
+        if self.history_failure is not None:
+            raise self.history_failure
+        return {i: self.histories[i] for i in ids if i in self.histories}
 
 
 def facility(slug: str = "local", backend: str = "local") -> FacilityView:

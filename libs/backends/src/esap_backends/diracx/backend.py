@@ -3,10 +3,11 @@
 Submissions arriving together (the submitter handles many messages at once) share one search and one
 ``POST /api/jobs/jdl``. A submit is idempotent: the JobName carries our job id, and a search for it comes before
 every submission, so a redelivered SubmitJob finds the DIRAC job it already made. ``bulk_status`` is one search
-with an ``in`` filter per chunk of ids, or, for the monitor, a search for what changed since the last poll. A kill
+with an ``in`` filter per chunk of ids, or, for the monitor, a search for what changed since the last poll;
+``bulk_history`` reads the logging histories of many jobs in one search per chunk. A kill
 is a change to Killed, read back, since DIRAC silently ignores a transition its state machine does not allow; a
 refusal raises PermanentBackendError with what DIRAC says. Depends on the backend interface, the DiracX client,
-the JDL, polling and sandbox modules; knows nothing of the bus.
+the JDL, polling, history and sandbox modules; knows nothing of the bus.
 """
 
 import asyncio
@@ -22,10 +23,11 @@ import structlog
 from esap_backends.base import BackendError, BackendStatus, KillOutcome, PermanentBackendError
 from esap_backends.diracx import jdl
 from esap_backends.diracx.client import DiracXClient
+from esap_backends.diracx.history import HISTORY_CHUNK, read_histories
 from esap_backends.diracx.polling import StatusSearch
 from esap_backends.diracx.sandbox import SandboxResults
 from esap_backends.local.launch import check_workflow_file
-from esap_messages import DiracStatus, SubmitJob, utcnow
+from esap_messages import BackendHistoryEntry, DiracStatus, SubmitJob, utcnow
 
 log = structlog.get_logger("esap.backends.diracx")
 
@@ -48,6 +50,7 @@ class DiracXBackend:
         # full_poll_seconds > 0 (the monitor): polls ask only for what changed, and everything that often.
         self._search = StatusSearch(client, to_backend_status, chunk_size=chunk_size,
                                     job_group=placement.job_group, full_every=full_poll_seconds)
+        self._history_chunk = min(chunk_size, HISTORY_CHUNK)
         self._batch_size = max(1, min(batch_size, MAX_SUBMIT_BATCH))
         self._coalesce = coalesce_seconds
         self._sandboxes = sandboxes
@@ -154,6 +157,12 @@ class DiracXBackend:
         if self._sandboxes is not None:
             await self._add_results(statuses)
         return statuses
+
+    async def bulk_history(self, backend_job_ids: Iterable[str]) -> Mapping[str, tuple[BackendHistoryEntry, ...]]:
+        """DIRAC's logging history of many jobs, oldest entry first; jobs DiracX does not show are left out."""
+        ids = [int(i) for i in dict.fromkeys(backend_job_ids) if i.isdigit()]
+        found = await read_histories(self._client, ids, self._history_chunk)
+        return {str(i): history for i, history in found.items()}
 
     async def _add_results(self, statuses: dict[str, BackendStatus]) -> None:
         """Give Done and Failed jobs their output sandbox as results; a job whose sandbox cannot be fetched now

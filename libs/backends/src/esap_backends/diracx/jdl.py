@@ -4,7 +4,8 @@ DiracX 0.7.0 refuses an escaped quote inside a JDL string and rewrites (garbles)
 newlines, and list items with spaces. So nothing of the user's travels as JDL text: the job's command, its
 parameters, the workflow's files and the callback address go into one base64 (URL-safe alphabet) spec, and a
 small wrapper, itself base64-encoded, decodes them on the worker node. Every character that reaches the JDL is
-one of ``[A-Za-z0-9_=.+/-]``, spaces, and a few shell characters (``' | > & $``).
+one of ``[A-Za-z0-9_=.+/-]``, spaces, and a few shell characters (``' | > & $``). The container the wrapper runs
+the command in (``container``) is the workflow's own, else the facility's default, with the facility's engine.
 Depends on esap_messages and the backend errors only.
 """
 
@@ -79,15 +80,18 @@ sys.exit(code)
 
 @dataclass(frozen=True)
 class FacilityPlacement:
-    """Where a facility's jobs may run, from the facility's settings: DIRAC Site, Tags, Platform."""
+    """Where a facility's jobs may run, from the facility's settings: DIRAC Site, Tags, Platform, containers."""
 
     sites: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     platform: str = ""
     job_group: str = "esap"
     runtime_engine: str = ""
-    """"" runs the command as it is; docker, apptainer or singularity run it in ``container_image``."""
+    """The engine the facility runs containers with (docker, apptainer, singularity); "" runs each workflow's
+    container with the engine the workflow names. With ``container_image``, also the default container of the
+    workflows that name none."""
     container_image: str = ""
+    """The default image of workflows that name no container; "" runs them as plain processes."""
     priority: int = 1
     default_cpu_time: int = 86400
 
@@ -111,6 +115,44 @@ def cpu_time(execution_duration: int, placement: FacilityPlacement) -> int:
 
 
 RUNTIME_ENGINES = frozenset({"docker", "apptainer", "singularity"})
+_SINGULARITY_LIKE = frozenset({"apptainer", "singularity"})
+_DOCKER_SCHEME = "docker://"
+# An image reference or a path (e.g. on CVMFS); it becomes one argv item of the engine, never shell text.
+_IMAGE = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._:/@+-]{0,1023}$")
+
+
+def container(job: SubmitJob, placement: FacilityPlacement) -> tuple[str, str] | None:
+    """The engine and image the job runs in on the worker node, or None for a plain process.
+
+    The workflow's own container wins; the facility's default applies only to workflows that name none. A
+    facility that runs containers with Apptainer or Singularity runs a Docker image as ``docker://image``, and
+    one that runs Docker takes a Singularity image only in that form. Raises PermanentBackendError otherwise.
+    """
+    engine = placement.runtime_engine
+    if engine and engine not in RUNTIME_ENGINES:
+        raise PermanentBackendError(f"the facility's runtime engine {engine!r} is not one of "
+                                    f"{', '.join(sorted(RUNTIME_ENGINES))}")
+    if job.runtime is None:
+        if not placement.container_image:
+            return None
+        if not engine:
+            raise PermanentBackendError("the facility's default container image needs a runtime engine")
+        return engine, _image(placement.container_image)
+    wanted, image = job.runtime.engine.value, _image(job.runtime.image)
+    if not engine or engine == wanted or (engine in _SINGULARITY_LIKE and wanted in _SINGULARITY_LIKE):
+        return engine or wanted, image
+    if engine in _SINGULARITY_LIKE:  # a Docker image
+        return engine, image if "://" in image else _DOCKER_SCHEME + image
+    if image.startswith(_DOCKER_SCHEME):  # a Docker facility, a Singularity image that is a Docker one
+        return engine, _image(image.removeprefix(_DOCKER_SCHEME))
+    raise PermanentBackendError(f"the facility runs containers with {engine}; the workflow's {wanted} image "
+                                f"{image!r} is not a Docker image")
+
+
+def _image(image: str) -> str:
+    if not _IMAGE.match(image):
+        raise PermanentBackendError(f"{image[:80]!r} is not a container image reference")
+    return image
 
 
 def encode_spec(job: SubmitJob, inputs: JobInputs, placement: FacilityPlacement | None = None) -> str:
@@ -122,11 +164,9 @@ def encode_spec(job: SubmitJob, inputs: JobInputs, placement: FacilityPlacement 
         "parameters": dict(job.parameters),
         "files": {name: base64.b64encode(data).decode("ascii") for name, data in sorted(inputs.files.items())},
     }
-    if placement is not None and placement.runtime_engine:
-        if placement.runtime_engine not in RUNTIME_ENGINES or not placement.container_image:
-            raise PermanentBackendError(f"runtime engine {placement.runtime_engine!r} needs one of "
-                                        f"{sorted(RUNTIME_ENGINES)} and a container image")
-        spec["engine"] = {"kind": placement.runtime_engine, "image": placement.container_image}
+    runs_in = container(job, placement or FacilityPlacement())
+    if runs_in is not None:
+        spec["engine"] = {"kind": runs_in[0], "image": runs_in[1]}
     if inputs.callback_url:
         spec["callback"] = {"url": inputs.callback_url, "token": job.callback_token.get_secret_value()}
     return base64.urlsafe_b64encode(json.dumps(spec, sort_keys=True).encode()).decode("ascii")

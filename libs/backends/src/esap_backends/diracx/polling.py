@@ -61,16 +61,16 @@ class StatusSearch:
             return await self.by_id(ids)
         now = self._clock()
         stale = [i for i in ids if now - self._read_at.get(i, float("-inf")) >= self._full_every]
-        # Calls within a moment of each other (the chunks of one poll cycle) share one search for updates.
+        # Calls within a moment of the last answer (the chunks of one poll cycle) share one search for updates.
         if len(stale) < len(ids) and now - self._updates_at >= UPDATES_COALESCE_SECONDS:
-            await self._read_updates(now)
+            await self._read_updates()
         if stale:
             self._known.update(await self.by_id(stale))
             self._read_at.update(dict.fromkeys(stale, now))
         self._prune(now)
         return {i: self._known[i] for i in ids if i in self._known}
 
-    async def _read_updates(self, now: float) -> None:
+    async def _read_updates(self) -> None:
         if self._watermark is None:
             return
         since = (self._watermark - WATERMARK_MARGIN).strftime(_SEARCH_TIME_FORMAT)
@@ -78,7 +78,7 @@ class StatusSearch:
             {"parameter": "LastUpdateTime", "operator": "gt", "value": since},
             {"parameter": "JobGroup", "operator": "eq", "value": self._job_group}])
         self.incremental_searches += 1
-        self._updates_at = now
+        self._updates_at = self._clock()  # when the answer came: a slow search must not split a cycle's chunks
         self._known.update(self._take(rows))
 
     def _prune(self, now: float) -> None:

@@ -2,17 +2,19 @@
 
 A mixin of fields for each service's Settings (so ``SUBMITTER_DIRACX_URL``, ``MONITOR_DIRACX_URL`` or
 ``ESAP_DIRACX_URL`` for both): the facility names its backend (``diracx``), the settings say where DiracX is and
-who esap-batch is there. Credentials live here (SecretStr), never in the database. Depends on pydantic, aiohttp
-and the DiracX backend's parts.
+who esap-batch is there. Credentials live here (a SecretStr API key, or the path of a diracx-client credentials
+file), never in the database; exactly one of them with a URL. Depends on pydantic, aiohttp and the DiracX
+backend's parts.
 """
 
 from pathlib import Path
+from typing import Self
 
 import aiohttp
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from esap_backends.diracx.backend import DiracXBackend
-from esap_backends.diracx.client import DiracXClient, DiracXIdentity
+from esap_backends.diracx.client import DEFAULT_CLIENT_ID, DiracXClient, DiracXIdentity
 from esap_backends.diracx.jdl import FacilityPlacement
 from esap_backends.diracx.sandbox import SandboxResults
 
@@ -22,7 +24,12 @@ RESULTS_DIR = ".diracx"
 class DiracXSettings(BaseModel):
     diracx_url: str | None = Field(None, description="DiracX base URL; unset means no DiracX backend here.")
     diracx_api_key: SecretStr | None = Field(
-        None, description="The legacy-exchange API key (raw); DiracX holds its SHA-256.")
+        None, description="The legacy-exchange API key (raw); DiracX holds its SHA-256. Or diracx_credentials_path.")
+    diracx_credentials_path: Path | None = Field(
+        None, description="A credentials file as diracx-client writes it (access_token, refresh_token, expires_on); "
+        "its token is refreshed before it expires and written back. Or diracx_api_key.")
+    diracx_client_id: str = Field(
+        DEFAULT_CLIENT_ID, description="OAuth2 client id sent when refreshing the credentials file's token.")
     diracx_vo: str = Field("esap", description="DIRAC VO esap-batch submits in.")
     diracx_group: str = Field("esap_user", description="DIRAC group esap-batch acts in (NormalUser).")
     diracx_username: str = Field("esap", description="DIRAC user (preferred username) esap-batch acts as.")
@@ -31,8 +38,10 @@ class DiracXSettings(BaseModel):
     diracx_platform: str = Field("", description="DIRAC Platform of the facility's jobs; empty for any.")
     diracx_job_group: str = Field("esap", description="JobGroup of every job esap-batch submits.")
     diracx_runtime_engine: str = Field(
-        "", description="Run payloads in a container: docker, apptainer or singularity; empty runs them as they are.")
-    diracx_container_image: str = Field("", description="Image the runtime engine runs payloads in.")
+        "", description="The engine this facility runs containers with (docker, apptainer or singularity); with an "
+        "image, also the default for workflows that name none. Empty: the workflow's own engine.")
+    diracx_container_image: str = Field(
+        "", description="Default image for workflows that name no container; a workflow's own image wins.")
     diracx_default_cpu_time: int = Field(
         86400, ge=1, description="CPUTime (s) of a job whose execution duration is unlimited.")
     diracx_timeout_seconds: float = Field(30.0, gt=0, description="Time allowed for one DiracX call.")
@@ -40,6 +49,13 @@ class DiracXSettings(BaseModel):
     diracx_full_poll_seconds: float = Field(
         60.0, ge=0, description="Monitor: polls ask DiracX only for jobs updated since the last answer, and for "
         "every tracked job this often; 0 asks for every job at every poll.")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        if self.diracx_url and (self.diracx_api_key is None) == (self.diracx_credentials_path is None):
+            raise ValueError("diracx_url is set: set exactly one of diracx_api_key (the legacy-exchange key) and "
+                             "diracx_credentials_path (a diracx-client credentials file)")
+        return self
 
     def diracx_placement(self) -> FacilityPlacement:
         return FacilityPlacement(sites=_split(self.diracx_sites), tags=_split(self.diracx_tags),
@@ -59,12 +75,14 @@ def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSessio
     """
     if not settings.diracx_url:
         return None
-    if settings.diracx_api_key is None:
-        raise ValueError("diracx_url is set but diracx_api_key is not")
+    if (settings.diracx_api_key is None) == (settings.diracx_credentials_path is None):
+        raise ValueError("diracx_url is set: set exactly one of diracx_api_key and diracx_credentials_path")
     identity = DiracXIdentity(vo=settings.diracx_vo, group=settings.diracx_group,
                               username=settings.diracx_username)
+    path = settings.diracx_credentials_path
     client = DiracXClient(session, settings.diracx_url, settings.diracx_api_key, identity,
-                          timeout_seconds=settings.diracx_timeout_seconds)
+                          credentials_path=path.expanduser().resolve() if path is not None else None,
+                          client_id=settings.diracx_client_id, timeout_seconds=settings.diracx_timeout_seconds)
     sandboxes = SandboxResults(client, session, results_root / RESULTS_DIR) if results_root is not None else None
     return DiracXBackend(client, settings.diracx_placement(), workflows_dir=workflows_dir,
                          gateway_url=gateway_url, chunk_size=settings.diracx_chunk_size, sandboxes=sandboxes,

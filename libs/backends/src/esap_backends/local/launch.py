@@ -1,5 +1,6 @@
 """What the local executor runs for a job: the argv from the workflow's command template, the payload's
-environment, and the checks on the workflow files it ships. Pure functions, no I/O.
+environment, and the checks on the workflow files it ships. Pure functions, no I/O. It runs plain processes:
+a job whose workflow names a container is refused for good.
 
 Values never pass through a shell: each ``{Name}`` is replaced inside one argv item, so a value with quotes,
 braces, spaces, ``=`` or ``;`` arrives unchanged. Depends on esap_messages and the backend errors only.
@@ -33,6 +34,11 @@ class LaunchPlan:
 
 def plan_launch(job: SubmitJob) -> LaunchPlan:
     """Check the job and render its command; PermanentBackendError if it can never run."""
+    if job.runtime is not None:
+        raise PermanentBackendError(
+            f"the local executor runs plain processes only; workflow {job.workflow.slug!r} needs the "
+            f"{job.runtime.engine.value} runtime (image {job.runtime.image[:200]!r}): choose a facility that "
+            "offers it")
     for name, value in job.parameters.items():
         if "\x00" in name or "\x00" in value:
             raise PermanentBackendError(f"parameter {name!r} holds a NUL character")

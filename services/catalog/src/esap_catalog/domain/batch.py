@@ -1,7 +1,9 @@
 """A batch of messages folded over the state machine, in order, into what the transaction must write.
 
 Several messages for one job in one batch see each other's effects (a CreateJob then its AbortJob). A job made
-in this batch is inserted once, in its final state; an existing job is updated once.
+in this batch is inserted once, in its final state; an existing job is updated once. The backend's history an
+observation carries is kept for any job that exists, even when the observation changes nothing else (a late
+or repeated one): it is the backend's record, stored once per entry whatever the job's phase.
 No I/O. Depends on esap_messages and the domain only.
 """
 
@@ -11,7 +13,7 @@ from uuid import UUID
 
 from esap_catalog.domain.model import Job, PhaseChange
 from esap_catalog.domain.state_machine import Env, apply
-from esap_messages import Message, ResultFile
+from esap_messages import BackendHistoryEntry, JobStatusObserved, Message, ResultFile
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class BatchOutcome:
     outbox: list[Message] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
     deleted: set[UUID] = field(default_factory=set)
+    backend_history: dict[UUID, list[BackendHistoryEntry]] = field(default_factory=dict)
 
     @property
     def changed_ids(self) -> list[UUID]:
@@ -40,6 +43,7 @@ class BatchOutcome:
             self.deleted.add(job_id)
         self.updated.pop(job_id, None)
         self.results.pop(job_id, None)
+        self.backend_history.pop(job_id, None)
         self.history = [entry for entry in self.history if entry.job_id != job_id]
 
 
@@ -58,6 +62,8 @@ def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> B
             outcome.ignored.append(Ignored(message, "not_applicable"))
             continue
         decision = apply(current.get(job_id), message, env)
+        if isinstance(message, JobStatusObserved) and message.history and decision.job is not None:
+            outcome.backend_history.setdefault(job_id, []).extend(message.history)
         if decision.ignored is not None:
             outcome.ignored.append(Ignored(message, decision.ignored))
         if decision.job is None or not decision.changed:

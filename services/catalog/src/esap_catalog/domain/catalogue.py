@@ -2,7 +2,7 @@
 
 A definition has the fields of its API view, stricter: the facility types, runtime engines and statuses this
 service knows, secrets only by reference, and an optional ``$schema`` (the published JSON Schema, for editors).
-Conversions to what the state machine needs are named here: ``to_spec``.
+Conversions to what the state machine needs are named here: ``to_spec`` (with ``to_runtime``).
 No I/O. Depends on pydantic and esap_messages only.
 """
 
@@ -12,7 +12,8 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from esap_catalog.domain.model import FacilitySpec, WorkflowSpec
-from esap_messages.api import FacilityView, WorkflowView
+from esap_messages.api import FacilityView, RuntimeEngine, WorkflowView
+from esap_messages.model import ContainerEngine, ContainerRuntime
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 SECRET_REFERENCE = r"^(env|file):[A-Za-z0-9_./-]{1,255}$"  # noqa: S105 (a pattern, not a secret)
@@ -53,7 +54,13 @@ class WorkflowDefinition(WorkflowView):
 
     def to_spec(self) -> WorkflowSpec:
         defaults = {p.name: p.default for p in self.parameters if p.default is not None}
-        return WorkflowSpec(self.slug, self.run, defaults, tuple(self.facility_types))
+        return WorkflowSpec(self.slug, self.run, defaults, tuple(self.facility_types), self.to_runtime())
+
+    def to_runtime(self) -> ContainerRuntime | None:
+        """The container a job of this workflow names to its backend; None for a plain process."""
+        if self.runtime.engine is RuntimeEngine.PROCESS or not self.runtime.image:
+            return None
+        return ContainerRuntime(engine=ContainerEngine(self.runtime.engine.value), image=self.runtime.image)
 
 
 class FacilityDefinition(FacilityView):

@@ -12,6 +12,7 @@ from typing import ClassVar
 from uuid import UUID
 
 from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, WorkflowRun
+from esap_messages.model import ContainerRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +72,14 @@ class PhaseChange:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowSpec:
-    """What the state machine needs of a workflow: how to run it and its parameter defaults."""
+    """What the state machine needs of a workflow: how to run it, in which container, its parameter defaults."""
 
     slug: str
     run: WorkflowRun
     defaults: Mapping[str, str]
     facility_types: tuple[str, ...]
+    runtime: ContainerRuntime | None = None
+    """None: the workflow names no container (a plain process)."""
 
 
 @dataclass(frozen=True, slots=True)

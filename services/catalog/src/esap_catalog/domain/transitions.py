@@ -67,7 +67,7 @@ def queued(job: Job, env: Env, *, source: str, created: bool = False) -> Decisio
                              callback_token_hash=token_hash(token))
     submit = SubmitJob(
         job_id=new.job_id, owner=new.owner, facility=new.facility, backend=new.backend, workflow=workflow.run,
-        parameters=dict(new.parameters), execution_duration=new.execution_duration,
+        runtime=workflow.runtime, parameters=dict(new.parameters), execution_duration=new.execution_duration,
         callback_token=SecretStr(token),
     )
     return Decision(new, created=created, changed=True, history=(entry,), outbox=(submit, event))

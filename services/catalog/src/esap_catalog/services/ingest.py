@@ -1,8 +1,8 @@
 """Applying a batch of consumed messages: one transaction, a fixed handful of statements, then the ack.
 
 In one transaction: record every message id in the inbox (duplicates drop out), lock every affected job, fold
-the messages over the pure state machine, then write new jobs, updated jobs, phase history, results, outbox
-rows and NOTIFYs in bulk. After the commit the outbox relay is woken; the bus acks when this returns.
+the messages over the pure state machine, then write new jobs, updated jobs, phase history, backend history,
+results, outbox rows and NOTIFYs in bulk. After the commit the outbox relay is woken; the bus acks when this returns.
 An outage raises DependencyUnavailableError so the bus holds the messages; any other error fails the batch,
 which the bus then splits so that one poison message cannot hold back the others.
 Depends on the domain, storage and the bus' error types.
@@ -77,6 +77,7 @@ class IngestService:
                 raise DependencyUnavailableError("a job was inserted concurrently; applying the batch again")
             await store.update(list(outcome.updated.values()))
             await store.append_history(outcome.history)
+            await store.add_backend_history(outcome.backend_history)
             await store.replace_results(outcome.results)
             await store.delete(outcome.deleted)
             await store.add_to_outbox(outcome.outbox)

@@ -5,6 +5,7 @@ of round trips as a batch of one. Rows are converted to domain objects here (``j
 leave this module. Depends on asyncpg, the domain and esap_messages.
 """
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from esap_catalog.domain.model import DiracState, ErrorSummary, Job, PhaseChange
-from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, encode
+from esap_messages import BackendHistoryEntry, DiracStatus, ErrorType, Message, Phase, ResultFile, encode
 from esap_messages.registry import routing_key_of
 
 _STATE = (
@@ -62,6 +63,11 @@ INSERT INTO inbox (message_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING 
 _HISTORY = """
 INSERT INTO job_phase_history (job_id, phase, previous_phase, at, source, detail)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+"""
+_BACKEND_HISTORY = """
+INSERT INTO job_backend_history (job_id, status_time, entry_digest, status, minor_status, application_status, source)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[])
+ON CONFLICT DO NOTHING
 """
 _DELETE_JOBS = """
 WITH gone AS (DELETE FROM jobs WHERE job_id = ANY($1::uuid[]) RETURNING job_id)
@@ -116,6 +122,12 @@ def _identity_row(job: Job) -> tuple[Any, ...]:
     )
 
 
+def entry_digest(entry: BackendHistoryEntry) -> bytes:
+    """What tells one backend history entry from another at the same time (the key's last part)."""
+    texts = (entry.status, entry.minor_status, entry.application_status, entry.source)
+    return hashlib.sha256("\x1f".join(texts).encode()).digest()
+
+
 def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows to one list per column, the shape ``unnest`` takes."""
     columns: list[list[Any]] = [[] for _ in range(width)]
@@ -164,6 +176,13 @@ class JobStore:
             rows = ((e.job_id, e.phase.value, e.previous_phase.value if e.previous_phase else None, e.at,
                      e.source, e.detail) for e in entries)
             await self._conn.execute(_HISTORY, *_columns(rows, 6))
+
+    async def add_backend_history(self, history: Mapping[UUID, Sequence[BackendHistoryEntry]]) -> None:
+        """Store each entry once: an entry already stored (by a repeated observation) adds nothing."""
+        rows = {(job_id, e.at, entry_digest(e)): (e.status, e.minor_status, e.application_status, e.source)
+                for job_id, entries in history.items() for e in entries}
+        if rows:
+            await self._conn.execute(_BACKEND_HISTORY, *_columns((k + v for k, v in rows.items()), 7))
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         if not results:

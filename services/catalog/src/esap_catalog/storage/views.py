@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from esap_messages import FINAL_PHASES, DiracStatus, ErrorType, Phase
+from esap_messages import FINAL_PHASES, BackendHistoryEntry, DiracStatus, ErrorType, Phase
 from esap_messages.api import (
     ActiveJob,
     DiracView,
@@ -32,7 +32,12 @@ SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, 
                  FROM job_results r WHERE r.job_id = j.job_id), '[]') AS results,
        COALESCE((SELECT json_agg(json_build_object('phase', h.phase, 'at', h.at, 'source', h.source,
                                                    'detail', h.detail) ORDER BY h.id)
-                 FROM job_phase_history h WHERE h.job_id = j.job_id), '[]') AS history
+                 FROM job_phase_history h WHERE h.job_id = j.job_id), '[]') AS history,
+       COALESCE((SELECT json_agg(json_build_object('status', b.status, 'minor_status', b.minor_status,
+                                                   'application_status', b.application_status,
+                                                   'at', b.status_time, 'source', b.source)
+                                 ORDER BY b.status_time, b.id)
+                 FROM job_backend_history b WHERE b.job_id = j.job_id), '[]') AS backend_history
 FROM jobs j WHERE j.job_id = $1
 """
 _LIST = "SELECT job_id, run_id, owner, phase, workflow, facility, creation_time FROM jobs WHERE phase = ANY($1::text[])"
@@ -88,6 +93,7 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         error=error,
         results=[ResultView.model_validate(x) for x in r["results"]],
         history=[PhaseEntry.model_validate(x) for x in r["history"]],
+        backend_history=[BackendHistoryEntry.model_validate(x) for x in r["backend_history"]],
     )
 
 

@@ -32,6 +32,16 @@ class ErrorSummaryJson(_Json):
     has_detail: bool = Field(False, alias="hasDetail")
 
 
+class HistoryEntryJson(_Json):
+    """One line of the backend's own history of the job (DIRAC's logging info)."""
+
+    time: datetime
+    status: str
+    minor_status: str = Field("", alias="minorStatus")
+    application_status: str = Field("", alias="applicationStatus")
+    source: str = ""
+
+
 class JobInfoJson(_Json):
     workflow: str
     facility: str
@@ -40,6 +50,7 @@ class JobInfoJson(_Json):
     minor_status: str = Field("", alias="minorStatus")
     application_status: str = Field("", alias="applicationStatus")
     site: str = ""
+    history: list[HistoryEntryJson] = Field(default_factory=list, description="The backend's history, oldest first.")
 
 
 class JobJson(_Json):
@@ -84,7 +95,10 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
     info = JobInfoJson(workflow=view.workflow, facility=view.facility, backend_job_id=view.backend_job_id,
                        status=view.dirac.status.value if view.dirac.status else None,
                        minor_status=view.dirac.minor_status, application_status=view.dirac.application_status,
-                       site=view.dirac.site)
+                       site=view.dirac.site, history=[
+                           HistoryEntryJson(time=e.at, status=e.status, minor_status=e.minor_status,
+                                            application_status=e.application_status, source=e.source)
+                           for e in view.backend_history])
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,

@@ -6,11 +6,12 @@ nillable ones (ownerId, startTime, endTime, destruction) are always present, nil
 Must not depend on anything but vo-models and esap_messages; it knows nothing of HTTP or the bus.
 """
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
-from pydantic_xml import BaseXmlModel, element
+from pydantic_xml import BaseXmlModel, attr, element
 from vo_models.uws import ErrorSummary, Jobs, JobSummary, Parameter, ResultReference, Results, ShortJobDescription
 from vo_models.uws.models import NSMAP
 from vo_models.uws.types import ErrorType, ExecutionPhase, UWSVersion
@@ -22,8 +23,22 @@ JOBINFO_NAMESPACE = "urn:esap-batch:jobinfo:v1"
 """Our own namespace for the elements inside ``uws:jobInfo``."""
 
 
+class HistoryEntry(BaseXmlModel, tag="entry", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    """One line of the backend's own history of the job (DIRAC's logging info)."""
+
+    time: datetime = attr(name="time")
+    status: str = attr(name="status")
+    minor_status: str = attr(name="minorStatus")
+    application_status: str = attr(name="applicationStatus")
+    source: str = attr(name="source")
+
+
+class BackendHistory(BaseXmlModel, tag="history", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    entries: list[HistoryEntry] = element(tag="entry", ns="esap", default_factory=list)
+
+
 class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOBINFO_NAMESPACE}):
-    """The backend's view of the job (DIRAC vocabulary), plus where it runs."""
+    """The backend's view of the job (DIRAC vocabulary), plus where it runs and the backend's history of it."""
 
     workflow: str | None = element(tag="workflow", ns="esap", default=None)
     facility: str | None = element(tag="facility", ns="esap", default=None)
@@ -32,6 +47,7 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     minor_status: str | None = element(tag="minorStatus", ns="esap", default=None)
     application_status: str | None = element(tag="applicationStatus", ns="esap", default=None)
     site: str | None = element(tag="site", ns="esap", default=None)
+    history: BackendHistory | None = element(tag="history", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -119,7 +135,7 @@ def _result(job_id: UUID, result: ResultView, base_url: str) -> ResultReference:
 
 
 def _job_info(view: JobView) -> JobInfo:
-    known: dict[str, str] = {"workflow": view.workflow, "facility": view.facility}
+    known: dict[str, Any] = {"workflow": view.workflow, "facility": view.facility}
     if view.backend_job_id:
         known["backend_job_id"] = view.backend_job_id
     if view.dirac.status is not None:
@@ -128,6 +144,10 @@ def _job_info(view: JobView) -> JobInfo:
         value = getattr(view.dirac, name)
         if value:
             known[name] = value
+    if view.backend_history:
+        known["history"] = BackendHistory(entries=[
+            HistoryEntry(time=e.at, status=e.status, minor_status=e.minor_status,
+                         application_status=e.application_status, source=e.source) for e in view.backend_history])
     return JobInfo(**known)
 
 

@@ -7,15 +7,17 @@ from datetime import datetime
 from uuid import UUID
 
 from esap_backends import BackendStatus
-from esap_messages import JobStatusObserved, StatusSource
+from esap_messages import MAX_BACKEND_HISTORY, BackendHistoryEntry, JobStatusObserved, StatusSource
 
 
 def _clip(text: str | None, limit: int) -> str | None:
     return None if text is None else text[:limit]
 
 
-def to_observation(job_id: UUID, status: BackendStatus, observed_at: datetime) -> JobStatusObserved:
-    """A JobStatusObserved from the monitor; results only with a final status, texts clipped to the contract."""
+def to_observation(job_id: UUID, status: BackendStatus, observed_at: datetime,
+                   history: tuple[BackendHistoryEntry, ...] | None = None) -> JobStatusObserved:
+    """A JobStatusObserved from the monitor; results only with a final status, texts clipped to the contract,
+    the backend's history (its newest entries) when there is one."""
     return JobStatusObserved(
         job_id=job_id,
         source=StatusSource.MONITOR,
@@ -29,4 +31,5 @@ def to_observation(job_id: UUID, status: BackendStatus, observed_at: datetime) -
         exit_code=status.exit_code,
         results=status.results if status.is_final else None,
         error=_clip(status.error, 4000),
+        history=history[-MAX_BACKEND_HISTORY:] if history is not None else None,
     )

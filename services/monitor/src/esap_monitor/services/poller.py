@@ -1,21 +1,25 @@
 """The polling loop: ask each backend in bulk for all tracked jobs, publish only the statuses that changed.
 
 One ``bulk_status`` call per backend per cycle (chunked only for huge sets), backends polled concurrently, one
-``publish_many`` per cycle. A job report nudges the loop; nudges arriving within a couple of milliseconds share one
-call. A failing backend is logged and counted and never stops the loop or the other backends.
-Depends on the Backend protocol, the tracker and a publish callable; knows nothing of AMQP or HTTP.
+``publish_many`` per cycle; the changes carry their backend's history of the job, read in one call per backend.
+A job report nudges the loop; nudges arriving within a couple of milliseconds share one call. A failing backend
+is logged and counted and never stops the loop or the other backends.
+Depends on the Backend protocol, the tracker, the history reader and a publish callable; knows nothing of AMQP
+or HTTP.
 """
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from uuid import UUID
 
 import structlog
 
 from esap_backends import Backend, BackendError, BackendStatus
 from esap_messages import Message, utcnow
 from esap_monitor.metrics import MonitorMetrics
+from esap_monitor.services.history import History, HistoryReader
 from esap_monitor.services.observations import to_observation
 from esap_monitor.services.tracker import PollTarget, Tracker
 
@@ -39,6 +43,7 @@ class StatusPoller:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        history_on_every_change: bool = True,
     ) -> None:
         self._tracker = tracker
         self._backends = backends
@@ -52,6 +57,7 @@ class StatusPoller:
         self._sleep = sleep
         self._wake = asyncio.Event()
         self._unsupported: set[str] = set()
+        self._histories = HistoryReader(backends, metrics, every_change=history_on_every_change)
 
     def nudge(self) -> None:
         """Some jobs are due: poll them now rather than at the next cycle."""
@@ -87,7 +93,8 @@ class StatusPoller:
         polled = await asyncio.gather(*(self._poll_backend(name, targets) for name, targets in batches.items()))
         observed = [pair for pairs in polled for pair in pairs]
         changes = [(target, status) for target, status in observed if self._tracker.is_change(target, status)]
-        published = await self._publish_changes(changes)
+        histories = await self._histories.read(changes) if changes else {}
+        published = await self._publish_changes(changes, histories)
         now = self._clock()
         for target, status in observed if published else self._unchanged(observed, changes):
             self._tracker.record(target, status, now)
@@ -98,13 +105,14 @@ class StatusPoller:
         changed = {id(target) for target, _ in changes}
         return [(target, status) for target, status in observed if id(target) not in changed]
 
-    async def _publish_changes(self, changes: Observed) -> bool:
+    async def _publish_changes(self, changes: Observed, histories: Mapping[UUID, History]) -> bool:
         """Publish the changes with confirms; False when the bus failed (the next cycle sees them again)."""
         if not changes:
             return True
         observed_at = self._wall_clock()
         try:
-            await self._publish([to_observation(t.job_id, status, observed_at) for t, status in changes])
+            await self._publish([to_observation(t.job_id, status, observed_at, histories.get(t.job_id))
+                                 for t, status in changes])
         except Exception as exc:
             log.warning("Could not publish status changes; the next cycle retries.", changes=len(changes),
                         error=repr(exc))
