@@ -19,7 +19,7 @@ from esap_backends.base import BackendError, BackendStatus, KillOutcome, Permane
 from esap_backends.dirac.client import DiracBridgeClient
 from esap_backends.dirac.jdl import JobDescription, job_description
 from esap_backends.diracx.jdl import JOB_NAME_PREFIX, FacilityPlacement, JobInputs
-from esap_backends.local.launch import check_workflow_file
+from esap_backends.shipped import read_workflow_files
 from esap_messages import DiracStatus, SubmitJob
 
 log = structlog.get_logger("esap.backends.dirac")
@@ -72,16 +72,7 @@ class DiracBackend:
         return [int(i) for i in ids or []]
 
     def _read_files(self, job: SubmitJob) -> dict[str, bytes]:
-        files: dict[str, bytes] = {}
-        for name in job.workflow.files:
-            relative = check_workflow_file(name)
-            if self._workflows_dir is None:
-                raise PermanentBackendError(f"workflow file {name!r} cannot be shipped: no workflows directory")
-            try:
-                files[relative.name] = (self._workflows_dir / relative).read_bytes()
-            except OSError as exc:
-                raise PermanentBackendError(f"workflow file {name!r} cannot be read: {exc}") from exc
-        return files
+        return read_workflow_files(self._workflows_dir, job.workflow.files)
 
     # --- status -------------------------------------------------------------------------------------------
 

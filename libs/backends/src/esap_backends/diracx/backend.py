@@ -26,7 +26,7 @@ from esap_backends.diracx.client import DiracXClient
 from esap_backends.diracx.history import HISTORY_CHUNK, read_histories
 from esap_backends.diracx.polling import StatusSearch
 from esap_backends.diracx.sandbox import SandboxResults
-from esap_backends.local.launch import check_workflow_file
+from esap_backends.shipped import read_workflow_files
 from esap_messages import BackendHistoryEntry, DiracStatus, SubmitJob, utcnow
 
 log = structlog.get_logger("esap.backends.diracx")
@@ -90,16 +90,7 @@ class DiracXBackend:
         return jdl.to_jdl(job, self._placement, jdl.JobInputs(files=self._read_files(job), callback_url=callback))
 
     def _read_files(self, job: SubmitJob) -> dict[str, bytes]:
-        files: dict[str, bytes] = {}
-        for name in job.workflow.files:
-            relative = check_workflow_file(name)
-            if self._workflows_dir is None:
-                raise PermanentBackendError(f"workflow file {name!r} cannot be shipped: no workflows directory")
-            try:
-                files[relative.name] = (self._workflows_dir / relative).read_bytes()
-            except OSError as exc:
-                raise PermanentBackendError(f"workflow file {name!r} cannot be read: {exc}") from exc
-        return files
+        return read_workflow_files(self._workflows_dir, job.workflow.files)
 
     def _start_flush(self, delay: float) -> None:
         if delay > 0 and self._flush is not None and not self._flush.done():
