@@ -49,11 +49,11 @@ class DiracSettings(BaseModel):
     dirac_chunk_size: int = Field(1000, ge=1, le=10000, description="Most job ids in one bulk status call.")
 
     def dirac_placement(self) -> FacilityPlacement:
-        return FacilityPlacement(sites=_split(self.dirac_sites), tags=_split(self.dirac_tags),
-                                 platform=self.dirac_platform.strip(), job_group=self.dirac_job_group,
-                                 runtime_engine=self.dirac_runtime_engine.strip(),
-                                 container_image=self.dirac_container_image.strip(),
-                                 default_cpu_time=self.dirac_default_cpu_time)
+        return FacilityPlacement.from_settings(
+            sites=self.dirac_sites, tags=self.dirac_tags, platform=self.dirac_platform,
+            job_group=self.dirac_job_group, runtime_engine=self.dirac_runtime_engine,
+            container_image=self.dirac_container_image,
+            default_cpu_time=self.dirac_default_cpu_time)
 
     def dirac_bridge_command(self) -> list[str]:
         command = [str(venv_python(self.dirac_venv)), str(BRIDGE), "--threads", str(self.dirac_bridge_threads)]
@@ -89,7 +89,3 @@ def build_dirac_backend(settings: DiracSettings, *, workflows_dir: Path | None,
         raise ValueError("dirac_setup is set but neither dirac_config_server nor dirac_cfg is")
     return DiracBackend(build_dirac_client(settings), settings.dirac_placement(), workflows_dir=workflows_dir,
                         gateway_url=gateway_url, chunk_size=settings.dirac_chunk_size)
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())

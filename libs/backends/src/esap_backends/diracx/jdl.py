@@ -95,6 +95,18 @@ class FacilityPlacement:
     priority: int = 1
     default_cpu_time: int = 86400
 
+    @classmethod
+    def from_settings(cls, *, sites: str, tags: str, platform: str, job_group: str, runtime_engine: str,
+                      container_image: str, default_cpu_time: int) -> "FacilityPlacement":
+        """From settings as written: comma-separated sites and tags, values with stray spaces."""
+        return cls(sites=_split(sites), tags=_split(tags), platform=platform.strip(), job_group=job_group,
+                   runtime_engine=runtime_engine.strip(), container_image=container_image.strip(),
+                   default_cpu_time=default_cpu_time)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
 
 @dataclass(frozen=True)
 class JobInputs:

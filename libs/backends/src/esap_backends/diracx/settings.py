@@ -58,11 +58,11 @@ class DiracXSettings(BaseModel):
         return self
 
     def diracx_placement(self) -> FacilityPlacement:
-        return FacilityPlacement(sites=_split(self.diracx_sites), tags=_split(self.diracx_tags),
-                                 platform=self.diracx_platform.strip(), job_group=self.diracx_job_group,
-                                 runtime_engine=self.diracx_runtime_engine.strip(),
-                                 container_image=self.diracx_container_image.strip(),
-                                 default_cpu_time=self.diracx_default_cpu_time)
+        return FacilityPlacement.from_settings(
+            sites=self.diracx_sites, tags=self.diracx_tags, platform=self.diracx_platform,
+            job_group=self.diracx_job_group, runtime_engine=self.diracx_runtime_engine,
+            container_image=self.diracx_container_image,
+            default_cpu_time=self.diracx_default_cpu_time)
 
 
 def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSession, *,
@@ -87,7 +87,3 @@ def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSessio
     return DiracXBackend(client, settings.diracx_placement(), workflows_dir=workflows_dir,
                          gateway_url=gateway_url, chunk_size=settings.diracx_chunk_size, sandboxes=sandboxes,
                          full_poll_seconds=settings.diracx_full_poll_seconds if incremental else 0.0)
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
