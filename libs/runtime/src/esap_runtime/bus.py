@@ -52,6 +52,9 @@ class DependencyUnavailableError(Exception):
 MAX_BATCH = 256
 """Most messages in one AMQP message."""
 
+CLOSE_SECONDS = 10.0
+"""How long closing waits for the broker before it gives up on a clean close: a stop must not hang."""
+
 MAX_IN_FLIGHT = 4
 """AMQP messages a publisher has waiting for confirms before it holds further messages back to batch them."""
 
@@ -183,9 +186,15 @@ class Bus:
         self._consumers.append(consumer)
 
     async def close(self) -> None:
+        """Stop consuming, then close the connection; unsettled deliveries go back to the queue. A broker that
+        does not answer the close within CLOSE_SECONDS is left to notice the dropped socket."""
         for consumer in self._consumers:
             await consumer.stop()
-        await self._connection.close()
+        try:
+            await asyncio.wait_for(self._connection.close(), CLOSE_SECONDS)
+        except TimeoutError:
+            log.warning("The broker did not answer the close in time; the connection is dropped.",
+                        timeout=CLOSE_SECONDS)
 
 
 async def declare_topology(channel: AbstractChannel, topology: Topology) -> AbstractExchange:

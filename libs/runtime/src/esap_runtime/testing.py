@@ -9,8 +9,10 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import ExitStack
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +52,61 @@ async def _rabbitmq_answers(url: str) -> str | None:
         return repr(exc)
     await conn.close()
     return None
+
+
+HANG_REPORT_LEAD = 15.0
+"""Seconds before pytest-timeout fails a test at which the stacks of the loop's pending tasks are printed: the
+timeout's own report shows only the loop waiting in select, not which await never returned."""
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _session_loop() -> None:
+    global _loop
+    _loop = asyncio.get_running_loop()
+
+
+def _await_chain(task: "asyncio.Task[object]") -> list[str]:
+    """Where a suspended task waits: each coroutine of its await chain, outermost first."""
+    lines = []
+    awaited: object = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return lines
+
+
+def _print_pending_tasks(test: str) -> None:
+    tasks = sorted(asyncio.all_tasks(), key=lambda t: t.get_name())
+    lines = [f"\n=== {test} is about to time out; {len(tasks)} asyncio tasks pending ==="]
+    for task in tasks:
+        lines += [f"task {task.get_name()}:", *_await_chain(task)]
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    marker = item.get_closest_marker("timeout")
+    timeout = marker.args[0] if marker is not None and marker.args else item.config.getini("timeout")
+    lead = float(timeout or 0) - HANG_REPORT_LEAD
+    loop = _loop
+    timer = None
+    if lead > 0 and loop is not None:
+        def report() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_print_pending_tasks, item.nodeid)
+
+        timer = threading.Timer(lead, report)
+        timer.daemon = True
+        timer.start()
+    try:
+        return (yield)
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 @pytest.fixture(scope="session")

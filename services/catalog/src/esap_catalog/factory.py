@@ -31,7 +31,7 @@ from esap_catalog.storage.destruction import DestructionStore
 from esap_catalog.storage.listener import ChangeListener
 from esap_catalog.storage.messages import InboxStore, OutboxStore
 from esap_catalog.storage.migrator import check_schema
-from esap_catalog.storage.pool import create_pool
+from esap_catalog.storage.pool import close_pool, create_pool
 from esap_catalog.storage.search import CatalogueSearchStore
 from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
@@ -88,7 +88,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
     metrics = CatalogMetrics(registry)
     async with contextlib.AsyncExitStack() as stack:
         pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
-        stack.push_async_callback(pool.close)
+        stack.push_async_callback(close_pool, pool)
         async with pool.acquire() as conn:
             await check_schema(conn)
         waiters = WaiterRegistry(metrics.waiters.set)

@@ -45,7 +45,10 @@ class ChangeListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+            try:
+                await self._conn.close(timeout=5)
+            except Exception:  # TimeoutError or a broken socket: drop it, the stop must go on
+                self._conn.terminate()
 
     async def _connect(self) -> None:
         conn = await asyncpg.connect(self._url)

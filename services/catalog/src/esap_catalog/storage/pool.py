@@ -6,10 +6,17 @@ and open transactions are still rolled back by asyncpg itself.
 Depends on asyncpg and orjson only.
 """
 
+import asyncio
 from typing import Any
 
 import asyncpg
 import orjson
+import structlog
+
+log = structlog.get_logger("esap.catalog.pool")
+
+CLOSE_SECONDS = 10.0
+"""How long closing waits for connections to come back before it drops them: a stop must not hang."""
 
 
 def _dumps(value: Any) -> str:
@@ -30,3 +37,13 @@ async def create_pool(url: str, *, min_size: int, max_size: int) -> asyncpg.Pool
         url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, command_timeout=60
     )
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully; a connection still out after CLOSE_SECONDS (a query stuck on a frozen server, a release lost
+    to a cancellation) is dropped rather than left to hold the service's stop forever."""
+    try:
+        await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning("Connection pool did not close in time; dropping its connections.", timeout=CLOSE_SECONDS)
+        pool.terminate()
