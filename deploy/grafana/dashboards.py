@@ -172,6 +172,9 @@ def backends() -> Board:
     b.add("Poll cycles per second", [
         (f"sum by (backend) (rate(monitor_poll_cycle_duration_seconds_count{{{sel}}}[{RATE}]))", "{{backend}}")],
         unit="reqps", width=8)
+    b.add("Results of ended jobs (output sandboxes) by outcome", [
+        (f"sum by (backend, outcome) (rate(monitor_results_fetches_total{{{sel}}}[{RATE}]))",
+         "{{backend}} {{outcome}}")], unit="reqps", stack=True, width=24, height=6)
     b.row("Submissions and kills (submitter)")
     b.add("Submissions by outcome", [
         (f"sum by (backend, outcome) (rate(submitter_submissions_total{{{sel}}}[{RATE}]))", "{{backend}} {{outcome}}")],

@@ -1,7 +1,8 @@
-"""The backend interface shared by the submitter (submit, kill) and the monitor (bulk status).
+"""The backend interface shared by the submitter (submit, kill) and the monitor (bulk status, changes since a point
+in time, output retrieval).
 
-Implementations: ``local`` (this host) and ``diracx`` (a DiracX server, esap_backends.diracx).
-Depends on esap_messages only.
+Implementations: ``local`` (this host), ``diracx`` (a DiracX server, esap_backends.diracx) and ``dirac`` (classic
+DIRAC through its Python API, esap_backends.dirac). Depends on esap_messages only.
 """
 
 from collections.abc import Iterable, Mapping
@@ -46,12 +47,19 @@ class BackendStatus:
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    @property
+    def awaits_results(self) -> bool:
+        """Ended with outputs to collect (Done or Failed) that this status does not carry yet."""
+        return self.status in RESULT_STATUSES and not self.results
+
     def signature(self) -> tuple[str, str, str, str]:
         """What counts as a change worth reporting."""
         return (self.status.value, self.minor_status, self.application_status, self.site)
 
 
 FINAL_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED, DiracStatus.KILLED, DiracStatus.DELETED})
+# A job that ended so has an output sandbox (a failed payload's stdout and stderr say why it failed).
+RESULT_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED})
 
 
 class Backend(Protocol):
@@ -69,7 +77,26 @@ class Backend(Protocol):
         ...
 
     async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
-        """Statuses of many jobs in one call; ids the backend does not know are left out."""
+        """Statuses of many jobs in one call; ids the backend does not know are left out. Results are not
+        fetched here: a Done or Failed status may come without them (see fetch_results)."""
+        ...
+
+    async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        """Statuses of those of the jobs whose record changed at or after ``since`` (tz-aware), in as few calls as
+        the backend allows (DIRAC: one search on LastUpdateTime, then statuses of the changed jobs only).
+
+        May hold jobs that did not change (a backend that cannot tell answers for all of them), never leaves out
+        one that did; ids the backend does not know are left out. ``since`` is read against the backend's clock at
+        its precision (DIRAC keeps whole seconds): a caller keeps a margin for clock skew."""
+        ...
+
+    async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
+        """The output files of a job that ended Done or Failed, as results on this host (``file://`` locations):
+        fetched from the backend on the first call, read from this host afterwards.
+
+        Raises BackendError when they cannot be fetched now (ask again later), PermanentBackendError when they
+        never can be (an unknown job, an unreadable sandbox). A job with no output sandbox, or a backend built
+        without a results directory (the submitter's), has no files: ``()``."""
         ...
 
 

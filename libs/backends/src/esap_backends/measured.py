@@ -2,17 +2,19 @@
 backend and operation, for the operators' dashboards.
 
 The histogram is the caller's (each service names it in its own registry); labels: backend, operation
-(submit, kill, bulk_status), outcome (ok, transient, permanent). Depends on base.py and prometheus_client only.
+(submit, kill, bulk_status, changes_since, fetch_results), outcome (ok, transient, permanent). Depends on base.py
+and prometheus_client only.
 """
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Histogram
 
 from esap_backends.base import Backend, BackendError, BackendStatus, KillOutcome, PermanentBackendError
-from esap_messages import SubmitJob
+from esap_messages import ResultFile, SubmitJob
 
 T = TypeVar("T")
 
@@ -46,6 +48,12 @@ class MeasuredBackend:
 
     async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
         return await self._timed("bulk_status", lambda: self.inner.bulk_status(backend_job_ids))
+
+    async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        return await self._timed("changes_since", lambda: self.inner.changes_since(since, backend_job_ids))
+
+    async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
+        return await self._timed("fetch_results", lambda: self.inner.fetch_results(backend_job_id))
 
     async def _timed(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()

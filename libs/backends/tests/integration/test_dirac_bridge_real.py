@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from esap_backends import BackendError, PermanentBackendError
-from esap_backends.dirac import DiracBridgeClient, job_description
+from esap_backends.dirac import DiracBridgeClient, DiracCallError, job_description
 from esap_backends.dirac.testing import BRIDGE, real_bridge_client, real_bridge_python
 from esap_backends.diracx import FacilityPlacement, JobInputs
 from esap_messages import SubmitJob, WorkflowRun
@@ -151,18 +151,23 @@ async def test_a_site_dirac_does_not_know_is_refused_by_the_job_api(bridge: Dira
     assert "JobName = esap-" in built["jdl"]
 
 
-async def test_without_a_reachable_dirac_every_server_call_is_a_transient_error(dirac_python: Path) -> None:
+async def test_without_a_reachable_dirac_every_server_call_is_a_transient_error(dirac_python: Path,
+                                                                                tmp_path: Path) -> None:
     client = DiracBridgeClient([str(dirac_python), str(BRIDGE), "--setup", "Nowhere", "--config-server",
                                 "dips://127.0.0.1:9/Configuration/Server"], timeout_seconds=60.0)
     calls: list[tuple[str, dict[str, Any]]] = [
         ("bulk_status", {"job_ids": [1, 2]}), ("find_by_name", {"name": "esap-x", "job_group": "esap"}),
         ("kill", {"job_id": 5}),
         ("submit", {"description": job_description(job({}), FacilityPlacement(), JobInputs()).to_json()}),
+        ("changed_since", {"since": "2026-01-02 03:04:05", "job_group": "esap"}),
+        ("output_sandbox", {"job_id": 5, "directory": str(tmp_path / "incoming" / "5")}),
     ]
     try:
         for operation, args in calls:
             with pytest.raises(BackendError) as raised:
                 await client.call(operation, args)
             assert not isinstance(raised.value, PermanentBackendError), (operation, raised.value)
+            # DIRAC's own answer (its client reached the point of calling a server), not a bug of the bridge's
+            assert isinstance(raised.value, DiracCallError) and raised.value.error["kind"] == "dirac", raised.value
     finally:
         await client.close()

@@ -111,3 +111,18 @@ async def test_max_parallel_queues_the_rest_in_order(make_backend, wait_until, j
 
 async def _is(backend: Any, job_id: str, status: DiracStatus) -> bool:
     return await _status(backend, job_id) is status
+
+
+async def test_the_executor_tells_its_own_observer_of_the_start_and_of_the_end_with_results(
+        make_backend, wait_until, jobs) -> None:
+    seen: list[tuple[Any, Any]] = []
+    backend = make_backend(on_status=lambda job_id, status: seen.append((job_id, status)))
+    job = jobs.make(jobs.workflow("hello-world"), HELLO)
+    await backend.submit(job)
+    await wait_until(lambda: len(seen) == 2, what="start and end observed")
+    (first_id, started), (second_id, ended) = seen
+    assert first_id == second_id == job.job_id
+    assert started.status is DiracStatus.RUNNING and started.started_at is not None and not started.results
+    assert ended.status is DiracStatus.DONE and ended.exit_code == 0
+    assert ended.started_at == started.started_at and ended.ended_at is not None
+    assert [r.name for r in ended.results] == ["stdout", "stderr", "helloworld.json"]

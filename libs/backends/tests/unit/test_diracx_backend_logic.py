@@ -195,3 +195,35 @@ async def test_incremental_polls_ask_only_for_what_changed_and_everything_now_an
     assert fake.searched.count("LastUpdateTime") == before + 1
     clock.now = 1000
     assert set(await search.polled([1])) == {1}  # the others were forgotten, not reported
+
+
+async def test_changes_since_leaves_the_incremental_polls_watermark_alone() -> None:
+    from esap_backends.diracx.backend import to_backend_status
+    from esap_backends.diracx.polling import StatusSearch
+
+    fake, clock = UpdatingDiracX(), FakeClock()
+    for i in range(1, 4):
+        fake.put(i, "Received", "2026-01-01T10:00:00Z")
+    search = StatusSearch(fake, to_backend_status, chunk_size=10, job_group="esap",  # type: ignore[arg-type]
+                          full_every=60, clock=clock)
+    await search.polled([1, 2, 3])
+    fake.put(2, "Running", "2026-01-01T10:00:30Z")
+    fake.put(3, "Matched", "2026-01-01T10:05:00Z")
+    since = datetime(2026, 1, 1, 10, 4, 59, 900000, tzinfo=UTC)
+    changed = await search.updated_since(since, [1, 2, 3])
+    assert {i: s.status.value for i, s in changed.items()} == {3: "Matched"}
+    assert await search.updated_since(since, [1, 2]) == {}
+    clock.now = 1
+    polled = await search.polled([1, 2, 3])  # the poll's own watermark still sees job 2's older change
+    assert (polled[2].status.value, polled[3].status.value) == ("Running", "Matched")
+
+
+async def test_results_come_only_from_fetch_results_and_need_a_results_directory() -> None:
+    fake = FakeDiracX()
+    made = backend(fake)
+    dirac_id = await made.submit(job())
+    fake.jobs[int(dirac_id)]["Status"] = "Done"
+    assert (await made.bulk_status([dirac_id]))[dirac_id].results == ()
+    assert await made.fetch_results(dirac_id) == ()  # built without a results directory: the submitter's
+    with pytest.raises(PermanentBackendError):
+        await made.fetch_results("../1")

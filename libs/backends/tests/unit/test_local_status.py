@@ -44,6 +44,11 @@ def test_exit_code_zero_is_done_with_results() -> None:
         ("stdout", 10, "text/plain"), ("stderr", 0, "text/plain"), ("helloworld.json", 5, "application/json")]
 
 
+def test_a_job_never_ends_before_it_started_though_its_exit_file_s_time_is_coarse() -> None:
+    status = derive_status(_snapshot(_state(), exit_code_text="0", exit_code_written_at=T0 - timedelta(milliseconds=3)))
+    assert status.status is DiracStatus.DONE and status.ended_at == status.started_at == T0
+
+
 def test_non_zero_exit_is_failed_with_the_last_stderr_line() -> None:
     status = derive_status(_snapshot(_state(), exit_code_text="3", stderr_tail="first\nTraceback\nBoom!\n\n"))
     assert status.status is DiracStatus.FAILED

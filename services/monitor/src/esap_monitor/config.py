@@ -43,6 +43,8 @@ class Settings(ServiceSettings, DiracXSettings, DiracSettings):
     history_on_every_change: bool = Field(
         True, description="Send the backend's job history (DIRAC's logging info) with every status change; "
         "false sends it only with a final status (fewer backend calls).")
+    results_fetch_concurrency: int = Field(
+        8, ge=1, le=256, description="Ended jobs whose results (DIRAC output sandboxes) are fetched at once.")
     consume_batch_size: int = Field(500, ge=1, description="Most bus messages handled together in one batch.")
     catalog_timeout_seconds: float = Field(
         30.0, gt=0, description="Time allowed for one request to the catalog (the active-job list can be long)."

@@ -33,12 +33,14 @@ log = structlog.get_logger("esap.monitor")
 # The monitor only reads statuses: these two matter to the submitter, which starts and kills jobs.
 LOCAL_MAX_PARALLEL = 64
 LOCAL_KILL_GRACE_SECONDS = 10.0
+# Backends whose submitter publishes the starts and ends it sees: a job's report needs no poll at once.
+SELF_REPORTING = frozenset({LocalBackend.name})
 
 
 def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Backend]:
-    """The backends this deployment polls, by the name the catalog gives them (DiracX when configured; its
-    output sandboxes are fetched under the local work root, where the gateway serves results from; classic DIRAC
-    when configured, statuses only)."""
+    """The backends this deployment polls, by the name the catalog gives them (DiracX and classic DIRAC when
+    configured; their output sandboxes are fetched under the local work root, where the gateway serves results
+    from)."""
     local: Backend = LocalBackend(
         work_root=settings.local_work_root, workflows_dir=settings.workflows_dir, max_parallel=LOCAL_MAX_PARALLEL,
         kill_grace_seconds=LOCAL_KILL_GRACE_SECONDS, callback_client=None,
@@ -48,7 +50,8 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[s
                                   results_root=settings.local_work_root, incremental=True)
     if diracx is not None:
         backends[diracx.name] = diracx
-    dirac = build_dirac_backend(settings, workflows_dir=None, gateway_url=None)
+    dirac = build_dirac_backend(settings, workflows_dir=None, gateway_url=None,
+                                results_root=settings.local_work_root)
     if dirac is not None:
         backends[dirac.name] = dirac
     return backends
@@ -93,7 +96,7 @@ def _report_end(task: asyncio.Task[None]) -> None:
 async def running_monitor(settings: Settings, metrics: MonitorMetrics,
                           backends: Mapping[str, Backend] | None = None) -> AsyncIterator[Monitor]:
     """Connect, start consuming and polling; stop and disconnect on exit."""
-    tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds)
+    tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds, self_reporting=SELF_REPORTING)
     metrics.count_tracked(tracker.__len__)
     topology = Topology(settings.bus_namespace)
     bus = await Bus.connect(settings.amqp_url.get_secret_value(), topology, metrics.bus)
@@ -106,6 +109,7 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
                 tracker, measured, bus.publish_many, metrics, interval=settings.poll_interval_seconds,
                 chunk_size=settings.poll_chunk_size, coalesce_seconds=settings.nudge_coalesce_seconds,
                 history_on_every_change=settings.history_on_every_change,
+                results_concurrency=settings.results_fetch_concurrency,
             )
             catalog = CatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
             sync = CatalogSync(catalog, tracker, metrics, resync_seconds=settings.resync_seconds,

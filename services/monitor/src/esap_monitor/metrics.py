@@ -33,6 +33,10 @@ class MonitorMetrics:
             "monitor_status_changes_total", "Status changes published, by the new DIRAC status.", ["status"],
             registry=registry,
         )
+        self.results_fetches = Counter(
+            "monitor_results_fetches_total", "Results of ended jobs fetched from their backend, by outcome (fetched, "
+            "held: asked again after a pause, missing: for good).", ["backend", "outcome"], registry=registry,
+        )
         self.catalog_syncs = Counter(
             "monitor_catalog_syncs_total", "Reads of the active jobs from the catalog, by outcome (ok, error).",
             ["outcome"], registry=registry,

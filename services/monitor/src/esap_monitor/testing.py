@@ -1,15 +1,16 @@
-"""Fakes of the monitor's ports, for tests: a backend whose statuses (and histories) a test sets, and a catalog
-reader.
+"""Fakes of the monitor's ports, for tests: a backend whose statuses (histories, results) a test sets, and a
+catalog reader.
 
 In memory, no I/O. Depends on esap_backends' protocol types and esap_messages.api only.
 """
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from uuid import UUID
 
 from esap_backends import BackendError, BackendStatus, KillOutcome
-from esap_messages import BackendHistoryEntry, DiracStatus, Phase, SubmitJob
+from esap_messages import BackendHistoryEntry, DiracStatus, Phase, ResultFile, SubmitJob
 from esap_messages.api import ActiveJob, ActiveJobList, FacilityList, FacilityView
 from esap_monitor.adapters.catalog import CatalogUnavailableError
 
@@ -22,6 +23,9 @@ class FakeBackend:
         self.statuses: dict[str, BackendStatus] = {}
         self.calls: list[list[str]] = []
         self.failure: BackendError | None = None
+        self.results: dict[str, tuple[ResultFile, ...]] = {}
+        self.results_failures: dict[str, list[Exception]] = {}
+        self.result_calls: list[str] = []
         self._called = asyncio.Condition()
 
     def set(self, backend_job_id: str, status: BackendStatus) -> None:
@@ -47,6 +51,17 @@ class FakeBackend:
         if self.failure is not None:
             raise self.failure
         return {i: self.statuses[i] for i in ids if i in self.statuses}
+
+    async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        return await self.bulk_status(backend_job_ids)
+
+    async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
+        """What the test put in ``results`` (or raises what it put in ``results_failures``, one per call)."""
+        self.result_calls.append(backend_job_id)
+        failures = self.results_failures.get(backend_job_id)
+        if failures:
+            raise failures.pop(0)
+        return self.results.get(backend_job_id, ())
 
     async def wait_for_calls(self, count: int) -> None:
         """Until at least ``count`` bulk calls were made (bound it with asyncio.timeout)."""

@@ -141,3 +141,14 @@ def test_a_new_backend_job_id_resets_what_is_known() -> None:
     t.apply([phase(job_id, Phase.QUEUED, backend_job_id="b2")], now=3.0)
     assert ids(t.take(due_only=False)) == {"local": [(job_id, "b2")]}
     assert t.is_change(target(t, job_id), BackendStatus(DiracStatus.RECEIVED))
+
+
+def test_a_report_of_a_self_reporting_backend_updates_what_is_known_but_asks_no_poll_at_once() -> None:
+    t = Tracker(catalog_lag_seconds=LAG, self_reporting=frozenset({"local"}))
+    t.learn_facilities([("local", "local"), ("ctadirac", "diracx")])
+    local_job, dirac_job = new_id(), new_id()
+    t.apply([submitted(local_job), submitted(dirac_job, facility="ctadirac")], now=1.0)
+    due = t.apply([reported(local_job, DiracStatus.RUNNING), reported(dirac_job, DiracStatus.RUNNING)], now=2.0)
+    assert due and ids(t.take(due_only=True)) == {"diracx": [(dirac_job, "b1")]}
+    assert not t.is_change(target(t, local_job), BackendStatus(DiracStatus.RUNNING))
+    assert ids(t.take(due_only=False)) == {"local": [(local_job, "b1")], "diracx": [(dirac_job, "b1")]}

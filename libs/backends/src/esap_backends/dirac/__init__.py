@@ -5,7 +5,7 @@ the rest of this package runs in the services and talks to the bridge in JSON li
 package does not import DIRAC. Depends on the backend interface, esap_messages and the DiracX JDL module.
 """
 
-from esap_backends.dirac.backend import DiracBackend, to_backend_status
+from esap_backends.dirac.backend import DiracBackend
 from esap_backends.dirac.client import DiracBridgeClient, DiracCallError, DiracRefusedError, to_backend_error
 from esap_backends.dirac.jdl import JobCall, JobDescription, job_description
 
@@ -18,5 +18,4 @@ __all__ = [
     "JobDescription",
     "job_description",
     "to_backend_error",
-    "to_backend_status",
 ]

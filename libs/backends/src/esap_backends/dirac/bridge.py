@@ -9,15 +9,19 @@ own and everything else goes to stderr. It ends at the end of its input once the
 or when killed (the caller's time limit).
 
 Operations: ``build_jdl`` (offline: a job description -> DIRAC's JDL and workflow XML), ``submit``,
-``find_by_name``, ``kill``, ``bulk_status``. A job description is ``{"stdout", "stderr", "calls": [{"method",
+``find_by_name``, ``kill``, ``bulk_status``, ``changed_since`` (ids of a job group updated since a time) and
+``output_sandbox`` (a job's output sandbox archives, downloaded into a directory, not unpacked: the caller unpacks
+them by its own rules). A job description is ``{"stdout", "stderr", "calls": [{"method",
 "args", "kwargs"}]}``: setter calls on DIRAC's Job API, only those in SETTERS.
 Depends on the standard library and DIRAC only: it must never import pydantic or the rest of esap-batch.
 """
 
 import argparse
+import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 import threading
 import traceback
@@ -106,29 +110,85 @@ def kill(args: dict[str, Any]) -> Any:
     return checked(Dirac().killJob(int(args["job_id"])))
 
 
-def bulk_status(args: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Status, MinorStatus, ApplicationStatus and Site of many jobs: two calls whatever their number."""
+STATUS_ATTRIBUTES = ("Status", "MinorStatus", "ApplicationStatus", "Site", "StartExecTime", "EndExecTime",
+                     "LastUpdateTime")
+NO_SANDBOX = "No Output sandbox found"  # DIRAC's SandboxStoreClient, when no output sandbox was registered
+NO_PARAMETERS = "Failed to get job parameters"  # Dirac.getJobParameters, when the job has none
+
+
+def bulk_status(args: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """Status, MinorStatus, ApplicationStatus, Site and execution times of many jobs: one call whatever their
+    number (the job attributes, as getJobsSummary reads them)."""
     from DIRAC.WorkloadManagementSystem.Client.JobMonitoringClient import JobMonitoringClient
 
     ids = [int(i) for i in args["job_ids"]]
     if not ids:
         return {}
-    client = JobMonitoringClient()
-    states = checked(client.getJobsStates(ids)) or {}
-    sites = checked(client.getJobsSites(ids)) or {}
-    answer: dict[str, dict[str, str]] = {}
-    for job_id, row in states.items():
-        site = sites.get(job_id, {})
-        answer[str(job_id)] = {
-            "Status": str(row.get("Status") or ""), "MinorStatus": str(row.get("MinorStatus") or ""),
-            "ApplicationStatus": str(row.get("ApplicationStatus") or ""),
-            "Site": str(site.get("Site") or "") if isinstance(site, dict) else str(site or ""),
-        }
+    rows = checked(JobMonitoringClient().getJobsSummary(ids)) or {}
+    return {str(job_id): status_row(row) for job_id, row in rows.items() if isinstance(row, dict)}
+
+
+def status_row(row: dict[str, Any]) -> dict[str, str | None]:
+    """The attributes esap-batch reads; times as ISO 8601 text (DIRAC's are naive UTC), None when unset."""
+    answer: dict[str, str | None] = {}
+    for name in STATUS_ATTRIBUTES:
+        value: Any = row.get(name)
+        if hasattr(value, "isoformat"):
+            answer[name] = value.isoformat()
+        elif value is None or str(value) in ("", "None"):
+            answer[name] = None if name.endswith("Time") else ""
+        else:
+            answer[name] = str(value)
     return answer
 
 
+def changed_since(args: dict[str, Any]) -> list[int]:
+    """The ids of the jobs of ``job_group`` whose LastUpdateTime is at or after ``since`` (naive UTC text)."""
+    from DIRAC.WorkloadManagementSystem.Client.JobMonitoringClient import JobMonitoringClient
+
+    found = checked(JobMonitoringClient().getJobs({"JobGroup": args["job_group"]}, args["since"]))
+    return sorted(int(i) for i in found or [])
+
+
+def output_sandbox(args: dict[str, Any]) -> dict[str, Any]:
+    """Download the job's output sandbox archives into ``directory``; their names there (none: no sandbox).
+
+    Not unpacked by DIRAC (whose extraction follows any path the payload put in the archive), and never the
+    "oversized" route of getOutputSandbox, which changes the process's working directory under the other threads:
+    a sandbox DIRAC moved to grid storage is read from its OutputSandboxLFN parameter instead."""
+    from DIRAC.Interfaces.API.Dirac import Dirac
+
+    job_id, directory = int(args["job_id"]), str(args["directory"])
+    os.makedirs(directory, exist_ok=True)
+    dirac = Dirac()
+    result = dirac.getOutputSandbox(job_id, outputDir=directory, noJobDir=True, oversized=False, unpack=False)
+    if result.get("OK"):
+        return {"archives": [_move_into(path, directory, n) for n, path in enumerate(result.get("Value") or [])]}
+    if NO_SANDBOX.lower() not in str(result.get("Message", "")).lower():
+        checked(result)
+    answer = dirac.getJobParameters(job_id)
+    if not answer.get("OK") and NO_PARAMETERS in str(answer.get("Message", "")):
+        return {"archives": []}  # a job that never ran (it failed in DIRAC's optimizers) has neither
+    parameters = checked(answer) or {}
+    lfn = parameters.get("OutputSandboxLFN") if isinstance(parameters, dict) else None
+    if not lfn:
+        return {"archives": []}
+    fetched = checked(dirac.getFile(str(lfn), destDir=directory))
+    local = (fetched.get("Successful") or {}).get(str(lfn)) if isinstance(fetched, dict) else None
+    return {"archives": [os.path.basename(str(local or lfn))]}
+
+
+def _move_into(path: str, directory: str, number: int) -> str:
+    """Move an archive DIRAC left in a temporary directory of its own into ``directory``; its name there."""
+    name = f"sandbox-{number}-{os.path.basename(path)}"
+    shutil.move(path, os.path.join(directory, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(path))
+    return name
+
+
 OPERATIONS = {"build_jdl": build_jdl, "submit": submit, "find_by_name": find_by_name, "kill": kill,
-              "bulk_status": bulk_status}
+              "bulk_status": bulk_status, "changed_since": changed_since, "output_sandbox": output_sandbox}
 
 
 class Bridge:

@@ -36,7 +36,7 @@ _TRANSIENT_ERRNOS = frozenset({1101, 1102, 1103, 1104, 1105, 1106, 1107, 1110, 1
 _TRANSIENT_TEXT = re.compile(r"connect|time(d)? ?out|unreachable|not available|cannot get url|url for service|"
                              r"proxy|certificate|ssl|handshake|temporar|try again|no configuration servers",
                              re.IGNORECASE)
-READ_OPERATIONS = frozenset({"find_by_name", "bulk_status"})
+READ_OPERATIONS = frozenset({"find_by_name", "bulk_status", "changed_since", "output_sandbox"})
 
 
 class DiracCallError(BackendError):

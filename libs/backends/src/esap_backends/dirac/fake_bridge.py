@@ -4,10 +4,13 @@ file tells it. Usage: ``python fake_bridge.py SCRIPT.json LOG.jsonl``.
 The script maps an operation to a list of behaviours, used in turn across restarts (the last one repeats):
 ``{"value": V}`` answers V, ``{"error": {...}}`` answers that error, ``{"sleep": S, ...}`` waits S seconds
 first, ``{"hang": true}`` never answers, ``{"die": N}`` exits with code N, ``{"echo": true}`` answers the
-request's args. Every request is appended to the log file, one JSON line each, so tests can count calls.
+request's args, ``{"files": {NAME: BASE64}, ...}`` first writes those files into the request's ``directory``
+(as the real bridge downloads archives there). Every request is appended to the log file, one JSON line each, so
+tests can count calls.
 ``{"not_ready": "why"}`` under the key ``"_start"`` makes it refuse to start, ``{"sleep": S}`` start late.
 """
 
+import base64
 import json
 import os
 import sys
@@ -50,6 +53,10 @@ def handle(request: dict[str, Any], turn: int) -> None:
         sys.stderr.write("fake bridge dying\n")
         sys.stderr.flush()
         os._exit(step["die"])
+    for name, data in step.get("files", {}).items():
+        os.makedirs(request["args"]["directory"], exist_ok=True)
+        with open(os.path.join(request["args"]["directory"], name), "wb") as written:
+            written.write(base64.b64decode(data))
     if "error" in step:
         write({"id": request["id"], "ok": False, "error": step["error"]})
     elif step.get("echo"):

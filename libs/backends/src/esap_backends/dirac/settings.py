@@ -18,6 +18,7 @@ from esap_backends.dirac.install import DEFAULT_VENV, venv_python
 from esap_backends.diracx.jdl import FacilityPlacement
 
 BRIDGE = Path(__file__).with_name("bridge.py")
+RESULTS_DIR = ".dirac"
 
 
 class DiracSettings(BaseModel):
@@ -79,13 +80,18 @@ def build_dirac_client(settings: DiracSettings) -> DiracBridgeClient:
                              start_timeout_seconds=settings.dirac_start_timeout_seconds)
 
 
-def build_dirac_backend(settings: DiracSettings, *, workflows_dir: Path | None,
-                        gateway_url: str | None) -> DiracBackend | None:
+def build_dirac_backend(settings: DiracSettings, *, workflows_dir: Path | None, gateway_url: str | None,
+                        results_root: Path | None = None) -> DiracBackend | None:
     """The classic DIRAC backend the settings describe, or None when no DIRAC setup is configured. The bridge
-    starts at the first call, so a missing installation shows as BackendError then, not at start-up."""
+    starts at the first call, so a missing installation shows as BackendError then, not at start-up.
+
+    ``results_root`` (the monitor's local work root, where the gateway serves results from) is where output
+    sandboxes are fetched to; without it (the submitter) a job's results are no files."""
     if not settings.dirac_setup:
         return None
     if not settings.dirac_config_server and settings.dirac_cfg is None:
         raise ValueError("dirac_setup is set but neither dirac_config_server nor dirac_cfg is")
     return DiracBackend(build_dirac_client(settings), settings.dirac_placement(), workflows_dir=workflows_dir,
-                        gateway_url=gateway_url, chunk_size=settings.dirac_chunk_size)
+                        gateway_url=gateway_url, chunk_size=settings.dirac_chunk_size,
+                        results_root=results_root / RESULTS_DIR if results_root is not None else None,
+                        fetch_concurrency=settings.dirac_bridge_threads)

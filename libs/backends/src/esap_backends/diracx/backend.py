@@ -4,15 +4,15 @@ Submissions arriving together (the submitter handles many messages at once) shar
 ``POST /api/jobs/jdl``. A submit is idempotent: the JobName carries our job id, and a search for it comes before
 every submission, so a redelivered SubmitJob finds the DIRAC job it already made. ``bulk_status`` is one search
 with an ``in`` filter per chunk of ids, or, for the monitor, a search for what changed since the last poll;
-``bulk_history`` reads the logging histories of many jobs in one search per chunk. A kill
-is a change to Killed, read back, since DIRAC silently ignores a transition its state machine does not allow; a
-refusal raises PermanentBackendError with what DIRAC says. Depends on the backend interface, the DiracX client,
-the JDL, polling, history and sandbox modules; knows nothing of the bus.
+``changes_since`` is one search on LastUpdateTime; ``fetch_results`` fetches a finished job's output sandbox once
+(when built with a results directory); ``bulk_history`` reads the logging histories of many jobs in one search per
+chunk. A kill is a change to Killed, read back, since DIRAC silently ignores a transition its state machine does
+not allow; a refusal raises PermanentBackendError with what DIRAC says. Depends on the backend interface, the
+DiracX client, the JDL, polling, history and sandbox modules; knows nothing of the bus.
 """
 
 import asyncio
 import contextvars
-import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -21,13 +21,14 @@ from typing import Any
 import structlog
 
 from esap_backends.base import BackendError, BackendStatus, KillOutcome, PermanentBackendError
+from esap_backends.dirac_rows import to_backend_status
 from esap_backends.diracx import jdl
 from esap_backends.diracx.client import DiracXClient
 from esap_backends.diracx.history import HISTORY_CHUNK, read_histories
 from esap_backends.diracx.polling import StatusSearch
 from esap_backends.diracx.sandbox import SandboxResults
 from esap_backends.shipped import read_workflow_files
-from esap_messages import BackendHistoryEntry, DiracStatus, SubmitJob, utcnow
+from esap_messages import BackendHistoryEntry, DiracStatus, ResultFile, SubmitJob, utcnow
 
 log = structlog.get_logger("esap.backends.diracx")
 
@@ -144,30 +145,24 @@ class DiracXBackend:
 
     async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
         ids = [int(i) for i in dict.fromkeys(backend_job_ids) if i.isdigit()]
-        statuses = {str(i): status for i, status in (await self._search.polled(ids)).items()}
-        if self._sandboxes is not None:
-            await self._add_results(statuses)
-        return statuses
+        return {str(i): status for i, status in (await self._search.polled(ids)).items()}
+
+    async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        ids = [int(i) for i in dict.fromkeys(backend_job_ids) if i.isdigit()]
+        return {str(i): status for i, status in (await self._search.updated_since(since, ids)).items()}
+
+    async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
+        if not backend_job_id.isdigit():
+            raise PermanentBackendError(f"{backend_job_id!r} is not a DIRAC job id")
+        if self._sandboxes is None:
+            return ()
+        return await self._sandboxes.results(int(backend_job_id))
 
     async def bulk_history(self, backend_job_ids: Iterable[str]) -> Mapping[str, tuple[BackendHistoryEntry, ...]]:
         """DIRAC's logging history of many jobs, oldest entry first; jobs DiracX does not show are left out."""
         ids = [int(i) for i in dict.fromkeys(backend_job_ids) if i.isdigit()]
         found = await read_histories(self._client, ids, self._history_chunk)
         return {str(i): history for i, history in found.items()}
-
-    async def _add_results(self, statuses: dict[str, BackendStatus]) -> None:
-        """Give Done and Failed jobs their output sandbox as results; a job whose sandbox cannot be fetched now
-        is left out of this answer, so it is asked again rather than ended without its results."""
-        assert self._sandboxes is not None
-        ended = [i for i, s in statuses.items() if s.status in (DiracStatus.DONE, DiracStatus.FAILED)]
-        found = await asyncio.gather(*(self._sandboxes.results(int(i)) for i in ended), return_exceptions=True)
-        for dirac_id, results in zip(ended, found, strict=True):
-            if isinstance(results, BaseException):
-                log.warning("Output sandbox not fetched; the job is asked again later.", dirac_job_id=dirac_id,
-                            error=repr(results))
-                del statuses[dirac_id]
-            else:
-                statuses[dirac_id] = dataclasses.replace(statuses[dirac_id], results=results)
 
     # --- kill ---------------------------------------------------------------------------------------------
 
@@ -209,39 +204,6 @@ class DiracXBackend:
 
     async def recover(self) -> None:
         """Nothing to take up: DIRAC keeps the jobs, and submissions are idempotent."""
-
-
-def to_backend_status(row: Mapping[str, Any]) -> BackendStatus | None:
-    """A DiracX search row as a BackendStatus; None (logged) for a status esap-batch does not know."""
-    try:
-        status = DiracStatus(str(row.get("Status")))
-    except ValueError:
-        log.warning("DIRAC status unknown to esap-batch, job not reported.", dirac_job_id=row.get("JobID"),
-                    status=row.get("Status"))
-        return None
-    return BackendStatus(
-        status=status, minor_status=str(row.get("MinorStatus") or ""),
-        application_status=str(row.get("ApplicationStatus") or ""), site=str(row.get("Site") or ""),
-        started_at=_time(row.get("StartExecTime")), ended_at=_time(row.get("EndExecTime")),
-        error=_error(status, row),
-    )
-
-
-def _error(status: DiracStatus, row: Mapping[str, Any]) -> str | None:
-    if status is not DiracStatus.FAILED:
-        return None
-    parts = [str(row.get(key)) for key in ("MinorStatus", "ApplicationStatus") if row.get(key)]
-    return "DIRAC: " + "; ".join(parts) if parts else "DIRAC reports the job Failed"
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=utcnow().tzinfo)
 
 
 def _failure_text(answer: Mapping[str, Any], job_id: int) -> str:

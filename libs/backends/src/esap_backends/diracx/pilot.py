@@ -3,8 +3,9 @@
 It takes Received or Waiting jobs (acting as the optimizers too), reads each job's JDL from the server's job
 database (DiracX 0.7.0 has no route for it), reports Matched and Running, runs Executable with Arguments (split as
 a shell would) in a directory of its own, sends heartbeats and obeys a Kill command from them, uploads the output
-sandbox with the owner's identity, and reports Done or Failed. For tests and development only. Depends on the
-DiracX client and the development server's layout; knows nothing of esap-batch's services.
+sandbox (tar.zst, as DiracX's own job API makes it) with the owner's identity, and reports Done or Failed. For
+tests and development only. Depends on the DiracX client and the development server's layout; knows nothing of
+esap-batch's services.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import structlog
+import zstandard
 
 from esap_backends.diracx.client import DiracXClient
 from esap_messages import DiracStatus, utcnow
@@ -187,12 +189,12 @@ class TestPilot:
             return
         checksum = hashlib.sha256(archive).hexdigest()
         answer = await self._owner.call("POST", "/api/jobs/sandbox", body={
-            "checksum_algorithm": "sha256", "checksum": checksum, "size": len(archive), "format": "tar.bz2"})
+            "checksum_algorithm": "sha256", "checksum": checksum, "size": len(archive), "format": "tar.zst"})
         if answer.get("url"):
             form = aiohttp.FormData()
             for key, value in (answer.get("fields") or {}).items():
                 form.add_field(key, value)
-            form.add_field("file", archive, filename="output.tar.bz2")
+            form.add_field("file", archive, filename="output.tar.zst")
             async with self._session.post(answer["url"], data=form) as response:
                 response.raise_for_status()
         await self._owner.call("PATCH", f"/api/jobs/{job_id}/sandbox/output", body=answer["pfn"])
@@ -214,7 +216,7 @@ def _tar(directory: Path, names: tuple[str, ...]) -> bytes | None:
     if not present:
         return None
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:bz2") as archive:
+    with tarfile.open(fileobj=buffer, mode="w:") as archive:
         for name in present:
             archive.add(directory / name, arcname=name)
-    return buffer.getvalue()
+    return zstandard.ZstdCompressor().compress(buffer.getvalue())  # tar.zst, as DiracX's own job API uploads

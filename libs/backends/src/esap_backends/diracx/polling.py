@@ -1,6 +1,6 @@
-"""Status searches against DiracX: by job ids (``JobID in [...]``, chunked), or incrementally (only the jobs whose
+"""Status searches against DiracX: by job ids (``JobID in [...]``, chunked), incrementally (only the jobs whose
 LastUpdateTime moved since the last answer), so a poll of 100,000 tracked jobs costs one small search while
-little changes.
+little changes, or for the jobs updated since a given time (``updated_since``, the backend's ``changes_since``).
 
 The incremental mode keeps the last status of every job it was asked about, asks DiracX for the rows updated
 since its watermark (the newest LastUpdateTime seen, less a margin, at DiracX's one-second precision), and reads
@@ -11,7 +11,7 @@ Depends on the DiracX client and the backend's row conversion; knows nothing of 
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from esap_backends.base import BackendStatus
@@ -70,16 +70,27 @@ class StatusSearch:
         self._prune(now)
         return {i: self._known[i] for i in ids if i in self._known}
 
+    async def updated_since(self, since: datetime, ids: Sequence[int]) -> dict[int, BackendStatus]:
+        """Those of ``ids`` whose LastUpdateTime is at or after ``since``: one search of the job group (DiracX
+        compares whole seconds, with ``gt`` only), whatever the number of ids. Leaves the poll's own state alone."""
+        after = since.astimezone(UTC).replace(tzinfo=None, microsecond=0) - timedelta(seconds=1)
+        rows = await self._updated_after(after)
+        wanted = set(ids)
+        return {job_id: status for job_id, status in self._convert_rows(rows).items() if job_id in wanted}
+
     async def _read_updates(self) -> None:
         if self._watermark is None:
             return
-        since = (self._watermark - WATERMARK_MARGIN).strftime(_SEARCH_TIME_FORMAT)
-        rows = await self._client.search(STATUS_PARAMETERS, [
-            {"parameter": "LastUpdateTime", "operator": "gt", "value": since},
-            {"parameter": "JobGroup", "operator": "eq", "value": self._job_group}])
+        rows = await self._updated_after(self._watermark - WATERMARK_MARGIN)
         self.incremental_searches += 1
         self._updates_at = self._clock()  # when the answer came: a slow search must not split a cycle's chunks
         self._known.update(self._take(rows))
+
+    async def _updated_after(self, after: datetime) -> list[dict[str, Any]]:
+        """Rows of the job group updated after ``after`` (naive UTC, as DiracX keeps it)."""
+        return await self._client.search(STATUS_PARAMETERS, [
+            {"parameter": "LastUpdateTime", "operator": "gt", "value": after.strftime(_SEARCH_TIME_FORMAT)},
+            {"parameter": "JobGroup", "operator": "eq", "value": self._job_group}])
 
     def _prune(self, now: float) -> None:
         """Forget jobs nobody asked about for a while (they ended, or left the monitor)."""
@@ -93,14 +104,19 @@ class StatusSearch:
         self._known = {i: s for i, s in self._known.items() if i in self._read_at}
 
     def _take(self, rows: list[dict[str, Any]]) -> dict[int, BackendStatus]:
+        """The rows' statuses; the watermark moves on to the newest LastUpdateTime among them."""
+        for row in rows:
+            updated = _time(row.get("LastUpdateTime"))
+            if updated is not None and (self._watermark is None or updated > self._watermark):
+                self._watermark = updated
+        return self._convert_rows(rows)
+
+    def _convert_rows(self, rows: list[dict[str, Any]]) -> dict[int, BackendStatus]:
         taken: dict[int, BackendStatus] = {}
         for row in rows:
             status = self._convert(row)
             if status is not None:
                 taken[int(row["JobID"])] = status
-            updated = _time(row.get("LastUpdateTime"))
-            if updated is not None and (self._watermark is None or updated > self._watermark):
-                self._watermark = updated
         return taken
 
 

@@ -1,7 +1,9 @@
 """LocalBackend: runs jobs as processes on this host, one directory per job under the work root.
 
 The submitter drives it (submit, kill, recover, close); the monitor builds one without a callback client and
-only calls ``bulk_status``, which reads the job directories and nothing else. Exits are watched with pidfds on
+only calls ``bulk_status``, which reads the job directories and nothing else. What the executor sees itself (a
+process started, a process ended, with its results) also goes to ``on_status`` at once, so the submitter can
+report it without waiting for the monitor's next poll. Exits are watched with pidfds on
 the event loop (no thread per job, no polling); at most ``max_parallel`` payloads run, the rest wait in FIFO
 order. Depends on the backend interface and the local.* modules; knows nothing of the bus.
 """
@@ -9,7 +11,7 @@ order. Depends on the backend interface and the local.* modules; knows nothing o
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +24,13 @@ from esap_backends.local import launch, layout, processes, status
 from esap_backends.local.callbacks import CallbackClient, CallbackSender
 from esap_backends.local.layout import JobState, KillIntent
 from esap_backends.local.store import JobStore
-from esap_messages import DiracStatus, SubmitJob, utcnow
+from esap_messages import DiracStatus, ResultFile, SubmitJob, utcnow
 from esap_messages.api import CallbackReport
 
 log = structlog.get_logger("esap.backends.local")
+
+StatusSink = Callable[[UUID, BackendStatus], None]
+"""Told of a status the executor saw itself; must not block (it is called on the event loop)."""
 
 
 @dataclass
@@ -51,7 +56,8 @@ class LocalBackend:
 
     def __init__(self, work_root: Path, workflows_dir: Path | None = None, max_parallel: int = 64,
                  kill_grace_seconds: float = 5.0, callback_client: CallbackClient | None = None,
-                 search_path: str = os.defpath) -> None:
+                 search_path: str = os.defpath, on_status: StatusSink | None = None) -> None:
+        self._on_status = on_status
         self._store = JobStore(work_root.resolve(), workflows_dir.resolve() if workflows_dir else None)
         self._max_parallel = max(1, max_parallel)
         self._grace = kill_grace_seconds
@@ -79,7 +85,10 @@ class LocalBackend:
         job_id = str(job.job_id)
         plan = launch.plan_launch(job)
         async with self._hold(job_id):
-            created = await asyncio.to_thread(self._store.create, job, plan)
+            if plan.files:
+                created = await asyncio.to_thread(self._store.create, job, plan)
+            else:  # three small files: cheaper written here than handed to a thread and back
+                created = self._store.create(job, plan)
             if not created and not self._resumable(job_id):
                 log.info("Job already submitted, nothing started.", job_id=job_id)
                 return job_id
@@ -159,6 +168,9 @@ class LocalBackend:
             pid=pid, pid_start_ticks=processes.start_ticks(pid))
         log.info("Job started.", job_id=job_id, pid=pid)
         self._attach(job_id, state, own_child=True)
+        if self._on_status is not None:
+            self._on_status(UUID(job_id), BackendStatus(status=DiracStatus.RUNNING,
+                                                        minor_status=status.MINOR_RUNNING, started_at=started_at))
         token = self._tokens.get(job_id)
         if token is not None:
             self._callbacks.send(UUID(job_id), token, CallbackReport(status=DiracStatus.RUNNING,
@@ -218,6 +230,8 @@ class LocalBackend:
         self._unwatch(watch)
         processes.reap(watch.pid)
         ended = self._finalise(job_id)
+        if ended is not None and ended.is_final and self._on_status is not None:
+            self._on_status(watch.job_uuid, ended)
         token = self._tokens.pop(job_id, None)
         if token is not None and ended is not None and ended.status in (DiracStatus.DONE, DiracStatus.FAILED):
             self._callbacks.send(watch.job_uuid, token, CallbackReport(
@@ -311,3 +325,14 @@ class LocalBackend:
             if entry.users == 0:
                 del self._locks[job_id]
 
+
+    # The monitor's other reads: the local backend's statuses carry their results already
+
+    async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
+        """Every job asked about: reading this host's job files is as cheap as telling which ones changed."""
+        return await self.bulk_status(backend_job_ids)
+
+    async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
+        """The results of a finished job, read from its directory (nothing to fetch: the payload wrote them here)."""
+        found = (await self.bulk_status([backend_job_id])).get(backend_job_id)
+        return found.results if found is not None and found.is_final else ()

@@ -5,8 +5,8 @@ Each job still reports with its own token, but the reports that become due while
 one, as a CallbackBatch to ``POST /uws/callbacks``: under load the gateway takes hundreds of jobs' reports in a
 request instead of one request per report. One request is out at a time, so a job's reports arrive in order
 (Running before its final report). Callbacks are hints (the monitor reads the job directory for the truth): a
-report that cannot be delivered is logged and dropped. Depends on aiohttp, structlog, esap_messages.api and the
-runtime's Coalescer.
+report that cannot be delivered is logged and dropped. Depends on aiohttp, structlog, the backend interface's
+statuses, esap_messages.api and the runtime's Coalescer.
 """
 
 import asyncio
@@ -18,6 +18,7 @@ import aiohttp
 import structlog
 from pydantic import ValidationError
 
+from esap_backends.base import FINAL_STATUSES
 from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcomes
 from esap_runtime.batching import Coalescer
 
@@ -118,8 +119,10 @@ class CallbackSender:
             log.warning("Job callback not delivered.", **bound, error=str(exc))
             return
         if not accepted:
-            # Usual when the monitor ended the job first: the gateway no longer takes reports for it.
-            log.info("Job callback refused by the gateway.", **bound)
+            # Usual for an end: the executor reported it on the bus already, and the gateway takes no report for
+            # an ended job.
+            level = log.debug if item.report.status in FINAL_STATUSES else log.info
+            level("Job callback refused by the gateway.", **bound)
 
     async def _deliver(self, items: list[JobCallback]) -> Sequence[bool]:
         assert self._client is not None

@@ -48,7 +48,8 @@ def spawn(argv: Sequence[str], job_dir: Path, env: dict[str, str]) -> int:
 
 def _stat_fields(pid: int) -> list[str] | None:
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:  # hot: one per job start
+            text = stat.read()
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return None
     # comm (field 2) may hold spaces and parentheses: cut at the last ')'.

@@ -125,6 +125,10 @@ def killed_state(state: JobState, intent: KillIntent, now: datetime) -> JobState
 def _final(snapshot: JobSnapshot, status: DiracStatus, minor: str, error: str | None, code: int | None,
            ended_at: datetime | None) -> BackendStatus:
     state = snapshot.state
+    if ended_at is not None and state.started_at is not None and ended_at < state.started_at:
+        # A file's time comes from the kernel's coarse clock (a few ms behind): a job that ended within that
+        # much of its start must not end before it started.
+        ended_at = state.started_at
     return BackendStatus(
         status=status, minor_status=minor, started_at=state.started_at, ended_at=ended_at, exit_code=code,
         error=error, results=list_results(snapshot.job_dir, snapshot.file_sizes, state.outputs),

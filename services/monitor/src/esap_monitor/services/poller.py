@@ -1,11 +1,12 @@
 """The polling loop: ask each backend in bulk for all tracked jobs, publish only the statuses that changed.
 
 One ``bulk_status`` call per backend per cycle (chunked only for huge sets), backends polled concurrently, one
-``publish_many`` per cycle; the changes carry their backend's history of the job, read in one call per backend.
-A job report nudges the loop; nudges arriving within a couple of milliseconds share one call. A failing backend
-is logged and counted and never stops the loop or the other backends.
-Depends on the Backend protocol, the tracker, the history reader and a publish callable; knows nothing of AMQP
-or HTTP.
+``publish_many`` per cycle; a job that ended without its results gets them from its backend first (``results``:
+held to the next cycle when they cannot be fetched now), and the changes carry their backend's history of the
+job, read in one call per backend. A job report nudges the loop; nudges arriving within a couple of milliseconds
+share one call. A failing backend is logged and counted and never stops the loop or the other backends.
+Depends on the Backend protocol, the tracker, the result fetcher, the history reader and a publish callable;
+knows nothing of AMQP or HTTP.
 """
 
 import asyncio
@@ -21,6 +22,7 @@ from esap_messages import Message, utcnow
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.history import History, HistoryReader
 from esap_monitor.services.observations import to_observation
+from esap_monitor.services.results import ResultFetcher
 from esap_monitor.services.tracker import PollTarget, Tracker
 
 log = structlog.get_logger("esap.monitor.poller")
@@ -44,6 +46,7 @@ class StatusPoller:
         wall_clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         history_on_every_change: bool = True,
+        results_concurrency: int = 8,
     ) -> None:
         self._tracker = tracker
         self._backends = backends
@@ -58,6 +61,7 @@ class StatusPoller:
         self._wake = asyncio.Event()
         self._unsupported: set[str] = set()
         self._histories = HistoryReader(backends, metrics, every_change=history_on_every_change)
+        self._results = ResultFetcher(backends, metrics, concurrency=results_concurrency, clock=clock)
 
     def nudge(self) -> None:
         """Some jobs are due: poll them now rather than at the next cycle."""
@@ -93,6 +97,11 @@ class StatusPoller:
         polled = await asyncio.gather(*(self._poll_backend(name, targets) for name, targets in batches.items()))
         observed = [pair for pairs in polled for pair in pairs]
         changes = [(target, status) for target, status in observed if self._tracker.is_change(target, status)]
+        if changes:
+            completed = await self._results.complete(changes)
+            changes = completed.changes
+            if completed.held:  # neither published nor recorded: the next cycle sees them end again
+                observed = [(target, status) for target, status in observed if id(target) not in completed.held]
         histories = await self._histories.read(changes) if changes else {}
         published = await self._publish_changes(changes, histories)
         now = self._clock()

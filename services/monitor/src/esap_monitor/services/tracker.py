@@ -2,7 +2,10 @@
 
 Fed by the catalog (a full list at start and at every resync) and by the bus (JobSubmitted, JobPhaseChanged,
 JobReported); read by the poller, which asks what to poll, which statuses are changes, and records what it saw.
-Times are monotonic seconds passed in by the caller. Depends on esap_messages and esap_backends' types only.
+A job report makes the job due for an immediate poll, except on backends whose submitter reports the
+starts and ends it sees itself (the local executor): there the report only updates what is known, and the
+regular poll remains the check. Times are monotonic seconds passed in by the caller. Depends on esap_messages
+and esap_backends' types only.
 """
 
 from collections import defaultdict
@@ -66,8 +69,9 @@ class ResyncOutcome:
 
 
 class Tracker:
-    def __init__(self, *, catalog_lag_seconds: float) -> None:
+    def __init__(self, *, catalog_lag_seconds: float, self_reporting: frozenset[str] = frozenset()) -> None:
         self._lag = catalog_lag_seconds
+        self._self_reporting = self_reporting
         self._jobs: dict[UUID, TrackedJob] = {}
         self._due: set[UUID] = set()
         self._backend_of_facility: dict[str, str] = {}
@@ -243,4 +247,5 @@ class Tracker:
         if event.status is DiracStatus.RUNNING and job.known_status is not DiracStatus.RUNNING:
             # The catalog heard Running from the callback: a poll that sees Running has nothing new to say.
             job.known_status, job.known_signature = DiracStatus.RUNNING, None
-        self._due.add(job.job_id)
+        if job.backend not in self._self_reporting:
+            self._due.add(job.job_id)
