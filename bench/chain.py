@@ -2,9 +2,11 @@
 
 Two phases on a stack of its own (fresh database, bus namespace and work root), or on a running gateway:
 1. throughput: --jobs jobs POSTed at --rate jobs/s (0 = as fast as possible) with --concurrency requests in
-   flight; prints jobs/s accepted by the gateway, jobs/s completed through the whole chain, POST latency and the
-   deepest queue backlog seen;
-2. latency: --latency-jobs jobs at --latency-rate jobs/s; prints submit -> EXECUTING and submit -> COMPLETED.
+   flight; prints jobs/s accepted by the gateway, jobs/s completed through the whole chain, POST latency, the
+   jobs in flight (accepted, not ended: wherever they wait, queues, consumers' prefetch or the executor) and how
+   fast that number grows while submitting, and the CPU each process spent per completed job;
+2. latency: --latency-jobs jobs at --latency-rate jobs/s; prints submit -> EXECUTING and submit -> COMPLETED,
+   and the median of each hop between the phases the catalog stamps.
 Throughout, each service's resident memory is sampled (idle before the run, and peak). Figures are printed for
 reading and comparing; nothing is asserted.
 """
@@ -53,6 +55,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.submitted: dict[str, float] = {}
+        self.queued: dict[str, float] = {}
         self.executing: dict[str, float] = {}
         self.completed: dict[str, float] = {}
         self.failed: dict[str, str] = {}
@@ -63,7 +66,9 @@ class Recorder:
     def on_change(self, event: JobPhaseChanged) -> None:
         job = str(event.job_id)
         at = event.changed_at.timestamp()
-        if event.phase.value == "EXECUTING":
+        if event.phase.value == "QUEUED":
+            self.queued.setdefault(job, at)
+        elif event.phase.value == "EXECUTING":
             self.executing.setdefault(job, at)
         elif event.phase.value == "COMPLETED":
             self.completed.setdefault(job, at)
@@ -72,6 +77,11 @@ class Recorder:
             self.failed[job] = event.phase.value
         if len(self.completed) + len(self.failed) >= self.expected:
             self.all_done.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs accepted by the gateway and not ended yet, wherever they wait (queues, prefetch, executor)."""
+        return max(0, len(self.submitted) - len(self.completed) - len(self.failed))
 
 
 async def tap_phase_changes(amqp_url: str, namespace: str, recorder: Recorder, stack: AsyncExitStack) -> None:
@@ -174,6 +184,20 @@ def deltas(recorder: Recorder, phase_times: dict[str, float]) -> list[float]:
     return [phase_times[j] - t for j, t in recorder.submitted.items() if j in phase_times]
 
 
+def between(earlier: dict[str, float], later: dict[str, float]) -> list[float]:
+    return [later[j] - t for j, t in earlier.items() if j in later]
+
+
+def backlog_growth(samples: list[tuple[float, int]], first: float, last: float) -> float:
+    """Slope (jobs/s) of the jobs in flight over the second half of the submission: near 0 when the chain keeps
+    up, the shortfall against the offered rate when it does not."""
+    middle = first + (last - first) / 2
+    window = [(t, n) for t, n in samples if middle <= t <= last]
+    if len(window) < 2 or window[-1][0] == window[0][0]:
+        return 0.0
+    return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+
+
 def ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q) * 1000:8.1f} ms"
 
@@ -182,14 +206,13 @@ async def run_phase(client: aiohttp.ClientSession, recorder: Recorder, args: arg
                     rate: float, amqp_url: str, namespace: str) -> dict[str, Any]:
     recorder.expected = jobs
     recorder.all_done.clear()
-    max_backlog: dict[str, int] = {}
+    samples: list[tuple[float, int]] = []
     done_flag = asyncio.Event()
 
     async def watch_backlog() -> None:
         while not done_flag.is_set():
-            for queue, depth in (await backlog(amqp_url, namespace)).items():
-                max_backlog[queue] = max(max_backlog.get(queue, 0), depth)
-            await asyncio.sleep(0.5)
+            samples.append((time.time(), recorder.in_flight))
+            await asyncio.sleep(0.25)
 
     watcher = asyncio.create_task(watch_backlog())
     first, last, errors = await drive(client, recorder, jobs=jobs, rate=rate, concurrency=args.concurrency,
@@ -202,7 +225,7 @@ async def run_phase(client: aiohttp.ClientSession, recorder: Recorder, args: arg
     done_flag.set()
     await watcher
     ended = max(recorder.completed.values(), default=time.time())
-    return {"first": first, "last": last, "errors": errors, "ended": ended, "backlog": max_backlog,
+    return {"first": first, "last": last, "errors": errors, "ended": ended, "in_flight": samples,
             "final_backlog": await backlog(amqp_url, namespace)}
 
 
@@ -213,7 +236,7 @@ async def main(args: argparse.Namespace) -> None:
     database_url = await create_database(args.database_url, database)
     work_root = ROOT / "var" / "bench" / suffix
     work_root.mkdir(parents=True)
-    env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": "WARNING", "ESAP_AMQP_URL": args.amqp_url,
+    env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
            "ESAP_LOCAL_WORK_ROOT": str(work_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
            "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
@@ -233,9 +256,11 @@ async def main(args: argparse.Namespace) -> None:
             async with aiohttp.ClientSession(stack.gateway_url, connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=60)) as client:
                 cpu_before = cpu_seconds(stack.pids())
+                client_before = sum(psutil.Process().cpu_times()[:2])
                 throughput = await run_phase(client, recorder, args, jobs=args.jobs, rate=args.rate,
                                              amqp_url=args.amqp_url, namespace=namespace)
                 cpu_after = cpu_seconds(stack.pids())
+                client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
                 accepted = Recorder()
                 accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
                 through = dict(recorder.completed)
@@ -250,7 +275,10 @@ async def main(args: argparse.Namespace) -> None:
             connection = await aio_pika.connect(args.amqp_url)
             await delete_topology(await connection.channel(), Topology(namespace))
             await connection.close()
-            await drop_database(args.database_url, database)
+            if args.keep_database:
+                sys.stderr.write(f"database kept: {database_url}\n")
+            else:
+                await drop_database(args.database_url, database)
 
     n_ok = len(accepted.submitted)
     accept_span = throughput["last"] - throughput["first"]
@@ -265,19 +293,27 @@ async def main(args: argparse.Namespace) -> None:
     out(f"  completed, whole chain    {len(through) / chain_span:8.1f} jobs/s  ({len(through)} completed, "
         f"{len(recorder.failed)} failed)\n")
     out(f"  POST latency              p50 {ms(accepted.post_latency, 50)}   p99 {ms(accepted.post_latency, 99)}\n")
-    deepest = ", ".join(f"{q} {n}" for q, n in throughput["backlog"].items())
-    after = sum(throughput["final_backlog"].values())
-    out(f"  deepest queue backlog     {deepest} (messages); after drain {after}\n")
+    flight = throughput["in_flight"]
+    out(f"  jobs in flight            peak {max((n for _, n in flight), default=0)}, growing "
+        f"{backlog_growth(flight, throughput['first'], throughput['last']):.1f} jobs/s while submitting "
+        f"(accepted, not ended); queues after drain {sum(throughput['final_backlog'].values())} messages\n")
     per_job = {n: (cpu_after[n] - cpu_before.get(n, 0.0)) / max(1, len(through)) * 1000 for n in cpu_after}
     total_ms = sum(per_job.values())
     out("  CPU per completed job     " + ", ".join(f"{n} {ms_:.2f} ms" for n, ms_ in per_job.items())
         + f" (total {total_ms:.2f} ms; postgresql counts every database on the server)\n")
+    out(f"  this bench's own client   {client_cpu / max(1, len(through)) * 1000:.2f} ms per job (POSTs and the "
+        "phase tap, on the same cores; not in the total)\n")
     out(f"  CPU-bound ceiling         {psutil.cpu_count() * 1000 / total_ms:8.1f} jobs/s  "
         f"({psutil.cpu_count()} cores / CPU per job, were nothing else running)\n")
     out(f"latency phase: {args.latency_jobs} jobs at {args.latency_rate}/s\n")
     to_exec, to_done = deltas(latency, latency.executing), deltas(latency, latency.completed)
     out(f"  submit -> EXECUTING       p50 {ms(to_exec, 50)}   p99 {ms(to_exec, 99)}   (n={len(to_exec)})\n")
     out(f"  submit -> COMPLETED       p50 {ms(to_done, 50)}   p99 {ms(to_done, 99)}   (n={len(to_done)})\n")
+    hops = [("submit -> QUEUED", latency.submitted, latency.queued),
+            ("QUEUED -> EXECUTING", latency.queued, latency.executing),
+            ("EXECUTING -> COMPLETED", latency.executing, latency.completed)]
+    out("  by hop, p50: " + ", ".join(f"{name} {percentile(between(a, b), 50) * 1000:.1f} ms" for name, a, b in hops)
+        + " (phase times as the catalog stamps them)\n")
     out("resident memory (MiB)        idle     peak\n")
     for name in SERVICES:
         out(f"  {name:<26} {idle.get(name, 0):6.1f}   {peak.get(name, 0):6.1f}\n")
@@ -296,6 +332,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
+    parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every job)")
+    parser.add_argument("--keep-database", action="store_true", help="keep the run's database to look into")
     parser.add_argument("--environment", default="development",
                         help="production refuses RabbitMQ's guest account, which the local default uses")
     return parser.parse_args()

@@ -1,13 +1,15 @@
 """Every metric operators rely on exists on the running services and moves when jobs run: the four services as
 separate processes (tests/e2e's stack), a hello-world job run to COMPLETED after a blocking WAIT, a sleep job
-aborted while it runs, undecodable messages dead-lettered, and a message the broker redelivers. Each service's
-/metrics is scraped before, during and after.
+aborted while it runs, a job ended by the monitor's poll while the submitter is stopped, undecodable messages
+dead-lettered, and a message the broker redelivers. Each service's /metrics is scraped before, during and after.
 
 Jobs by phase is the gauge catalog_jobs{phase}; every backend call (DiracX or local) is timed by
 <service>_backend_call_duration_seconds{backend,operation,outcome} in the submitter and the monitor.
 """
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 
@@ -152,6 +154,17 @@ async def test_every_metric_moves_when_jobs_run(stack: Stack, client: httpx.Asyn
     during.update({(s, n): _total(now, s, n) for s, n in RUNNING_JOB_GAUGES})
     await client.post(f"/uws/jobs/{sleeper}/phase", data={"PHASE": "ABORT"})
     await wait_for_phase(client, sleeper, {"ABORTED"}, within=30)
+
+    # A job whose end the submitter cannot report (it is stopped, not killed) is ended by the monitor's poll.
+    short = await create_job(client, workflow="sleep", facility="local", seconds="1", PHASE="RUN")
+    await wait_for_phase(client, short, {"EXECUTING"}, within=30)
+    submitter = stack.pids()["submitter"]
+    os.kill(submitter, signal.SIGSTOP)
+    try:
+        job = await wait_for_phase(client, short, {"COMPLETED"}, within=30)
+    finally:
+        os.kill(submitter, signal.SIGCONT)
+    assert job.results, "the monitor's observation carries the results"
 
     await _publish_undecodable(stack)
 

@@ -84,10 +84,12 @@ async def test_pyvo_runs_waits_reads_results_and_deletes(stack: Stack, alice: ht
 
 async def test_pyvo_aborts_a_running_job(stack: Stack, alice: httpx.AsyncClient) -> None:
     job_id = await create_job(alice, workflow="sleep", seconds="60", PHASE="RUN")
+    # Not pyvo's wait for EXECUTING: it sends WAIT without PHASE, so a job already EXECUTING when it asks holds
+    # the request until the job's next change, and a job that then ends makes it loop for ever.
+    await wait_for_phase(alice, job_id, {"EXECUTING"}, within=30)
 
     def drive() -> str:
         job = AsyncTAPJob(f"{stack.gateway_url}/uws/jobs/{job_id}", session=pyvo_session(), delete=False)
-        job.wait(phases={"EXECUTING"}, timeout=60)
         job.abort()
         # ABORT is asynchronous (the kill is verified first): wait as a client would, retrying a failed wait.
         deadline, errors = time.monotonic() + 60, []

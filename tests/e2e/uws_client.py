@@ -31,5 +31,7 @@ async def wait_for_phase(client: httpx.AsyncClient, job_id: str, phases: set[str
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"job {job_id} stayed {job.phase}, expected {phases}"
         assert job.phase not in FINAL, f"job {job_id} ended {job.phase}, expected {phases}"
-        job = await read_job(client, job_id, WAIT=max(1, int(min(remaining, 30))))
+        # PHASE names the phase this client saw: without it the server waits on the phase it finds, and a
+        # change between the two reads would be slept through.
+        job = await read_job(client, job_id, WAIT=max(1, int(min(remaining, 30))), PHASE=job.phase)
     return job

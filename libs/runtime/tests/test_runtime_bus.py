@@ -65,6 +65,21 @@ async def test_consumer_acks_after_the_handler_in_batches(bus: Bus, amqp_url: st
     assert await queue_depth(amqp_url, bus.topology.catalog.name) == 0
 
 
+async def test_a_lone_message_at_a_quiet_time_does_not_wait_for_the_linger(bus: Bus) -> None:
+    seen: list[list[Delivery]] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.append(list(batch))
+
+    # A 60 s linger would outlast wait_until's limit, were it applied to a message that came alone.
+    await bus.consume(bus.topology.catalog, handler, batch_size=64, linger=60.0)
+    await bus.publish(RunJob(job_id=uuid4()))
+    await wait_until(lambda: len(seen) == 1)
+    await bus.publish(RunJob(job_id=uuid4()))
+    await wait_until(lambda: len(seen) == 2)
+    assert [len(batch) for batch in seen] == [1, 1]
+
+
 async def test_a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_handled(bus: Bus, amqp_url: str) -> None:
     poison = RunJob(job_id=uuid4())
     handled: list[RunJob] = []

@@ -24,14 +24,17 @@ from esap_messages.model import (
 
 
 class JobSubmitted(Message):
-    """The backend accepted the job under ``backend_job_id``."""
+    """The backend accepted the job under ``backend_job_id``; ``status`` is what the submitter saw of it then
+    (Running, with ``started_at``, when the executor started the job at once, as the local executor does)."""
 
     routing_key: ClassVar[str] = "job.submitted"
+    schema_version: ClassVar[int] = 2  # 2: started_at
 
     job_id: UUID
     facility: str
     backend_job_id: str = Field(min_length=1, max_length=128)
     status: DiracStatus = DiracStatus.RECEIVED
+    started_at: UtcDatetime | None = None
 
 
 class JobSubmissionFailed(Message):

@@ -258,6 +258,7 @@ class _BatchConsumer:
         self._linger = linger
         self._workers = workers
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._busy = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -276,17 +277,21 @@ class _BatchConsumer:
             self._inbox.put_nowait(delivery)
 
     async def _next_batch(self) -> list[Delivery]:
+        """What is waiting, up to ``batch_size``. Lingers for more only while messages come in groups (the last
+        batch held more than one): under load that makes the batches larger, and a lone message at a quiet
+        time goes through at once."""
         batch = [await self._inbox.get()]
         while len(batch) < self._batch_size:
             try:
                 batch.append(self._inbox.get_nowait())
             except asyncio.QueueEmpty:
-                if not self._linger:
+                if not self._linger or not self._busy:
                     break
                 try:
                     batch.append(await asyncio.wait_for(self._inbox.get(), self._linger))
                 except TimeoutError:
                     break
+        self._busy = len(batch) > 1
         return batch
 
     async def _work(self) -> None:

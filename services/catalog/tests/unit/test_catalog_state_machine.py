@@ -152,6 +152,30 @@ def test_submitted_records_the_backend_id_without_a_phase_change(env: Env) -> No
     assert_ignored(apply(decision.job, message, env), "duplicate")
 
 
+def test_submitted_as_started_moves_the_job_to_executing_with_its_start_time(env: Env) -> None:
+    job = job_in(Phase.QUEUED, env)
+    message = JobSubmitted(job_id=job.job_id, facility="local", backend_job_id="42", status=DiracStatus.RUNNING,
+                           started_at=at(2), occurred_at=at(3))
+    decision = apply(job, message, env)
+    new = decision.job
+    assert new is not None and new.phase is Phase.EXECUTING and new.start_time == at(2)
+    assert new.backend_job_id == "42" and new.dirac.status is DiracStatus.RUNNING
+    assert [(h.previous_phase, h.phase, h.source) for h in decision.history] == [
+        (Phase.QUEUED, Phase.EXECUTING, "submitter")]
+    [event] = only(decision.outbox, JobPhaseChanged)
+    assert event.phase is Phase.EXECUTING and event.backend_job_id == "42"
+    assert_ignored(apply(new, message, env), "duplicate")
+
+
+def test_submitted_as_started_after_an_abort_asks_for_a_kill_and_does_not_execute(env: Env) -> None:
+    job = job_in(Phase.QUEUED, env, abort_requested_at=at(1))
+    message = JobSubmitted(job_id=job.job_id, facility="local", backend_job_id="42", status=DiracStatus.RUNNING)
+    decision = apply(job, message, env)
+    assert decision.job is not None and decision.job.phase is Phase.QUEUED
+    [kill] = decision.outbox
+    assert isinstance(kill, KillJob) and kill.backend_job_id == "42"
+
+
 def test_submitted_does_not_overwrite_a_newer_status(env: Env) -> None:
     job = job_in(Phase.EXECUTING, env)
     job = replace(job, dirac=replace(job.dirac, status=DiracStatus.RUNNING, observed_at=at(4)))

@@ -1,6 +1,8 @@
 """The catalog's state machine over in-memory jobs: callback reports and backend observations, stale and
 duplicate ones included."""
 
+from dataclasses import replace
+
 import pytest
 
 from esap_catalog.domain.phases import DIRAC_TO_PHASE, phase_of
@@ -42,6 +44,13 @@ def test_a_final_report_never_ends_the_job(env: Env, status: DiracStatus) -> Non
     decision = apply(job, JobReported(job_id=job.job_id, status=status, reported_at=at(20)), env)
     assert decision.job is not None and decision.job.phase is Phase.EXECUTING and not decision.history
     assert decision.job.dirac.status is status
+
+
+def test_a_report_of_the_status_already_known_changes_nothing(env: Env) -> None:
+    job = job_in(Phase.EXECUTING, env)
+    job = replace(job, dirac=replace(job.dirac, status=DiracStatus.RUNNING, observed_at=at(5)))
+    report = JobReported(job_id=job.job_id, status=DiracStatus.RUNNING, reported_at=at(20))
+    assert_ignored(apply(job, report, env), "stale")
 
 
 def test_reports_for_a_final_job_are_ignored(env: Env) -> None:

@@ -14,13 +14,15 @@ from esap_backends.local import HttpCallbackClient, LocalBackend
 from esap_submitter.adapters.callbacks import CountingCallbackClient
 from esap_submitter.config import Settings
 from esap_submitter.metrics import SubmitterMetrics
+from esap_submitter.services.observations import OwnObservations
 
 # Remote backends whose outages can last minutes: their messages are held, never failed, while they are down.
 HOLD_ON_OUTAGE = frozenset({"diracx", "dirac"})
 
 
-def build_backends(settings: Settings, session: aiohttp.ClientSession,
-                   metrics: SubmitterMetrics) -> dict[str, ManagedBackend]:
+def build_backends(settings: Settings, session: aiohttp.ClientSession, metrics: SubmitterMetrics,
+                   observations: OwnObservations | None = None) -> dict[str, ManagedBackend]:
+    """The backends; the local executor tells ``observations`` of the starts and ends it sees itself."""
     callbacks = CountingCallbackClient(
         HttpCallbackClient(session, settings.gateway_url, attempts=settings.callback_attempts),
         metrics.callbacks,
@@ -29,6 +31,7 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession,
         work_root=settings.local_work_root, workflows_dir=settings.workflows_dir,
         max_parallel=settings.local_max_parallel, kill_grace_seconds=settings.kill_grace_seconds,
         callback_client=callbacks, search_path=settings.local_search_path,
+        on_status=observations.observe if observations is not None else None,
     )
     metrics.running_jobs.set_function(lambda: local.running_count)
     backends: dict[str, ManagedBackend] = {local.name: local}

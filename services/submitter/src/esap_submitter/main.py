@@ -21,6 +21,7 @@ from esap_submitter.config import Settings
 from esap_submitter.factory import HOLD_ON_OUTAGE, build_backends
 from esap_submitter.handlers.messages import submitter_handler
 from esap_submitter.metrics import SERVICE, SubmitterMetrics
+from esap_submitter.services.observations import OwnObservations
 from esap_submitter.services.submission import SubmissionService
 
 log = structlog.get_logger("esap.submitter")
@@ -35,19 +36,23 @@ def create_app(settings: Settings) -> FastAPI:
         async with AsyncExitStack() as stack:
             session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
             stack.push_async_callback(session.close)
-            backends = build_backends(settings, session, metrics)
+            observations = OwnObservations()
+            backends = build_backends(settings, session, metrics, observations)
             for backend in backends.values():
                 stack.push_async_callback(backend.close)
                 await backend.recover()
             topology = Topology(settings.bus_namespace)
             bus = await Bus.connect(settings.amqp_url.get_secret_value(), topology, metrics.bus)
             stack.push_async_callback(bus.close)
+            observations.connect(bus.publish_many)
+            stack.push_async_callback(observations.close)
 
             async def bus_connected() -> bool:
                 return bus.is_connected
 
             checks["bus"] = bus_connected
-            service = SubmissionService(backends, metrics, hold_on_outage=HOLD_ON_OUTAGE)
+            service = SubmissionService(backends, metrics, hold_on_outage=HOLD_ON_OUTAGE,
+                                        claim_start=observations.claim_start)
             await bus.consume(topology.submitter, submitter_handler(service, bus), batch_size=1,
                               workers=settings.workers)
             log.info("Submitter consuming.", queue=topology.submitter.name, backends=sorted(backends))

@@ -51,7 +51,11 @@ async def test_a_submitted_job_is_reported_and_calls_back(run_submitter, bus, ca
         await bus.publish(job)
         submitted = await catalog_queue.next(JobSubmitted, job.job_id)
         assert submitted.backend_job_id == str(job.job_id)
-        assert submitted.status is DiracStatus.RECEIVED
+        # Started while it was submitted: the one event says so, and the end follows as an observation.
+        assert submitted.status is DiracStatus.RUNNING and submitted.started_at is not None
+        ended = await catalog_queue.next(JobStatusObserved, job.job_id)
+        assert ended.status is DiracStatus.DONE and ended.source is StatusSource.SUBMITTER
+        assert ended.results is not None and "helloworld.json" in [r.name for r in ended.results]
         await _until(lambda: "Done" in fake.statuses(job.job_id))
         assert fake.statuses(job.job_id) == ["Running", "Done"]
         assert {auth for _, auth, _ in fake.calls} == {f"Bearer {jobs.token}"}

@@ -108,6 +108,9 @@ def _submitted(job: Job, m: JobSubmitted, env: Env) -> Decision:
     if job.phase in (Phase.ABORTED, Phase.ARCHIVED) or job.abort_requested_at is not None:
         # The abort overtook the submission: now there is something to kill.
         return Decision(new, changed=bool(changes), outbox=(kill(new),))
+    if m.status is DiracStatus.RUNNING and job.phase is Phase.QUEUED:
+        return moved(new, Phase.EXECUTING, env, source=SOURCE_SUBMITTER, detail="started by its executor",
+                     start_time=m.started_at or m.occurred_at)
     if not changes:
         return Decision(job, ignored="duplicate")
     return Decision(new, changed=True)
@@ -126,7 +129,9 @@ def _reported(job: Job, m: JobReported, env: Env) -> Decision:
     if job.phase not in BACKEND_PHASES:
         return Decision(job, ignored="not_applicable")
     dirac = job.dirac
-    if dirac.observed_at is None or m.reported_at > dirac.observed_at:
+    if dirac.status is not m.status and (dirac.observed_at is None or m.reported_at > dirac.observed_at):
+        # A report of the status already known (the local executor's Running after its JobSubmitted said so)
+        # changes nothing: no write, no wake-up of the job's waiters.
         dirac = replace(dirac, status=m.status, observed_at=m.reported_at)
     if m.status is DiracStatus.RUNNING and job.phase is Phase.QUEUED:
         return moved(job, Phase.EXECUTING, env, source=SOURCE_CALLBACK, detail="the job reported Running",

@@ -4,11 +4,13 @@ Each method returns the events to publish, or raises RetryLaterError for the bus
 last attempt a transient failure becomes a failure event instead, so no job is left hanging, except for the
 backends named in ``hold_on_outage`` (remote ones such as DiracX, whose outages last minutes): there the last
 attempt raises DependencyUnavailableError, and the bus holds the message until the backend answers again. Idempotent on
-redelivery because the backends are. Depends on the backend interface, the message contracts and the metrics;
+redelivery because the backends are. A start the executor saw during the submission (``claim_start``) goes
+into the JobSubmitted, so one event says both. Depends on the backend interface, the message contracts and the metrics;
 knows nothing of the bus connection or HTTP.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from uuid import UUID
 
 import structlog
 
@@ -43,12 +45,14 @@ UNKNOWN_BACKEND = "unknown"
 
 class SubmissionService:
     def __init__(self, backends: Mapping[str, Backend], metrics: SubmitterMetrics,
-                 max_attempts: int = MAX_ATTEMPTS, hold_on_outage: frozenset[str] = frozenset()) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, hold_on_outage: frozenset[str] = frozenset(),
+                 claim_start: Callable[[UUID], BackendStatus | None] | None = None) -> None:
         self._backends = {name: MeasuredBackend(backend, metrics.backend_call_seconds)
                           for name, backend in backends.items()}
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._hold_on_outage = hold_on_outage
+        self._claim_start = claim_start
 
     async def submit(self, command: SubmitJob, attempt: int) -> list[Message]:
         backend = self._backends.get(command.backend)
@@ -73,6 +77,10 @@ class SubmissionService:
                                  f"the backend stayed unavailable after {attempt} attempts: {exc}")]
         self._metrics.submissions.labels(backend.name, "submitted").inc()
         log.info("Job submitted.", backend=backend.name, backend_job_id=backend_job_id)
+        started = self._claim_start(command.job_id) if self._claim_start is not None else None
+        if started is not None:
+            return [JobSubmitted(job_id=command.job_id, facility=command.facility, backend_job_id=backend_job_id,
+                                 status=DiracStatus.RUNNING, started_at=started.started_at)]
         return [JobSubmitted(job_id=command.job_id, facility=command.facility, backend_job_id=backend_job_id,
                              status=DiracStatus.RECEIVED)]
 
