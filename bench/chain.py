@@ -14,6 +14,9 @@ reading and comparing; nothing is asserted.
 import argparse
 import asyncio
 import contextlib
+import json
+import resource
+import subprocess
 import sys
 import time
 import uuid
@@ -24,7 +27,9 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+import asyncpg
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from esap_messages import JobPhaseChanged, Topology, decode_all
 from esap_runtime.bus import delete_topology
@@ -41,6 +46,18 @@ def reference_loop() -> float:
     for i in range(10_000_000):
         total += i
     return time.perf_counter() - started
+
+
+def payload_alone(workflow: str, runs: int = 300) -> float:
+    """CPU seconds one run of the workflow's command costs on this machine without esap-batch (process creation
+    and exec included): the part of a job's CPU no service can save."""
+    command = json.loads((ROOT / "workflows" / f"{workflow}.json").read_text())["run"]["command"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for _ in range(runs):
+        subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / runs
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -130,6 +147,36 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             t = process.info["cpu_times"]
             used[label] = used.get(label, 0.0) + t.user + t.system
     return used
+
+
+WORK_COUNTERS = {"published": "_messages_published_total", "consumed": "_messages_consumed_total",
+                 "http": "_http_request_duration_seconds_count"}
+
+
+async def work_done(client: aiohttp.ClientSession, stack: Stack, database_url: str) -> dict[str, dict[str, float]]:
+    """Counts of the work each service did so far, from its /metrics (bus messages published and consumed, HTTP
+    requests served), and the bench database's committed transactions. Unlike CPU time, a busy host cannot
+    inflate them: they compare two versions exactly."""
+    counts: dict[str, dict[str, float]] = {}
+    for name, service in stack.services.items():
+        async with client.get(f"{service.url}/metrics") as response:
+            text = await response.text()
+        totals = dict.fromkeys(WORK_COUNTERS, 0.0)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                for kind, suffix in WORK_COUNTERS.items():
+                    if sample.name == f"{name}{suffix}" and sample.labels.get("route") != "/metrics":
+                        totals[kind] += sample.value
+        counts[name] = totals
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        await asyncio.sleep(1.1)  # other backends flush their statistics at most once a second
+        commits = await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    finally:
+        await conn.close()
+    counts["postgresql"] = {"transactions": float(commits or 0)}
+    return counts
 
 
 async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyncio.Event) -> None:
@@ -231,6 +278,7 @@ async def run_phase(client: aiohttp.ClientSession, recorder: Recorder, args: arg
 
 async def main(args: argparse.Namespace) -> None:
     reference = reference_loop()
+    payload = payload_alone(args.workflow)
     suffix = uuid.uuid4().hex[:8]
     namespace, database = f"b{suffix}", f"esap_bench_{suffix}"
     database_url = await create_database(args.database_url, database)
@@ -255,12 +303,14 @@ async def main(args: argparse.Namespace) -> None:
             connector = aiohttp.TCPConnector(limit=args.concurrency)
             async with aiohttp.ClientSession(stack.gateway_url, connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=60)) as client:
+                work_before = await work_done(client, stack, database_url)
                 cpu_before = cpu_seconds(stack.pids())
                 client_before = sum(psutil.Process().cpu_times()[:2])
                 throughput = await run_phase(client, recorder, args, jobs=args.jobs, rate=args.rate,
                                              amqp_url=args.amqp_url, namespace=namespace)
                 cpu_after = cpu_seconds(stack.pids())
                 client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
+                work_after = await work_done(client, stack, database_url)
                 accepted = Recorder()
                 accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
                 through = dict(recorder.completed)
@@ -301,6 +351,14 @@ async def main(args: argparse.Namespace) -> None:
     total_ms = sum(per_job.values())
     out("  CPU per completed job     " + ", ".join(f"{n} {ms_:.2f} ms" for n, ms_ in per_job.items())
         + f" (total {total_ms:.2f} ms; postgresql counts every database on the server)\n")
+    work = []
+    for name, after in work_after.items():
+        parts = [f"{(v - work_before[name][k]) / max(1, len(through)):.2f} {k}" for k, v in after.items()
+                 if v - work_before[name][k] > 0]
+        work.append(f"{name} " + " ".join(parts) if parts else f"{name} none")
+    out("  work per completed job    " + "; ".join(work) + " (messages, HTTP requests served, transactions)\n")
+    out(f"  the command alone         {payload * 1000:.2f} ms per run of '{args.workflow}' without esap-batch "
+        "(the part of 'jobs' no service can save)\n")
     out(f"  this bench's own client   {client_cpu / max(1, len(through)) * 1000:.2f} ms per job (POSTs and the "
         "phase tap, on the same cores; not in the total)\n")
     out(f"  CPU-bound ceiling         {psutil.cpu_count() * 1000 / total_ms:8.1f} jobs/s  "
