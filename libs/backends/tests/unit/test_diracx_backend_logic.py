@@ -165,15 +165,21 @@ class UpdatingDiracX(FakeDiracX):
         self.jobs[job_id] = {"JobName": f"j{job_id}", "Status": status, "LastUpdateTime": at}
 
 
-async def test_incremental_polls_ask_only_for_what_changed_and_everything_now_and_then() -> None:
+def three_received_jobs(chunk_size: int) -> tuple[UpdatingDiracX, FakeClock, Any]:
+    """A fake DiracX with jobs 1-3 Received, and a status search over it."""
     from esap_backends.diracx.backend import to_backend_status
     from esap_backends.diracx.polling import StatusSearch
 
     fake, clock = UpdatingDiracX(), FakeClock()
     for i in range(1, 4):
         fake.put(i, "Received", "2026-01-01T10:00:00Z")
-    search = StatusSearch(fake, to_backend_status, chunk_size=2, job_group="esap",  # type: ignore[arg-type]
+    search = StatusSearch(fake, to_backend_status, chunk_size=chunk_size, job_group="esap",  # type: ignore[arg-type]
                           full_every=60, clock=clock)
+    return fake, clock, search
+
+
+async def test_incremental_polls_ask_only_for_what_changed_and_everything_now_and_then() -> None:
+    fake, clock, search = three_received_jobs(chunk_size=2)
     first = await search.polled([1, 2, 3])
     assert {s.status.value for s in first.values()} == {"Received"} and fake.searched == ["JobID", "JobID"]
     fake.put(2, "Running", "2026-01-01T10:00:30Z")
@@ -198,14 +204,7 @@ async def test_incremental_polls_ask_only_for_what_changed_and_everything_now_an
 
 
 async def test_changes_since_leaves_the_incremental_polls_watermark_alone() -> None:
-    from esap_backends.diracx.backend import to_backend_status
-    from esap_backends.diracx.polling import StatusSearch
-
-    fake, clock = UpdatingDiracX(), FakeClock()
-    for i in range(1, 4):
-        fake.put(i, "Received", "2026-01-01T10:00:00Z")
-    search = StatusSearch(fake, to_backend_status, chunk_size=10, job_group="esap",  # type: ignore[arg-type]
-                          full_every=60, clock=clock)
+    fake, clock, search = three_received_jobs(chunk_size=10)
     await search.polled([1, 2, 3])
     fake.put(2, "Running", "2026-01-01T10:00:30Z")
     fake.put(3, "Matched", "2026-01-01T10:05:00Z")
