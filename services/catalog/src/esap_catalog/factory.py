@@ -110,6 +110,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
         log.info("Catalog ready.", queue=bus.topology.catalog.name)
         yield factory
         log.info("Catalog stopping.")
+    log.info("Catalog stopped.")
 
 
 def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:

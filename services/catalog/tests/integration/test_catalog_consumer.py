@@ -1,6 +1,7 @@
 """The catalog consuming its queue on real RabbitMQ and PostgreSQL: jobs made and moved, messages out through
 the outbox, duplicates and stale events harmless, a poison message unable to hold back its batch."""
 
+import asyncio
 import hashlib
 from datetime import timedelta
 from typing import Any
@@ -136,12 +137,13 @@ async def test_a_poison_message_does_not_hold_back_its_batch(
 
 
 async def dead_letters(amqp_url: str, namespace: str) -> list[UUID]:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        queue = await (await connection.channel()).get_queue(Topology(namespace).catalog.dead)
-        ids = []
-        while (raw := await queue.get(no_ack=True, fail=False)) is not None:
-            ids.append(UUID(raw.message_id))
-        return ids
-    finally:
-        await connection.close()
+    async with asyncio.timeout(30):  # a broker that stops answering fails here, not at the suite's timeout
+        connection = await aio_pika.connect(amqp_url, timeout=10)
+        try:
+            queue = await (await connection.channel()).get_queue(Topology(namespace).catalog.dead)
+            ids = []
+            while (raw := await queue.get(no_ack=True, fail=False, timeout=10)) is not None:
+                ids.append(UUID(raw.message_id))
+            return ids
+        finally:
+            await connection.close()
