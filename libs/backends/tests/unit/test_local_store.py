@@ -30,13 +30,14 @@ def store(tmp_path: Path) -> JobStore:
 
 def test_create_writes_the_whole_directory_once(store: JobStore) -> None:
     job = _job()
-    assert store.create(job, plan_launch(job)) is True
+    created = store.create(job, plan_launch(job))
     job_dir = store.job_dir(str(job.job_id))
     assert sorted(p.name for p in job_dir.iterdir()) == ["job.json", "parameters.json", "state.jsonl", "tool.sh"]
     state = read_state(job_dir)
     assert state is not None and state.status is DiracStatus.RECEIVED
+    assert created == state  # what the executor goes on with is what it wrote
     assert read_job_file(job_dir).argv == ("sh", "tool.sh", "x y")
-    assert store.create(job, plan_launch(job)) is False
+    assert store.create(job, plan_launch(job)) is None
     assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
 
 
@@ -58,7 +59,7 @@ def test_a_tombstone_blocks_a_later_create(store: JobStore) -> None:
     job = _job()
     intent = KillIntent(minor_status="aborted by its owner", requested_at=utcnow())
     assert store.create_tombstone(str(job.job_id), intent) is True
-    assert store.create(job, plan_launch(job)) is False
+    assert store.create(job, plan_launch(job)) is None
     state = store.read_state(str(job.job_id))
     assert state is not None and state.tombstone and state.status is DiracStatus.KILLED
 

@@ -38,11 +38,16 @@ class _Watch:
     """A running job whose exit this process is waiting for."""
 
     job_uuid: UUID
-    pid: int
+    state: JobState
+    """The job's latest state as written by this process (kept current by kills): read once, not per event."""
     fd: int
-    started_at: datetime | None
     own_child: bool
     timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.state.pid is not None
+        return self.state.pid
 
 
 @dataclass
@@ -64,7 +69,7 @@ class LocalBackend:
         self._callbacks = CallbackSender(callback_client)
         self._search_path = search_path
         self._watches: dict[str, _Watch] = {}
-        self._waiting: dict[str, launch.LaunchPlan] = {}
+        self._waiting: dict[str, tuple[launch.LaunchPlan, JobState | None]] = {}  # FIFO, with its latest state
         self._tokens: dict[str, str] = {}
         self._locks: dict[str, _JobLock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,11 +94,11 @@ class LocalBackend:
                 created = await asyncio.to_thread(self._store.create, job, plan)
             else:  # three small files: cheaper written here than handed to a thread and back
                 created = self._store.create(job, plan)
-            if not created and not self._resumable(job_id):
+            if created is None and not self._resumable(job_id):
                 log.info("Job already submitted, nothing started.", job_id=job_id)
                 return job_id
             self._tokens[job_id] = job.callback_token.get_secret_value()
-            self._enqueue(job_id, plan)
+            self._enqueue(job_id, plan, created)
         return job_id
 
     async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
@@ -148,14 +153,16 @@ class LocalBackend:
         return (state is not None and not state.tombstone and job_id not in self._watches
                 and job_id not in self._waiting and state.status in (DiracStatus.RECEIVED, DiracStatus.WAITING))
 
-    def _enqueue(self, job_id: str, plan: launch.LaunchPlan) -> None:
+    def _enqueue(self, job_id: str, plan: launch.LaunchPlan, state: JobState | None = None) -> None:
+        """Start the job now, or queue it while ``max_parallel`` run; ``state``: its latest, if known here."""
         if len(self._watches) < self._max_parallel:
-            self._start(job_id, plan)
+            self._start(job_id, plan, state)
             return
-        self._waiting[job_id] = plan
-        self._store.update_state(job_id, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING)
+        self._waiting[job_id] = (plan, None)  # queued even if the state cannot be written: it starts in its turn
+        self._waiting[job_id] = (plan, self._store.update_state(
+            job_id, state, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING))
 
-    def _start(self, job_id: str, plan: launch.LaunchPlan) -> None:
+    def _start(self, job_id: str, plan: launch.LaunchPlan, current: JobState | None = None) -> None:
         job_dir = self._store.job_dir(job_id)
         env = launch.job_environment(job_id, job_dir, plan.parameters, self._search_path)
         try:
@@ -164,7 +171,7 @@ class LocalBackend:
             raise BackendError(f"could not start the job's process: {exc}") from exc
         started_at = utcnow()
         state = self._store.update_state(
-            job_id, status=DiracStatus.RUNNING, minor_status=status.MINOR_RUNNING, started_at=started_at,
+            job_id, current, status=DiracStatus.RUNNING, minor_status=status.MINOR_RUNNING, started_at=started_at,
             pid=pid, pid_start_ticks=processes.start_ticks(pid))
         log.info("Job started.", job_id=job_id, pid=pid)
         self._attach(job_id, state, own_child=True)
@@ -179,9 +186,9 @@ class LocalBackend:
     def _fill_slots(self) -> None:
         while self._waiting and len(self._watches) < self._max_parallel:
             job_id = next(iter(self._waiting))
-            plan = self._waiting.pop(job_id)
+            plan, state = self._waiting.pop(job_id)
             try:
-                self._start(job_id, plan)
+                self._start(job_id, plan, state)
             except BackendError as exc:
                 log.error("Waiting job could not start.", job_id=job_id, error=str(exc))
                 self._tokens.pop(job_id, None)
@@ -201,12 +208,12 @@ class LocalBackend:
             if fd >= 0:
                 os.close(fd)
             if own_child:  # ended at once and reaped elsewhere: settle it as an exit
-                self._watches[job_id] = _Watch(UUID(job_id), state.pid, -1, state.started_at, own_child)
+                self._watches[job_id] = _Watch(UUID(job_id), state, -1, own_child)
                 asyncio.get_running_loop().call_soon(self._on_exit, job_id)
                 return True
             return False
         loop = asyncio.get_running_loop()
-        watch = _Watch(UUID(job_id), state.pid, fd, state.started_at, own_child)
+        watch = _Watch(UUID(job_id), state, fd, own_child)
         loop.add_reader(fd, self._on_exit, job_id)
         if state.execution_duration > 0:
             elapsed = (utcnow() - state.started_at).total_seconds() if state.started_at else 0.0
@@ -229,7 +236,7 @@ class LocalBackend:
             return
         self._unwatch(watch)
         processes.reap(watch.pid)
-        ended = self._finalise(job_id)
+        ended = self._finalise(job_id, watch.state)
         if ended is not None and ended.is_final and self._on_status is not None:
             self._on_status(watch.job_uuid, ended)
         token = self._tokens.pop(job_id, None)
@@ -247,9 +254,10 @@ class LocalBackend:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _finalise(self, job_id: str) -> BackendStatus | None:
-        """Write the final state the files show (idempotent); the job's status, or None if it is unknown."""
-        snapshot = self._store.snapshot(job_id)
+    def _finalise(self, job_id: str, state: JobState | None = None) -> BackendStatus | None:
+        """Write the final state the files show (idempotent); the job's status, or None if it is unknown.
+        ``state``: the job's latest state, when this process holds it."""
+        snapshot = self._store.snapshot(job_id, state)
         if snapshot is None:
             return None
         derived = status.derive_status(snapshot)
@@ -287,14 +295,14 @@ class LocalBackend:
             state = snapshot.state
             if state.status is not DiracStatus.RUNNING or state.pid is None:
                 return self._kill_unstarted(job_id, intent)
-            self._store.update_state(job_id, kill=intent)
+            self._remember(job_id, self._store.update_state(job_id, state, kill=intent))
             try:
                 gone = await processes.terminate_group(state.pid, state.pid_start_ticks, self._grace)
             except PermissionError as exc:
                 log.error("Not allowed to kill the job's processes.", job_id=job_id, error=str(exc))
                 gone = False
             if not gone:
-                self._store.update_state(job_id, kill=None)
+                self._remember(job_id, self._store.update_state(job_id, kill=None))
                 return KillOutcome.REFUSED
             if job_id in self._watches:
                 self._on_exit(job_id)
@@ -302,6 +310,12 @@ class LocalBackend:
                 self._finalise(job_id)
             log.info("Job killed.", job_id=job_id, reason=intent.minor_status)
             return KillOutcome.KILLED
+
+    def _remember(self, job_id: str, state: JobState) -> None:
+        """A state this process wrote for a job it watches: what its exit is judged by."""
+        watch = self._watches.get(job_id)
+        if watch is not None:
+            watch.state = state
 
     def _kill_unstarted(self, job_id: str, intent: KillIntent) -> KillOutcome:
         self._tokens.pop(job_id, None)

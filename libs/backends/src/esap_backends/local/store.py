@@ -31,8 +31,9 @@ class JobStore:
             raise PermanentBackendError(f"{job_id!r} is not a local job id")
         return self.root / job_id
 
-    def create(self, job: SubmitJob, plan: LaunchPlan) -> bool:
-        """Write the job's directory with state Received; False if it exists already (nothing is changed)."""
+    def create(self, job: SubmitJob, plan: LaunchPlan) -> JobState | None:
+        """Write the job's directory with state Received, and return that state; None if the directory exists
+        already (nothing is changed)."""
         job_id = str(job.job_id)
         sources = [self._workflow_source(name) for name in plan.files]
         now = utcnow()
@@ -46,7 +47,7 @@ class JobStore:
             layout.JOB_FILE: job_file.model_dump_json(indent=2).encode(),
             layout.STATE_FILE: layout.encode_state(state),
         }
-        return self._place(job_id, files, dict(zip(plan.files, sources, strict=True)))
+        return state if self._place(job_id, files, dict(zip(plan.files, sources, strict=True))) else None
 
     def create_tombstone(self, job_id: str, intent: KillIntent) -> bool:
         """Mark a job that was never submitted as Killed, so a later submit does not run it."""
@@ -61,9 +62,11 @@ class JobStore:
     def read_plan_source(self, job_id: str) -> JobFile:
         return layout.read_job_file(self.job_dir(job_id))
 
-    def update_state(self, job_id: str, **changes: Any) -> JobState:
+    def update_state(self, job_id: str, current: JobState | None = None, **changes: Any) -> JobState:
+        """Append ``current`` (the job's latest state, read from its journal when not given) with ``changes``."""
         job_dir = self.job_dir(job_id)
-        current = layout.read_state(job_dir)
+        if current is None:
+            current = layout.read_state(job_dir)
         if current is None:
             raise BackendError(f"job {job_id} has no state file")
         updated = current.model_copy(update=changes)
@@ -73,10 +76,12 @@ class JobStore:
     def write_state(self, job_id: str, state: JobState) -> None:
         layout.write_state(self.job_dir(job_id), state)
 
-    def snapshot(self, job_id: str) -> status.JobSnapshot | None:
-        """One read of the job's directory; None if there is no such job."""
+    def snapshot(self, job_id: str, state: JobState | None = None) -> status.JobSnapshot | None:
+        """One read of the job's directory; None if there is no such job. ``state``, when given, is the job's
+        latest state as its only writer knows it: the journal is not read again."""
         job_dir = self.job_dir(job_id)
-        state = layout.read_state(job_dir)
+        if state is None:
+            state = layout.read_state(job_dir)
         if state is None:
             return None
         exit_path = job_dir / layout.EXIT_CODE_FILE
