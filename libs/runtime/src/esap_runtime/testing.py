@@ -87,11 +87,23 @@ def _print_pending_tasks(test: str) -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
+def _timeout_of(item: pytest.Item) -> float:
+    """The test's pytest-timeout in seconds, as that plugin reads it (marker, command line, ini); 0 for none."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0] or 0)
+    option = item.config.getoption("timeout", None)
+    if option is not None:
+        return float(option)
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except (ValueError, TypeError):  # pytest-timeout not loaded: no such setting
+        return 0.0
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    marker = item.get_closest_marker("timeout")
-    timeout = marker.args[0] if marker is not None and marker.args else item.config.getini("timeout")
-    lead = float(timeout or 0) - HANG_REPORT_LEAD
+    lead = _timeout_of(item) - HANG_REPORT_LEAD
     loop = _loop
     timer = None
     if lead > 0 and loop is not None:
