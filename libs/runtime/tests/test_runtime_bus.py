@@ -80,6 +80,23 @@ async def test_a_lone_message_at_a_quiet_time_does_not_wait_for_the_linger(bus: 
     assert [len(batch) for batch in seen] == [1, 1]
 
 
+async def test_the_linger_bounds_a_batch_in_all_not_per_message(bus: Bus) -> None:
+    seen: list[list[Delivery]] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.append(list(batch))
+
+    await bus.consume(bus.topology.catalog, handler, batch_size=1000, linger=0.1)
+    await bus.publish_many([RunJob(job_id=uuid4()) for _ in range(2)])  # a group: the consumer lingers from now
+    await wait_until(lambda: sum(len(b) for b in seen) == 2)
+    # A trickle for ~0.4 s with gaps far shorter than the linger: were the linger per message, one batch took it all.
+    for _ in range(20):
+        await bus.publish(RunJob(job_id=uuid4()))
+        await asyncio.sleep(0.02)
+    await wait_until(lambda: sum(len(b) for b in seen) == 22)
+    assert len(seen) >= 3, [len(b) for b in seen]
+
+
 async def test_a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_handled(bus: Bus, amqp_url: str) -> None:
     poison = RunJob(job_id=uuid4())
     handled: list[RunJob] = []

@@ -277,20 +277,28 @@ class _BatchConsumer:
             self._inbox.put_nowait(delivery)
 
     async def _next_batch(self) -> list[Delivery]:
-        """What is waiting, up to ``batch_size``. Lingers for more only while messages come in groups (the last
-        batch held more than one): under load that makes the batches larger, and a lone message at a quiet
-        time goes through at once."""
+        """What is waiting, up to ``batch_size``. Lingers for more, at most ``linger`` seconds in all, only while
+        messages come in groups (the last batch held more than one): under load that makes the batches larger,
+        and a lone message at a quiet time goes through at once."""
         batch = [await self._inbox.get()]
+        deadline = None
         while len(batch) < self._batch_size:
             try:
                 batch.append(self._inbox.get_nowait())
+                continue
             except asyncio.QueueEmpty:
                 if not self._linger or not self._busy:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self._inbox.get(), self._linger))
-                except TimeoutError:
-                    break
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + self._linger
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
+            except TimeoutError:
+                break
         self._busy = len(batch) > 1
         return batch
 
