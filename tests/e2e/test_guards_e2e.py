@@ -33,20 +33,21 @@ class Tap:
     def __init__(self, channel: aio_pika.abc.AbstractChannel, queue: aio_pika.abc.AbstractQueue,
                  exchange: aio_pika.abc.AbstractExchange) -> None:
         self.channel, self.queue, self.exchange = channel, queue, exchange
+        self.seen: list[Message] = []  # taken off the queue, not asked for yet: one AMQP message may carry many
 
     async def next_for(self, job_id: str, type_name: str, within: float = 30) -> Message:
         deadline = asyncio.get_running_loop().time() + within
-        while asyncio.get_running_loop().time() < deadline:
+        while True:
+            for i, message in enumerate(self.seen):
+                if message.type_name() == type_name and str(getattr(message, "job_id", "")) == job_id:
+                    return self.seen.pop(i)
+            if asyncio.get_running_loop().time() >= deadline:
+                raise AssertionError(f"no {type_name} for {job_id} within {within} s")
             raw = await self.queue.get(fail=False, no_ack=True)
             if raw is None:
                 await asyncio.sleep(0.05)
                 continue
-            if raw.type != type_name:
-                continue
-            for message in decode_all(raw.type, raw.body, raw.headers):
-                if str(getattr(message, "job_id", "")) == job_id:
-                    return message
-        raise AssertionError(f"no {type_name} for {job_id} within {within} s")
+            self.seen.extend(decode_all(raw.type, raw.body, raw.headers))
 
     async def replay(self, message: Message) -> None:
         """The very message again, as the broker would redeliver it (same message id)."""

@@ -162,7 +162,7 @@ class FakeCatalog:
             return None
         if request.final:
             self.consumed.add(job.job_id)
-        return CallbackVerified(job_id=job.job_id, phase=job.phase)
+        return CallbackVerified(job_id=job.job_id, phase=job.phase, dirac_status=job.dirac.status)
 
     async def healthy(self) -> bool:
         return not self.down

@@ -113,3 +113,19 @@ async def test_the_sender_batches_reports_due_together_and_keeps_each_jobs_order
     assert [len(batch.reports) for batch in fake.requests] == [1, 51]
     statuses = [r.report.status for r in fake.reports() if r.job_id == first.job_id]
     assert statuses == [DiracStatus.RUNNING, DiracStatus.DONE]
+
+
+async def test_a_delayed_sender_holds_each_report_for_its_delay_and_keeps_each_jobs_order(gateway, session) -> None:
+    fake, url = gateway
+    sender = CallbackSender(HttpCallbackClient(session, url), delay_seconds=0.3)
+    item = report()
+    loop = asyncio.get_running_loop()
+    sent_at = loop.time()
+    sender.send(item.job_id, item.token, item.report)
+    await asyncio.sleep(0.05)
+    sender.send(item.job_id, item.token, CallbackReport(status=DiracStatus.DONE, exit_code=0))
+    await asyncio.wait_for(fake.received.wait(), 5)
+    assert loop.time() - sent_at >= 0.3
+    await sender.close(drain_seconds=5)
+
+    assert [r.report.status for r in fake.reports()] == [DiracStatus.RUNNING, DiracStatus.DONE]

@@ -128,6 +128,8 @@ class CallbackVerification(_View):
 class CallbackVerified(_View):
     job_id: UUID
     phase: Phase
+    dirac_status: DiracStatus | None = Field(
+        default=None, description="The backend status the catalog knows: a report of it again is no news.")
 
 
 class CallbackVerificationBatch(_View):
@@ -137,11 +139,13 @@ class CallbackVerificationBatch(_View):
 
 
 class CallbackVerdict(_View):
-    """One answer of a batch, in the order of the request: ``phase`` when accepted, ``reason`` when not."""
+    """One answer of a batch, in the order of the request: ``phase`` (and the backend status the catalog knows)
+    when accepted, ``reason`` when not."""
 
     job_id: UUID
     accepted: bool
     phase: Phase | None = None
+    dirac_status: DiracStatus | None = None
     reason: str = ""
 
 

@@ -50,7 +50,16 @@ async def test_callback_verification(catalog: Catalog, bus: Bus, queues: dict[st
     other, other_token = await queued_with_token(bus, queues)
     response = await catalog.http.post("/internal/callbacks/verify", json={"job_id": str(job.job_id),
                                                                            "token": token})
-    assert response.status_code == 200 and response.json() == {"job_id": str(job.job_id), "phase": "QUEUED"}
+    assert response.status_code == 200
+    assert response.json() == {"job_id": str(job.job_id), "phase": "QUEUED", "dirac_status": None}
+    await bus.publish(JobSubmitted(job_id=job.job_id, facility="local", backend_job_id="5", status=DiracStatus.RUNNING))
+
+    async def running() -> bool:
+        answer = await catalog.http.post("/internal/callbacks/verify", json={"job_id": str(job.job_id),
+                                                                             "token": token})
+        return answer.json() == {"job_id": str(job.job_id), "phase": "EXECUTING", "dirac_status": "Running"}
+
+    await eventually(running)  # the gateway tells a report of what the catalog knows from news by it
     assert await verify(catalog, job.job_id, "x" * len(token)) == 403
     assert await verify(catalog, job.job_id, other_token) == 403
     assert await verify(catalog, new_id(), token) == 404

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from esap_messages import DiracStatus, JobReported, Phase, new_id
+from esap_messages.api import DiracView
 
 TOKEN = "t0k3n-" + "x" * 37
 
@@ -33,6 +34,22 @@ async def test_a_report_with_the_right_token_is_published(client, catalog, publi
     assert isinstance(event, JobReported)
     assert event.job_id == running_job.job_id and event.status is DiracStatus.RUNNING
     assert event.started_at == datetime(2025, 3, 1, 11, 0, 5, tzinfo=UTC)
+
+
+async def test_a_report_of_the_status_the_catalog_knows_is_accepted_and_not_published(
+    client, catalog, publisher, make_job
+) -> None:
+    job = make_job(phase=Phase.EXECUTING, dirac=DiracView(status=DiracStatus.RUNNING))
+    catalog.tokens[job.job_id] = TOKEN
+
+    single = await client.post(f"/uws/jobs/{job.job_id}/callback", json={"status": "Running"}, headers=bearer())
+    batched = await client.post("/uws/callbacks", json=batch((job.job_id, TOKEN, {"status": "Running"})))
+    assert publisher.published == []
+    final = await client.post("/uws/callbacks", json=batch((job.job_id, TOKEN, {"status": "Done", "exit_code": 0})))
+
+    assert single.status_code == 204
+    assert [o["accepted"] for o in batched.json()["outcomes"] + final.json()["outcomes"]] == [True, True]
+    assert [(e.job_id, e.status) for e in publisher.published] == [(job.job_id, DiracStatus.DONE)]  # an end is news
 
 
 @pytest.mark.parametrize("status", ["Done", "Failed", "Killed"])

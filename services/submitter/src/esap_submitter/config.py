@@ -39,6 +39,11 @@ class Settings(ServiceSettings, DiracXSettings, DiracSettings):
     )
     workers: int = Field(32, ge=1, le=512, description="Messages handled concurrently (one each).")
     callback_attempts: int = Field(4, ge=1, le=20, description="Tries per job callback before giving up.")
+    callback_delay_seconds: float = Field(
+        0.5, ge=0, le=60,
+        description="Seconds a local job's callback waits before it is sent. The submitter publishes the same start "
+                    "or end at once; a callback that reaches the gateway after the catalog took it is not published "
+                    "again.")
 
     @field_validator("local_work_root", "workflows_dir")
     @classmethod

@@ -32,6 +32,7 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession, metrics: 
         max_parallel=settings.local_max_parallel, kill_grace_seconds=settings.kill_grace_seconds,
         callback_client=callbacks, search_path=settings.local_search_path,
         on_status=observations.observe if observations is not None else None,
+        callback_delay_seconds=settings.callback_delay_seconds,
     )
     metrics.running_jobs.set_function(lambda: local.running_count)
     backends: dict[str, ManagedBackend] = {local.name: local}

@@ -61,12 +61,13 @@ class LocalBackend:
 
     def __init__(self, work_root: Path, workflows_dir: Path | None = None, max_parallel: int = 64,
                  kill_grace_seconds: float = 5.0, callback_client: CallbackClient | None = None,
-                 search_path: str = os.defpath, on_status: StatusSink | None = None) -> None:
+                 search_path: str = os.defpath, on_status: StatusSink | None = None,
+                 callback_delay_seconds: float = 0.0) -> None:
         self._on_status = on_status
         self._store = JobStore(work_root.resolve(), workflows_dir.resolve() if workflows_dir else None)
         self._max_parallel = max(1, max_parallel)
         self._grace = kill_grace_seconds
-        self._callbacks = CallbackSender(callback_client)
+        self._callbacks = CallbackSender(callback_client, callback_delay_seconds)
         self._search_path = search_path
         self._watches: dict[str, _Watch] = {}
         self._waiting: dict[str, tuple[launch.LaunchPlan, JobState | None]] = {}  # FIFO, with its latest state

@@ -3,10 +3,12 @@ the reports of all jobs together without ever holding a job up.
 
 Each job still reports with its own token, but the reports that become due while a request is out go in the next
 one, as a CallbackBatch to ``POST /uws/callbacks``: under load the gateway takes hundreds of jobs' reports in a
-request instead of one request per report. One request is out at a time, so a job's reports arrive in order
-(Running before its final report). Callbacks are hints (the monitor reads the job directory for the truth): a
-report that cannot be delivered is logged and dropped. Depends on aiohttp, structlog, the backend interface's
-statuses, esap_messages.api and the runtime's Coalescer.
+request instead of one request per report. A report waits ``delay_seconds`` before it is sent: the submitter
+publishes the same start or end on the bus at once, and once the catalog holds it the gateway has nothing to
+publish for the report (a Running it knows is no news, an end after the job's end is refused). One request is out
+at a time, so a job's reports arrive in order (Running before its final report). Callbacks are hints (the monitor
+reads the job directory for the truth): a report that cannot be delivered is logged and dropped. Depends on
+aiohttp, structlog, the backend interface's statuses, esap_messages.api and the runtime's Coalescer.
 """
 
 import asyncio
@@ -88,8 +90,9 @@ def _accepted(body: bytes, reports: Sequence[JobCallback]) -> list[bool]:
 class CallbackSender:
     """Sends reports in the background, batched, each job's in the order given."""
 
-    def __init__(self, client: CallbackClient | None) -> None:
+    def __init__(self, client: CallbackClient | None, delay_seconds: float = 0.0) -> None:
         self._client = client
+        self._delay = delay_seconds
         self._batches: Coalescer[JobCallback, bool] = Coalescer(
             self._deliver, max_in_flight=1, max_batch=MAX_REPORTS_PER_REQUEST)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -113,6 +116,8 @@ class CallbackSender:
 
     async def _send(self, item: JobCallback) -> None:
         bound = {"job_id": str(item.job_id), "status": item.report.status.value}
+        if self._delay > 0:
+            await asyncio.sleep(self._delay)
         try:
             accepted = await self._batches.submit(item)
         except Exception as exc:

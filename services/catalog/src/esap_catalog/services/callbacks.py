@@ -46,7 +46,7 @@ class CallbackService:
     async def verify(self, request: CallbackVerification) -> CallbackVerified:
         (verdict,) = await self.verify_many([request])
         if verdict.accepted and verdict.phase is not None:
-            return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase)
+            return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase, dirac_status=verdict.dirac_status)
         if verdict.reason == NOT_FOUND:
             raise JobNotFoundError(str(request.job_id))
         raise CallbackRefusedError(verdict.reason)
@@ -72,5 +72,6 @@ class CallbackService:
                 continue
             state = states[request.job_id]
             phase = consumed.get(request.job_id, state.phase)
-            verdicts.append(CallbackVerdict(job_id=request.job_id, accepted=True, phase=phase))
+            verdicts.append(CallbackVerdict(job_id=request.job_id, accepted=True, phase=phase,
+                                            dirac_status=state.dirac_status))
         return verdicts

@@ -48,7 +48,9 @@ _ACTIVE = """
 SELECT job_id, facility, backend, backend_job_id, phase, dirac_status FROM jobs
 WHERE phase IN ('QUEUED', 'EXECUTING') AND backend_job_id IS NOT NULL ORDER BY job_id
 """
-_CALLBACK_STATES = "SELECT job_id, phase, callback_token_hash FROM jobs WHERE job_id = ANY($1::uuid[])"
+_CALLBACK_STATES = """
+SELECT job_id, phase, callback_token_hash, dirac_status FROM jobs WHERE job_id = ANY($1::uuid[])
+"""
 _CLEAR_CALLBACK_HASHES = """
 UPDATE jobs j SET callback_token_hash = NULL
 FROM unnest($1::uuid[], $2::bytea[]) AS t(job_id, token_hash)
@@ -77,6 +79,7 @@ class JobFilter:
 class TokenState:
     phase: Phase
     token_hash: bytes | None
+    dirac_status: DiracStatus | None = None
 
 
 def job_view_from_record(r: Mapping[str, Any]) -> JobView:
@@ -147,9 +150,11 @@ class JobViewStore:
         return [active_from_record(r) for r in await self._pool.fetch(_ACTIVE)]
 
     async def token_states(self, job_ids: Sequence[UUID]) -> dict[UUID, TokenState]:
-        """Phase and token hash of each job that exists, in one query."""
+        """Phase, token hash and last backend status of each job that exists, in one query."""
         rows = await self._pool.fetch(_CALLBACK_STATES, list(job_ids))
-        return {r["job_id"]: TokenState(Phase(r["phase"]), r["callback_token_hash"]) for r in rows}
+        return {r["job_id"]: TokenState(Phase(r["phase"]), r["callback_token_hash"],
+                                        DiracStatus(r["dirac_status"]) if r["dirac_status"] else None)
+                for r in rows}
 
     async def consume_tokens(self, hashes: Mapping[UUID, bytes]) -> dict[UUID, Phase]:
         """Clear each job's token if it is still this one and the job is not final, in one statement: the

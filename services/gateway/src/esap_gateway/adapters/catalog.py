@@ -167,7 +167,7 @@ class HttpCatalogClient:
         """Coalesced with the verifications in flight into one batch request."""
         verdict = await self._verifier.submit(request)
         if verdict.accepted and verdict.phase is not None:
-            return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase)
+            return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase, dirac_status=verdict.dirac_status)
         return None
 
     async def _verify_batch(self, requests: list[CallbackVerification]) -> list[CallbackVerdict]:

@@ -2,9 +2,10 @@
 
 The token is checked by the catalog (which holds its hash); a final report (Done, Failed, Killed) consumes it.
 A refused token is refused the same way whether the job exists or not. The report is a hint (``JobReported``);
-only the backend's own status ends a job. Reports come one per request (a job calling back), or many jobs' at once
-(``report_many``: the local executor), each checked against its own job's token; concurrent checks reach the
-catalog together.
+only the backend's own status ends a job. An accepted report of the status the catalog knows already (the local
+executor's Running, once its submitter said so) is no news: it is answered as accepted and not published.
+Reports come one per request (a job calling back), or many jobs' at once (``report_many``: the local executor),
+each checked against its own job's token; concurrent checks reach the catalog together.
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
@@ -24,6 +25,7 @@ from esap_messages.api import (
     CallbackBatch,
     CallbackReport,
     CallbackVerification,
+    CallbackVerified,
     JobCallback,
     ReportOutcome,
     ReportOutcomes,
@@ -82,9 +84,11 @@ class CallbackService:
         if verified is None:
             log.info("Callback refused.", job_id=job_id, status=report.status.value)
             raise NotAllowedError(_REFUSED)
-        await self._publisher.publish(_reported(JobCallback(job_id=uuid, token=token, report=report)))
+        news = is_news(report, verified)
+        if news:
+            await self._publisher.publish(_reported(JobCallback(job_id=uuid, token=token, report=report)))
         log.info("Callback accepted.", job_id=job_id, status=report.status.value, final=final,
-                 phase=verified.phase.value)
+                 phase=verified.phase.value, published=news)
 
     async def report_many(self, body: bytes) -> ReportOutcomes:
         """Many jobs' reports; InvalidReportError if the batch is malformed, else one outcome per report."""
@@ -97,20 +101,28 @@ class CallbackService:
             verified = await asyncio.gather(*(self._catalog.verify_callback(CallbackVerification(
                 job_id=item.job_id, token=item.token, final=item.report.status in FINAL_STATUSES))
                 for item in batch.reports))
-            accepted = [item for item, verdict in zip(batch.reports, verified, strict=True) if verdict is not None]
-            await asyncio.gather(*(self._publisher.publish(_reported(item)) for item in accepted))
+            accepted = [(item, verdict) for item, verdict in zip(batch.reports, verified, strict=True)
+                        if verdict is not None]
+            news = [item for item, verdict in accepted if is_news(item.report, verdict)]
+            await asyncio.gather(*(self._publisher.publish(_reported(item)) for item in news))
         except (CatalogUnavailableError, PublishFailedError):
             self._count(CallbackOutcome.UNAVAILABLE, len(batch.reports))
             raise
         self._count(CallbackOutcome.ACCEPTED, len(accepted))
         self._count(CallbackOutcome.FORBIDDEN, len(batch.reports) - len(accepted))
-        log.info("Callback batch taken.", reports=len(batch.reports), accepted=len(accepted))
+        log.info("Callback batch taken.", reports=len(batch.reports), accepted=len(accepted), published=len(news))
         return ReportOutcomes(outcomes=[ReportOutcome(job_id=item.job_id, accepted=verdict is not None)
                                           for item, verdict in zip(batch.reports, verified, strict=True)])
 
     def _count(self, outcome: CallbackOutcome, times: int = 1) -> None:
         if times:
             self._metrics.callbacks.labels(outcome.value).inc(times)
+
+
+def is_news(report: CallbackReport, verified: CallbackVerified) -> bool:
+    """Whether an accepted report can change what the catalog knows: an end always can (it consumed the token),
+    another status only when it differs from the backend status the catalog holds."""
+    return report.status in FINAL_STATUSES or report.status is not verified.dirac_status
 
 
 def _reported(item: JobCallback) -> JobReported:
