@@ -103,7 +103,7 @@ class LocalBackend:
         return job_id
 
     async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
-        self._store.job_dir(backend_job_id)  # refuses what is not a job id
+        self._store.path_of(backend_job_id)  # refuses what is not a job id
         intent = KillIntent(minor_status=reason or "Killed", requested_at=utcnow())
         return await self._kill(backend_job_id, intent)
 
@@ -164,7 +164,7 @@ class LocalBackend:
             job_id, state, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING))
 
     def _start(self, job_id: str, plan: launch.LaunchPlan, current: JobState | None = None) -> None:
-        job_dir = self._store.job_dir(job_id)
+        job_dir = self._store.path_of(job_id)
         env = launch.job_environment(job_id, job_dir, plan.parameters, self._search_path)
         try:
             pid = processes.spawn(plan.argv, job_dir, env)

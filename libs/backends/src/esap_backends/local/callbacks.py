@@ -8,10 +8,13 @@ publishes the same start or end on the bus at once, and once the catalog holds i
 publish for the report (a Running it knows is no news, an end after the job's end is refused). One request is out
 at a time, so a job's reports arrive in order (Running before its final report). Callbacks are hints (the monitor
 reads the job directory for the truth): a report that cannot be delivered is logged and dropped. Depends on
-aiohttp, structlog, the backend interface's statuses, esap_messages.api and the runtime's Coalescer.
+aiohttp, structlog, the backend interface's statuses, and esap_messages.api.
 """
 
 import asyncio
+import contextlib
+import contextvars
+from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
@@ -22,7 +25,6 @@ from pydantic import ValidationError
 
 from esap_backends.base import FINAL_STATUSES
 from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcomes
-from esap_runtime.batching import Coalescer
 
 log = structlog.get_logger("esap.backends.callbacks")
 
@@ -88,47 +90,65 @@ def _accepted(body: bytes, reports: Sequence[JobCallback]) -> list[bool]:
 
 
 class CallbackSender:
-    """Sends reports in the background, batched, each job's in the order given."""
+    """Sends reports in the background, batched, in the order given, each once ``delay_seconds`` have passed.
+
+    One queue and one task for all jobs: the task sleeps until the oldest report is due, sends every report due
+    by then in one request, and stops when the queue is empty.
+    """
 
     def __init__(self, client: CallbackClient | None, delay_seconds: float = 0.0) -> None:
         self._client = client
         self._delay = delay_seconds
-        self._batches: Coalescer[JobCallback, bool] = Coalescer(
-            self._deliver, max_in_flight=1, max_batch=MAX_REPORTS_PER_REQUEST)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: deque[tuple[float, JobCallback]] = deque()
+        self._hurry = asyncio.Event()  # set by close: what is queued goes now
+        self._pump: asyncio.Task[None] | None = None
 
     def send(self, job_id: UUID, token: str, report: CallbackReport) -> None:
         if self._client is None:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._send(JobCallback(job_id=job_id, token=token, report=report)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        loop = asyncio.get_running_loop()
+        self._queue.append((loop.time() + self._delay, JobCallback(job_id=job_id, token=token, report=report)))
+        if self._pump is None or self._pump.done():
+            # A context of its own: the sender must not log under the job that happened to be handled meanwhile.
+            self._pump = loop.create_task(self._run(), context=contextvars.Context())
 
     async def close(self, drain_seconds: float = 2.0) -> None:
-        """Give reports under way a moment to go out, then drop the rest."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=drain_seconds)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    async def _send(self, item: JobCallback) -> None:
-        bound = {"job_id": str(item.job_id), "status": item.report.status.value}
-        if self._delay > 0:
-            await asyncio.sleep(self._delay)
-        try:
-            accepted = await self._batches.submit(item)
-        except Exception as exc:
-            log.warning("Job callback not delivered.", **bound, error=str(exc))
+        """Send what is queued at once, give it ``drain_seconds`` to go out, then drop the rest."""
+        pump, self._pump = self._pump, None
+        if pump is None:
             return
-        if not accepted:
-            # Usual for an end: the executor reported it on the bus already, and the gateway takes no report for
-            # an ended job.
-            level = log.debug if item.report.status in FINAL_STATUSES else log.info
-            level("Job callback refused by the gateway.", **bound)
+        self._hurry.set()
+        await asyncio.wait({pump}, timeout=drain_seconds)
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+        self._queue.clear()
 
-    async def _deliver(self, items: list[JobCallback]) -> Sequence[bool]:
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            wait = self._queue[0][0] - loop.time()
+            if wait > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+            now = loop.time()
+            batch: list[JobCallback] = []
+            while self._queue and len(batch) < MAX_REPORTS_PER_REQUEST and (
+                    self._hurry.is_set() or self._queue[0][0] <= now):
+                batch.append(self._queue.popleft()[1])
+            await self._deliver(batch)
+
+    async def _deliver(self, batch: list[JobCallback]) -> None:
         assert self._client is not None
-        return await self._client.report_many(items)
+        try:
+            outcomes = await self._client.report_many(batch)
+        except Exception as exc:
+            log.warning("Job callbacks not delivered.", reports=len(batch), error=str(exc),
+                        job_ids=[str(item.job_id) for item in batch[:20]])
+            return
+        for item, accepted in zip(batch, outcomes, strict=True):
+            if not accepted:
+                # Usual for an end: the executor reported it on the bus already, and the gateway takes no report
+                # for an ended job.
+                level = log.debug if item.report.status in FINAL_STATUSES else log.info
+                level("Job callback refused by the gateway.", job_id=str(item.job_id),
+                      status=item.report.status.value)

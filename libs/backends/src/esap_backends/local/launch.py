@@ -85,7 +85,8 @@ def env_name(parameter: str) -> str:
     return "ESAP_PARAM_" + _ENV_UNSAFE.sub("_", parameter).upper()
 
 
-def job_environment(job_id: str, job_dir: Path, parameters: Mapping[str, str], search_path: str) -> dict[str, str]:
+def job_environment(job_id: str, job_dir: str | Path, parameters: Mapping[str, str],
+                    search_path: str) -> dict[str, str]:
     """A small, explicit environment: nothing of the service's own leaks into the payload."""
     env = {"PATH": search_path, "HOME": str(job_dir), "LANG": LANG, "ESAP_JOB_ID": job_id}
     for name, value in parameters.items():

@@ -91,19 +91,20 @@ def encode_state(state: JobState) -> bytes:
     return state.model_dump_json().encode() + b"\n"
 
 
-def write_state(job_dir: Path, state: JobState) -> None:
+def write_state(job_dir: str | Path, state: JobState) -> None:
     """Append the new state: one write of one line, so a reader sees it whole or not at all."""
-    fd = os.open(job_dir / STATE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(os.path.join(job_dir, STATE_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, encode_state(state))
     finally:
         os.close(fd)
 
 
-def read_state(job_dir: Path) -> JobState | None:
+def read_state(job_dir: str | Path) -> JobState | None:
     """The job's latest state, or None when the directory holds no (readable) state."""
     try:
-        journal = (job_dir / STATE_FILE).read_bytes()
+        with open(os.path.join(job_dir, STATE_FILE), "rb") as journal_file:
+            journal = journal_file.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
     complete = journal[: journal.rfind(b"\n") + 1]
@@ -119,8 +120,8 @@ def read_job_file(job_dir: Path) -> JobFile:
     return JobFile.model_validate_json((job_dir / JOB_FILE).read_bytes())
 
 
-def file_mtime(path: Path) -> datetime | None:
+def file_mtime(path: str | Path) -> datetime | None:
     try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
     except FileNotFoundError:
         return None

@@ -11,14 +11,19 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from esap_backends.local.layout import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE
 
-WRAPPER = f'"$@" >{STDOUT_FILE} 2>{STDERR_FILE}; printf %s $? >{EXIT_CODE_FILE}'
-"""Runs the payload with its output in files and records its exit code, even if the submitter is gone."""
+WRAPPER = f'cd "$1" || exit; shift; "$@" >{STDOUT_FILE} 2>{STDERR_FILE}; printf %s $? >{EXIT_CODE_FILE}'
+"""Runs the payload in its job directory ($1) with its output in files and records its exit code, even if the
+submitter is gone."""
+
+SHELL = "/bin/sh"
+_STDIO_TO_DEVNULL = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
+                     for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))]
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # ignored by Python; a payload gets them as usual
 
 KILL_CONFIRM_SECONDS = 5.0
 """How long a SIGKILLed group may take to disappear before the kill counts as refused."""
@@ -28,22 +33,15 @@ _STATE, _PGRP, _START_TICKS = 0, 2, 19  # indexes of fields 3, 5 and 22 once pid
 _DEAD_STATES = ("Z", "X", "x")
 
 
-class _ReapedByExecutor(subprocess.Popen[bytes]):
-    """A Popen whose exit the executor collects itself (pidfd, then waitpid): its finaliser must neither warn
-    about a payload that is meant to outlive it nor queue the pid for reaping by the next Popen."""
+def spawn(argv: Sequence[str], job_dir: str | Path, env: dict[str, str]) -> int:
+    """Start the payload under the /bin/sh wrapper, leader of a new session and process group; its pid.
 
-    def __del__(self) -> None:
-        pass
-
-
-def spawn(argv: Sequence[str], job_dir: Path, env: dict[str, str]) -> int:
-    """Start the payload under the /bin/sh wrapper, leader of a new session and process group; its pid."""
-    process = _ReapedByExecutor(
-        ["/bin/sh", "-c", WRAPPER, "esap-job", *argv],
-        cwd=job_dir, env=env, start_new_session=True, close_fds=True,
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return process.pid
+    posix_spawn (vfork and exec, no Popen object): the executor collects the exit itself (pidfd, then waitpid).
+    Every descriptor Python opens is close-on-exec, so the wrapper inherits only the three on /dev/null.
+    """
+    return os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "esap-job", os.fspath(job_dir), *argv], env,
+                          file_actions=_STDIO_TO_DEVNULL, setsid=True, setsigmask=(),
+                          setsigdef=_DEFAULT_SIGNALS)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

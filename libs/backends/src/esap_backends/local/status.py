@@ -5,10 +5,12 @@ the source of truth when the submitter is gone. Reading the files (and asking /p
 happens elsewhere; this module only decides. Depends on esap_messages, the backend interface and the layout.
 """
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 from esap_backends.base import FINAL_STATUSES, BackendStatus
 from esap_backends.local.layout import STDERR_FILE, STDOUT_FILE, JobState, KillIntent
@@ -30,7 +32,8 @@ ERROR_TAIL_CHARS = 500
 class JobSnapshot:
     """What one read of a job directory found."""
 
-    job_dir: Path
+    job_dir: str | Path
+    """Absolute."""
     state: JobState
     read_at: datetime
     exit_code_text: str | None = None
@@ -87,7 +90,12 @@ def last_line(text: str) -> str:
     return lines[-1][-ERROR_TAIL_CHARS:] if lines else ""
 
 
-def list_results(job_dir: Path, file_sizes: Mapping[str, int],
+def file_uri(path: str) -> str:
+    """``file://`` URI of an absolute path (as ``Path.as_uri``, without building a Path)."""
+    return "file://" + quote_from_bytes(os.fsencode(path))
+
+
+def list_results(job_dir: str | Path, file_sizes: Mapping[str, int],
                  outputs: tuple[OutputFile, ...]) -> tuple[ResultFile, ...]:
     """stdout, stderr and each declared output that exists, with its size and ``file://`` location."""
     candidates = [("stdout", STDOUT_FILE, "text/plain"), ("stderr", STDERR_FILE, "text/plain")]
@@ -97,7 +105,7 @@ def list_results(job_dir: Path, file_sizes: Mapping[str, int],
         if result_id in results or file_name not in file_sizes:
             continue
         results[result_id] = ResultFile(name=result_id, size=file_sizes[file_name], mime_type=mime_type,
-                                        location=(job_dir / file_name).as_uri())
+                                        location=file_uri(os.path.join(job_dir, file_name)))
     return tuple(results.values())
 
 

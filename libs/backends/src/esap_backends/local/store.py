@@ -5,6 +5,7 @@ Depends on the layout, the status functions and /proc (through processes); knows
 """
 
 import json
+import os
 import secrets
 import shutil
 import stat as stat_mode
@@ -25,11 +26,16 @@ class JobStore:
     def __init__(self, root: Path, workflows_dir: Path | None) -> None:
         self.root = root
         self.workflows_dir = workflows_dir
+        self._root = str(root)  # hot paths join strings: a Path per file access cost more than the access
 
     def job_dir(self, job_id: str) -> Path:
+        return Path(self.path_of(job_id))
+
+    def path_of(self, job_id: str) -> str:
+        """The job's directory, as a string; PermanentBackendError for what is not a job id."""
         if not layout.is_job_id(job_id):
             raise PermanentBackendError(f"{job_id!r} is not a local job id")
-        return self.root / job_id
+        return os.path.join(self._root, job_id)
 
     def create(self, job: SubmitJob, plan: LaunchPlan) -> JobState | None:
         """Write the job's directory with state Received, and return that state; None if the directory exists
@@ -43,7 +49,8 @@ class JobStore:
         state = JobState(job_id=job_id, status=DiracStatus.RECEIVED, minor_status=status.MINOR_RECEIVED,
                          created_at=now, execution_duration=plan.execution_duration, outputs=plan.outputs)
         files: dict[str, bytes] = {
-            layout.PARAMETERS_FILE: json.dumps(dict(plan.parameters), indent=2, sort_keys=True).encode(),
+            # Not indented: json's indenting encoder is pure Python and cost more than the rest of the file.
+            layout.PARAMETERS_FILE: json.dumps(dict(plan.parameters), sort_keys=True).encode(),
             layout.JOB_FILE: job_file.model_dump_json(indent=2).encode(),
             layout.STATE_FILE: layout.encode_state(state),
         }
@@ -57,14 +64,14 @@ class JobStore:
         return self._place(job_id, {layout.STATE_FILE: layout.encode_state(state)}, {})
 
     def read_state(self, job_id: str) -> JobState | None:
-        return layout.read_state(self.job_dir(job_id))
+        return layout.read_state(self.path_of(job_id))
 
     def read_plan_source(self, job_id: str) -> JobFile:
         return layout.read_job_file(self.job_dir(job_id))
 
     def update_state(self, job_id: str, current: JobState | None = None, **changes: Any) -> JobState:
         """Append ``current`` (the job's latest state, read from its journal when not given) with ``changes``."""
-        job_dir = self.job_dir(job_id)
+        job_dir = self.path_of(job_id)
         if current is None:
             current = layout.read_state(job_dir)
         if current is None:
@@ -74,17 +81,17 @@ class JobStore:
         return updated
 
     def write_state(self, job_id: str, state: JobState) -> None:
-        layout.write_state(self.job_dir(job_id), state)
+        layout.write_state(self.path_of(job_id), state)
 
     def snapshot(self, job_id: str, state: JobState | None = None) -> status.JobSnapshot | None:
         """One read of the job's directory; None if there is no such job. ``state``, when given, is the job's
         latest state as its only writer knows it: the journal is not read again."""
-        job_dir = self.job_dir(job_id)
+        job_dir = self.path_of(job_id)
         if state is None:
             state = layout.read_state(job_dir)
         if state is None:
             return None
-        exit_path = job_dir / layout.EXIT_CODE_FILE
+        exit_path = os.path.join(job_dir, layout.EXIT_CODE_FILE)
         exit_text = _read_text(exit_path)
         alive = None
         if state.status is DiracStatus.RUNNING and state.pid is not None and exit_text is None:
@@ -95,7 +102,7 @@ class JobStore:
         if not status.may_be_final(snap):
             return snap
         code = status.parse_exit_code(exit_text)
-        tail = _read_tail(job_dir / layout.STDERR_FILE) if code not in (None, 0) else ""
+        tail = _read_tail(os.path.join(job_dir, layout.STDERR_FILE)) if code not in (None, 0) else ""
         sizes = _sizes(job_dir, status.result_file_names(state.outputs))
         return status.JobSnapshot(job_dir=job_dir, state=state, read_at=snap.read_at, exit_code_text=exit_text,
                                   exit_code_written_at=snap.exit_code_written_at, process_alive=alive,
@@ -139,40 +146,55 @@ class JobStore:
         return source
 
     def _place(self, job_id: str, files: Mapping[str, bytes], copies: Mapping[str, Path]) -> bool:
-        target = self.job_dir(job_id)
-        if target.exists():
+        target = self.path_of(job_id)
+        if os.path.lexists(target):
             return False
-        self.root.mkdir(parents=True, exist_ok=True)
-        incoming = self.root / f"{INCOMING_PREFIX}{job_id}-{secrets.token_hex(4)}"
+        incoming = os.path.join(self._root, f"{INCOMING_PREFIX}{job_id}-{secrets.token_hex(4)}")
         try:
-            incoming.mkdir()
-            for name, source in copies.items():
-                (incoming / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, incoming / name)
-            for name, data in files.items():
-                (incoming / name).write_bytes(data)
             try:
-                incoming.rename(target)
+                os.mkdir(incoming)
+            except FileNotFoundError:  # the first job: the work root is made on demand
+                os.makedirs(self._root, exist_ok=True)
+                os.mkdir(incoming)
+            for name, source in copies.items():
+                destination = os.path.join(incoming, name)
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                shutil.copy2(source, destination)
+            for name, data in files.items():
+                _write_new(os.path.join(incoming, name), data)
+            try:
+                os.rename(incoming, target)
             except OSError:
-                if target.exists():
+                if os.path.lexists(target):
                     return False
                 raise
         except OSError as exc:
             raise BackendError(f"could not write the job directory: {exc}") from exc
         finally:
-            if incoming.exists():
+            if os.path.lexists(incoming):
                 shutil.rmtree(incoming, ignore_errors=True)
         return True
 
 
-def _read_text(path: Path) -> str | None:
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        return path.read_text()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
     except FileNotFoundError:
         return None
 
 
-def _read_tail(path: Path) -> str:
+def _read_tail(path: str) -> str:
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, 2)
@@ -182,11 +204,11 @@ def _read_tail(path: Path) -> str:
         return ""
 
 
-def _sizes(job_dir: Path, names: tuple[str, ...]) -> dict[str, int]:
+def _sizes(job_dir: str, names: tuple[str, ...]) -> dict[str, int]:
     sizes = {}
     for name in names:
         try:
-            found = (job_dir / name).stat()
+            found = os.stat(os.path.join(job_dir, name))
         except (FileNotFoundError, NotADirectoryError):
             continue
         if stat_mode.S_ISREG(found.st_mode):

@@ -28,6 +28,7 @@ class OwnObservations:
     def __init__(self) -> None:
         self._publish: PublishMany | None = None
         self._waiting: list[Message] = []
+        self._due: list[Message] = []  # published together at the loop's next turn
         self._starts: dict[UUID, BackendStatus] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -54,7 +55,16 @@ class OwnObservations:
         if self._publish is None:
             self._waiting.append(message)
             return
-        self._send(self._publish, [message])
+        if not self._due:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._due.append(message)
+
+    def _flush(self) -> None:
+        due, self._due = self._due, []
+        if due and self._publish is not None:
+            self._send(self._publish, due)
+        elif due:
+            self._waiting.extend(due)
 
     def connect(self, publish: PublishMany) -> None:
         """Publish from now on, starting with what waited for the bus."""
@@ -67,6 +77,7 @@ class OwnObservations:
         """Publish the starts not yet published and wait for the publishes under way (the bus is still open)."""
         for job_id in list(self._starts):
             self._unclaimed(job_id)
+        self._flush()
         self._publish = None
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
