@@ -43,6 +43,28 @@ async def test_requests_queued_behind_a_batch_in_flight_leave_together() -> None
     assert sender.batches == [[0], [2, 4, 6, 8]]
 
 
+async def test_under_load_a_batch_lingers_for_more_and_a_lone_request_never_waits() -> None:
+    sender = Sender()
+    coalescer: Coalescer[int, int] = Coalescer(sender.send, max_in_flight=1, linger=0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await coalescer.submit(2) == 20  # quiet: at once
+    assert loop.time() - started < 0.15
+    assert await asyncio.gather(coalescer.submit(4), coalescer.submit(6)) == [40, 60]  # a group...
+    late = [asyncio.create_task(coalescer.submit(8))]
+    await asyncio.sleep(0.05)
+    late.append(asyncio.create_task(coalescer.submit(10)))  # ...so the next batch waits, and these two meet
+    assert await asyncio.gather(*late) == [80, 100]
+    assert sender.batches == [[2], [4, 6], [8, 10]]
+    again = loop.time()
+    assert await coalescer.submit(12) == 120  # the last batch was a group: the linger applies once more
+    assert loop.time() - again >= 0.2
+    assert sender.batches[-1] == [12]
+    quiet = loop.time()
+    assert await coalescer.submit(14) == 140  # after a batch of one, quiet again: at once
+    assert loop.time() - quiet < 0.15
+
+
 async def test_each_caller_gets_its_own_outcome() -> None:
     sender = Sender()
     coalescer: Coalescer[int, int] = Coalescer(sender.send)

@@ -5,6 +5,10 @@ nothing; under load, everything that queued meanwhile leaves in the next batch. 
 callback verifications and the local executor's callbacks all send this way. With ``max_in_flight=1`` batches
 leave one after the other, in the order their requests arrived.
 
+With ``linger``, a batch that follows a batch of several requests (the sign of load) waits that long before it
+leaves, so that more requests join it: fewer, larger batches when it pays, and a lone request at a quiet time
+still leaves at once.
+
 Each caller gets its own answer: the batch sender returns one outcome per request, in order, and an outcome that
 is an exception is raised to that caller only; an exception raised by the sender reaches every caller of the
 batch. Depends on the standard library only.
@@ -21,12 +25,15 @@ SendBatch = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
 
 
 class Coalescer(Generic[T, R]):
-    def __init__(self, send: SendBatch[T, R], *, max_in_flight: int = 2, max_batch: int = 500) -> None:
-        if max_in_flight < 1 or max_batch < 1:
-            raise ValueError("max_in_flight and max_batch must be at least 1")
+    def __init__(self, send: SendBatch[T, R], *, max_in_flight: int = 2, max_batch: int = 500,
+                 linger: float = 0.0) -> None:
+        if max_in_flight < 1 or max_batch < 1 or linger < 0:
+            raise ValueError("max_in_flight and max_batch must be at least 1, linger at least 0")
         self._send = send
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
+        self._linger = linger
+        self._busy = False  # the last batch held more than one request
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._scheduled = False
@@ -54,12 +61,16 @@ class Coalescer(Generic[T, R]):
         # call_soon, not at once: requests made in this same turn of the loop join the batch.
         if self._waiting and not self._scheduled and len(self._in_flight) < self._max_in_flight:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._dispatch)
+            if self._busy and self._linger:
+                asyncio.get_running_loop().call_later(self._linger, self._dispatch)
+            else:
+                asyncio.get_running_loop().call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
         self._scheduled = False
         while self._waiting and len(self._in_flight) < self._max_in_flight:
             batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+            self._busy = len(batch) > 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)

@@ -58,6 +58,10 @@ CLOSE_SECONDS = 10.0
 MAX_IN_FLIGHT = 4
 """AMQP messages a publisher has waiting for confirms before it holds further messages back to batch them."""
 
+PUBLISH_LINGER = 0.005
+"""Seconds a publish batch that follows a batch of several messages waits for more (Coalescer's linger): under
+load fewer, larger AMQP messages, each a socket write that wakes the broker; a lone message never waits."""
+
 
 class _Envelope:
     """One AMQP message and how many of the messages it carried are not settled yet."""
@@ -127,7 +131,7 @@ class Bus:
         self.metrics = metrics
         self._consumers: list[_BatchConsumer] = []
         self._outgoing: Coalescer[Message, None] = Coalescer(
-            self._send_batch, max_in_flight=MAX_IN_FLIGHT, max_batch=MAX_BATCH)
+            self._send_batch, max_in_flight=MAX_IN_FLIGHT, max_batch=MAX_BATCH, linger=PUBLISH_LINGER)
 
     @classmethod
     async def connect(cls, url: str, topology: Topology, metrics: BusMetrics) -> "Bus":
