@@ -122,8 +122,9 @@ def overview() -> Board:
     b.add("Dead-lettered messages and refused callbacks",
           [*_per_service(f"sum(rate({{service}}_messages_dead_lettered_total[{RATE}]))", CONSUMERS,
                          "dead-lettered by the {service}"),
-           (f'sum by (outcome) (rate(gateway_callbacks_total{{outcome!="accepted"}}[{RATE}]))',
-            "callback {{outcome}}")], unit="reqps", width=8)
+           (f'sum by (outcome) (rate(gateway_callbacks_total{{outcome!~"accepted|late"}}[{RATE}]))',
+            "callback {{outcome}}")], unit="reqps", width=8,
+          description="Late callbacks (the right token after the job's end, usual for local jobs) are not counted.")
     b.add("HTTP 5xx per second by service", _per_service(
         f'sum(rate({{service}}_http_request_duration_seconds_count{{{{status=~"5.."}}}}[{RATE}]))', SERVICES,
         "{service}"), unit="reqps", width=24, height=6)

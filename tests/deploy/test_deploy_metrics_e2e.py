@@ -47,9 +47,11 @@ MOVING_COUNTERS: list[tuple[str, str, dict[str, str]]] = [
     ("submitter", "submitter_backend_call_duration_seconds_count", {"backend": "local", "operation": "submit"}),
     ("submitter", "submitter_backend_call_duration_seconds_count", {"backend": "local", "operation": "kill"}),
     ("monitor", "monitor_status_changes_total", {"status": "Done"}),
-    # the jobs' callbacks, both ends
+    # the jobs' callbacks, both ends: taken while the job runs, late (refused) after its end
     ("submitter", "submitter_callbacks_total", {"outcome": "delivered"}),
     ("gateway", "gateway_callbacks_total", {"outcome": "accepted"}),
+    ("submitter", "submitter_callbacks_total", {"outcome": "late"}),
+    ("gateway", "gateway_callbacks_total", {"outcome": "late"}),
     # messages published and consumed
     ("gateway", "gateway_messages_published_total", {"type": "CreateJob"}),
     ("catalog", "catalog_messages_consumed_total", {"type": "CreateJob"}),
@@ -147,11 +149,18 @@ async def test_every_metric_moves_when_jobs_run(stack: Stack, client: httpx.Asyn
     assert (await waiting).status_code == 200
     await wait_for_phase(client, hello, {"COMPLETED"}, within=30)
 
-    # A running local job is a process of the submitter and a job the monitor tracks.
+    # A running local job is a process of the submitter and a job the monitor tracks; its start callback (sent
+    # a moment after the start) is taken.
     sleeper = await create_job(client, workflow="sleep", facility="local", seconds="120", PHASE="RUN")
     await wait_for_phase(client, sleeper, {"EXECUTING"}, within=30)
     now = await _scrape(stack, ("submitter", "monitor"))
     during.update({(s, n): _total(now, s, n) for s, n in RUNNING_JOB_GAUGES})
+    delivered = ("submitter", "submitter_callbacks_total", {"outcome": "delivered"})
+
+    async def start_reported() -> bool:
+        return _total(await _scrape(stack, ("submitter",)), *delivered) > _total(before, *delivered)
+
+    await _until(start_reported, "the running job's start callback to be taken")
     await client.post(f"/uws/jobs/{sleeper}/phase", data={"PHASE": "ABORT"})
     await wait_for_phase(client, sleeper, {"ABORTED"}, within=30)
 

@@ -21,10 +21,10 @@ from esap_gateway.adapters.catalog import CatalogUnavailableError, ForeignJobErr
 from esap_gateway.adapters.publisher import PublishFailedError
 from esap_gateway.config import Settings
 from esap_gateway.main import create_app
-from esap_messages import Message, Phase, new_id
+from esap_messages import FINAL_PHASES, Message, Phase, new_id
 from esap_messages.api import (
+    CallbackVerdict,
     CallbackVerification,
-    CallbackVerified,
     DiracView,
     FacilityMatches,
     FacilityStatistics,
@@ -155,14 +155,16 @@ class FakeCatalog:
         more = len(summaries) > start + size
         return JobList(jobs=page, next_cursor=str(start + size) if more else None)
 
-    async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
+    async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
         self._call("verify_callback", request)
         job = self.jobs.get(request.job_id)
         if job is None or self.tokens.get(job.job_id) != request.token or job.job_id in self.consumed:
-            return None
+            return CallbackVerdict(job_id=request.job_id, accepted=False, reason="refused")
+        if job.phase in FINAL_PHASES:
+            return CallbackVerdict(job_id=request.job_id, accepted=False, reason="ended", ended=True)
         if request.final:
             self.consumed.add(job.job_id)
-        return CallbackVerified(job_id=job.job_id, phase=job.phase, dirac_status=job.dirac.status)
+        return CallbackVerdict(job_id=job.job_id, accepted=True, phase=job.phase, dirac_status=job.dirac.status)
 
     async def healthy(self) -> bool:
         return not self.down

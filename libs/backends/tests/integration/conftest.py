@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from esap_backends.base import FINAL_STATUSES
 from esap_backends.local import LocalBackend
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun, new_id
-from esap_messages.api import CallbackReport, JobCallback
+from esap_messages.api import CallbackReport, JobCallback, ReportOutcome
 
 ROOT = Path(__file__).resolve().parents[4]
 WORKFLOWS = ROOT / "workflows"
@@ -30,9 +30,9 @@ class RecordingCallbacks:
     def __init__(self) -> None:
         self.reports: list[tuple[UUID, str, CallbackReport]] = []
 
-    async def report_many(self, reports: Sequence[JobCallback]) -> list[bool]:
+    async def report_many(self, reports: Sequence[JobCallback]) -> list[ReportOutcome]:
         self.reports.extend((r.job_id, r.token, r.report) for r in reports)
-        return [True] * len(reports)
+        return [ReportOutcome(job_id=r.job_id, accepted=True) for r in reports]
 
     def statuses(self, job_id: UUID) -> list[DiracStatus]:
         return [r.status for j, _, r in self.reports if j == job_id]

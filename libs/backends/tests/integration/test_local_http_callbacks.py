@@ -20,6 +20,7 @@ class Gateway:
     def __init__(self) -> None:
         self.answers: list[int] = []
         self.refuse: set[object] = set()
+        self.late: set[object] = set()
         self.requests: list[CallbackBatch] = []
         self.hold = asyncio.Event()
         self.hold.set()
@@ -33,8 +34,9 @@ class Gateway:
         status = self.answers.pop(0) if self.answers else 200
         if status != 200:
             return web.Response(status=status)
-        outcomes = ReportOutcomes(outcomes=[ReportOutcome(job_id=r.job_id, accepted=r.job_id not in self.refuse)
-                                            for r in batch.reports])
+        outcomes = ReportOutcomes(outcomes=[
+            ReportOutcome(job_id=r.job_id, accepted=r.job_id not in self.refuse | self.late,
+                          late=r.job_id in self.late) for r in batch.reports])
         return web.Response(body=outcomes.model_dump_json(), content_type="application/json")
 
     def reports(self) -> list[JobCallback]:
@@ -64,17 +66,19 @@ def report(status: DiracStatus = DiracStatus.RUNNING) -> JobCallback:
 
 async def test_reports_are_posted_with_their_tokens_and_answered_one_by_one(gateway, session) -> None:
     fake, url = gateway
-    taken, refused = report(), report(DiracStatus.DONE)
+    taken, refused, late = report(), report(DiracStatus.DONE), report(DiracStatus.DONE)
     fake.refuse.add(refused.job_id)
-    assert await HttpCallbackClient(session, url + "/").report_many([taken, refused]) == [True, False]
-    assert fake.reports() == [taken, refused]
+    fake.late.add(late.job_id)
+    outcomes = await HttpCallbackClient(session, url + "/").report_many([taken, refused, late])
+    assert [(o.accepted, o.late) for o in outcomes] == [(True, False), (False, False), (False, True)]
+    assert fake.reports() == [taken, refused, late]
 
 
 async def test_server_errors_are_retried(gateway, session) -> None:
     fake, url = gateway
     fake.answers = [503, 500]
     client = HttpCallbackClient(session, url, attempts=3, backoff_seconds=0.01)
-    assert await client.report_many([report(DiracStatus.DONE)]) == [True]
+    assert [o.accepted for o in await client.report_many([report(DiracStatus.DONE)])] == [True]
     assert len(fake.requests) == 3
 
 

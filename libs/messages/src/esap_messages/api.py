@@ -140,13 +140,15 @@ class CallbackVerificationBatch(_View):
 
 class CallbackVerdict(_View):
     """One answer of a batch, in the order of the request: ``phase`` (and the backend status the catalog knows)
-    when accepted, ``reason`` when not."""
+    when accepted, ``reason`` when not; ``ended`` when refused only because the job had ended (the token was
+    right: the report came late)."""
 
     job_id: UUID
     accepted: bool
     phase: Phase | None = None
     dirac_status: DiracStatus | None = None
     reason: str = ""
+    ended: bool = False
 
 
 class CallbackVerdicts(_View):
@@ -179,10 +181,13 @@ class CallbackBatch(_View):
 
 
 class ReportOutcome(_View):
-    """Whether one report of a batch was taken; a refusal does not say why (as for a single callback)."""
+    """Whether one report of a batch was taken. A refusal does not say why (as for a single callback), except
+    ``late``: the token was right and the job had ended before the report came (usual for a local job, whose
+    submitter reports its end on the bus at once)."""
 
     job_id: UUID
     accepted: bool
+    late: bool = False
 
 
 class ReportOutcomes(_View):

@@ -74,6 +74,11 @@ async def test_callback_verification(catalog: Catalog, bus: Bus, queues: dict[st
 
     await eventually(completed)
     assert await verify(catalog, other.job_id, other_token) == 403  # final
+    late = await catalog.http.post("/internal/callbacks/verify-batch", json={"items": [
+        {"job_id": str(other.job_id), "token": other_token, "final": True},
+        {"job_id": str(other.job_id), "token": "y" * len(other_token), "final": True}]})
+    # The right token after the end is told apart (the report came late); a wrong one is not.
+    assert [(v["accepted"], v["ended"]) for v in late.json()["verdicts"]] == [(False, True), (False, False)]
 
 
 async def test_a_verification_batch_answers_in_order_and_consumes_a_token_once(

@@ -202,7 +202,8 @@ def test_submission_failure_ends_the_job_in_error(env: Env) -> None:
     new = decision.job
     assert new is not None and new.phase is Phase.ERROR and new.end_time == at(2)
     assert new.error is not None and new.error.message == "no such executable"
-    assert new.error.type is ErrorType.FATAL and new.callback_token_hash is None
+    assert new.error.type is ErrorType.FATAL
+    assert new.callback_token_hash == b"h" * 32  # kept, so a late report is told from a forged one; ERROR refuses it
     assert [h.source for h in decision.history] == ["submitter"]
     assert_ignored(apply(new, message, env), "final")
 

@@ -15,6 +15,7 @@ SERVICE = "gateway"
 
 class CallbackOutcome(StrEnum):
     ACCEPTED = "accepted"
+    LATE = "late"  # the right token, after the job's end: usual for local jobs, no error
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     INVALID = "invalid"

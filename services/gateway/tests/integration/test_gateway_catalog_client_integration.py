@@ -18,7 +18,6 @@ from esap_messages.api import (
     CallbackVerdicts,
     CallbackVerification,
     CallbackVerificationBatch,
-    CallbackVerified,
     JobList,
 )
 
@@ -108,7 +107,7 @@ async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, se
         ("cursor", "c")])
 
 
-async def test_callback_verification_maps_refusals_to_none(double, session) -> None:
+async def test_callback_verification_passes_the_catalogs_verdict_on(double, session) -> None:
     fake, url = double
     job_id = new_id()
     request = CallbackVerification(job_id=job_id, token="k" * 43, final=True)
@@ -117,11 +116,11 @@ async def test_callback_verification_maps_refusals_to_none(double, session) -> N
     accepted = CallbackVerdict(job_id=job_id, accepted=True, phase=Phase.EXECUTING)
     fake.replies[route] = json_reply(CallbackVerdicts(verdicts=[accepted]))
 
-    assert await client.verify_callback(request) == CallbackVerified(job_id=job_id, phase=Phase.EXECUTING)
+    assert await client.verify_callback(request) == accepted
     assert CallbackVerificationBatch.model_validate_json(fake.requests[-1][3]).items == [request]
-    refused = CallbackVerdict(job_id=job_id, accepted=False, reason="the token is not this job's")
-    fake.replies[route] = json_reply(CallbackVerdicts(verdicts=[refused]))
-    assert await client.verify_callback(request) is None
+    late = CallbackVerdict(job_id=job_id, accepted=False, reason="the job is final", ended=True)
+    fake.replies[route] = json_reply(CallbackVerdicts(verdicts=[late]))
+    assert await client.verify_callback(request) == late
     fake.replies[route] = web.Response(status=500)
     with pytest.raises(CatalogUnavailableError):
         await client.verify_callback(request)
@@ -142,7 +141,7 @@ async def test_concurrent_verifications_travel_in_few_batches(double, session) -
 
     answers = await asyncio.gather(*(client.verify_callback(r) for r in requests))
 
-    assert [a.job_id for a in answers if a is not None] == [r.job_id for r in requests]
+    assert [a.job_id for a in answers if a.accepted] == [r.job_id for r in requests]
     batches = [r for r in fake.requests if r[1] == "/internal/callbacks/verify-batch"]
     assert len(batches) <= 4, len(batches)
 

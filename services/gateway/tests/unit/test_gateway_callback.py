@@ -124,6 +124,23 @@ async def test_callbacks_are_counted_by_outcome(client, running_job) -> None:
     assert 'gateway_callbacks_total{outcome="unavailable"} 0.0' in metrics
 
 
+async def test_a_report_after_the_jobs_end_is_refused_and_counted_late(client, catalog, publisher, make_job) -> None:
+    ended = make_job(phase=Phase.COMPLETED)
+    catalog.tokens[ended.job_id] = TOKEN
+    done = {"status": "Done", "exit_code": 0}
+
+    single = await client.post(f"/uws/jobs/{ended.job_id}/callback", json=done, headers=bearer())
+    batched = await client.post("/uws/callbacks", json=batch((ended.job_id, TOKEN, done),
+                                                              (ended.job_id, "w" * 30, done)))
+
+    assert single.status_code == 403
+    assert [(o["accepted"], o["late"]) for o in batched.json()["outcomes"]] == [(False, True), (False, False)]
+    assert publisher.published == []
+    metrics = (await client.get("/metrics")).text
+    assert 'gateway_callbacks_total{outcome="late"} 2.0' in metrics
+    assert 'gateway_callbacks_total{outcome="forbidden"} 1.0' in metrics
+
+
 def batch(*reports: tuple[object, str, dict[str, object]]) -> dict[str, object]:
     return {"reports": [{"job_id": str(job_id), "token": token, "report": report}
                         for job_id, token, report in reports]}

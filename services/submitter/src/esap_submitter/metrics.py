@@ -23,7 +23,8 @@ class SubmitterMetrics:
             "(killed, already_final, refused, failed, retried).", ["backend", "outcome"], registry=registry,
         )
         self.callbacks = Counter(
-            f"{SERVICE}_callbacks_total", "Job callbacks to the gateway, by outcome (delivered, rejected, failed).",
+            f"{SERVICE}_callbacks_total",
+            "Job callbacks to the gateway, by outcome (delivered, late: after the job's end, rejected, failed).",
             ["outcome"], registry=registry,
         )
         self.running_jobs = Gauge(

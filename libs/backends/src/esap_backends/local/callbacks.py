@@ -24,7 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from esap_backends.base import FINAL_STATUSES
-from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcomes
+from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcome, ReportOutcomes
 
 log = structlog.get_logger("esap.backends.callbacks")
 
@@ -40,8 +40,9 @@ class CallbackRejectedError(CallbackError):
 
 
 class CallbackClient(Protocol):
-    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[bool]:
-        """Deliver the reports; whether the gateway took each. Raise CallbackError if they were not delivered."""
+    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[ReportOutcome]:
+        """Deliver the reports; what the gateway made of each, in order. Raise CallbackError if they were not
+        delivered."""
         ...
 
 
@@ -59,7 +60,7 @@ class HttpCallbackClient:
         self._backoff = backoff_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
-    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[bool]:
+    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[ReportOutcome]:
         body = CallbackBatch(reports=list(reports)).model_dump_json()
         headers = {"Content-Type": "application/json"}
         problem = ""
@@ -68,7 +69,7 @@ class HttpCallbackClient:
                 async with self._session.post(self._url, data=body, headers=headers,
                                               timeout=self._timeout) as response:
                     if response.status == 200:
-                        return _accepted(await response.read(), reports)
+                        return _outcomes(await response.read(), reports)
                     if response.status < 500:
                         raise CallbackRejectedError(f"the gateway refused the reports: HTTP {response.status}")
                     problem = f"HTTP {response.status}"
@@ -79,14 +80,14 @@ class HttpCallbackClient:
         raise CallbackError(f"reports not delivered after {self._attempts} attempts: {problem}")
 
 
-def _accepted(body: bytes, reports: Sequence[JobCallback]) -> list[bool]:
+def _outcomes(body: bytes, reports: Sequence[JobCallback]) -> list[ReportOutcome]:
     try:
         outcomes = ReportOutcomes.model_validate_json(body).outcomes
     except ValidationError as exc:
         raise CallbackError(f"the gateway's answer is not ReportOutcomes: {str(exc)[:200]}") from None
     if [o.job_id for o in outcomes] != [r.job_id for r in reports]:
         raise CallbackError("the gateway's outcomes do not match the reports sent")
-    return [o.accepted for o in outcomes]
+    return outcomes
 
 
 class CallbackSender:
@@ -145,10 +146,10 @@ class CallbackSender:
             log.warning("Job callbacks not delivered.", reports=len(batch), error=str(exc),
                         job_ids=[str(item.job_id) for item in batch[:20]])
             return
-        for item, accepted in zip(batch, outcomes, strict=True):
-            if not accepted:
-                # Usual for an end: the executor reported it on the bus already, and the gateway takes no report
-                # for an ended job.
-                level = log.debug if item.report.status in FINAL_STATUSES else log.info
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if not outcome.accepted:
+                # Late is usual: the executor reported the end on the bus at once, and the gateway takes no
+                # report for an ended job.
+                level = log.debug if outcome.late or item.report.status in FINAL_STATUSES else log.info
                 level("Job callback refused by the gateway.", job_id=str(item.job_id),
-                      status=item.report.status.value)
+                      status=item.report.status.value, late=outcome.late)

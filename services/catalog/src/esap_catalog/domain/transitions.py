@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import SecretStr
 
 from esap_catalog.domain.model import Decision, ErrorSummary, FacilitySpec, Job, PhaseChange, WorkflowSpec
-from esap_catalog.domain.phases import is_final
 from esap_messages import ErrorType, JobPhaseChanged, KillJob, Message, Phase, ResultFile, SubmitJob
 
 
@@ -35,10 +34,9 @@ def token_hash(token: str) -> bytes:
 
 def move(job: Job, to: Phase, env: Env, *, source: str, detail: str = "", created: bool = False,
          **changes: Any) -> tuple[Job, PhaseChange, JobPhaseChanged]:
-    """Put ``job`` in phase ``to`` with ``changes``; a final phase also drops the callback token."""
+    """Put ``job`` in phase ``to`` with ``changes``. A final phase keeps the callback token's hash: the phase
+    refuses every callback from then on, and the hash tells a late report (the right token) from a forged one."""
     before = None if created else job.phase
-    if is_final(to):
-        changes.setdefault("callback_token_hash", None)
     new = replace(job, phase=to, updated_at=env.now, **changes)
     entry = PhaseChange(new.job_id, to, before, env.now, source, detail)
     event = JobPhaseChanged(

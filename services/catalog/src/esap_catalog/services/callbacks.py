@@ -16,6 +16,7 @@ from esap_catalog.storage.views import JobViewStore, TokenState
 from esap_messages.api import CallbackVerdict, CallbackVerification, CallbackVerified
 
 NOT_FOUND = "no such job"
+ENDED = "the job is final"
 
 
 class JobNotFoundError(Exception):
@@ -35,7 +36,7 @@ def _refusal(state: TokenState | None, digest: bytes) -> str | None:
     if not hmac.compare_digest(state.token_hash, digest):
         return "the token is not this job's"
     if is_final(state.phase):
-        return "the job is final"
+        return ENDED
     return None
 
 
@@ -68,7 +69,8 @@ class CallbackService:
             if reason is None and request.final and lost_race:
                 reason = "the token was consumed meanwhile, or the job became final"
             if reason is not None:
-                verdicts.append(CallbackVerdict(job_id=request.job_id, accepted=False, reason=reason))
+                verdicts.append(CallbackVerdict(job_id=request.job_id, accepted=False, reason=reason,
+                                                ended=reason == ENDED))
                 continue
             state = states[request.job_id]
             phase = consumed.get(request.job_id, state.phase)

@@ -22,7 +22,6 @@ from esap_messages.api import (
     CallbackVerdicts,
     CallbackVerification,
     CallbackVerificationBatch,
-    CallbackVerified,
     FacilityMatches,
     FacilityView,
     JobList,
@@ -82,8 +81,9 @@ class CatalogClient(Protocol):
         """``owner``'s jobs only (None: anonymous jobs); raises InvalidCursorError for a cursor it did not make."""
         ...
 
-    async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
-        """``None`` when the catalog refuses the token, whatever the reason (unknown job included)."""
+    async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
+        """The catalog's verdict: accepted (with the job's phase and backend status), or refused (``ended`` when
+        only because the job had ended)."""
         ...
 
     async def healthy(self) -> bool: ...
@@ -163,12 +163,9 @@ class HttpCatalogClient:
             raise self._unexpected("/internal/jobs", status, body)
         return _parse(JobList, body)
 
-    async def verify_callback(self, request: CallbackVerification) -> CallbackVerified | None:
+    async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
         """Coalesced with the verifications in flight into one batch request."""
-        verdict = await self._verifier.submit(request)
-        if verdict.accepted and verdict.phase is not None:
-            return CallbackVerified(job_id=verdict.job_id, phase=verdict.phase, dirac_status=verdict.dirac_status)
-        return None
+        return await self._verifier.submit(request)
 
     async def _verify_batch(self, requests: list[CallbackVerification]) -> list[CallbackVerdict]:
         route = "/internal/callbacks/verify-batch"

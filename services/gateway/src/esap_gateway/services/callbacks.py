@@ -24,8 +24,8 @@ from esap_messages import DiracStatus, JobReported, utcnow
 from esap_messages.api import (
     CallbackBatch,
     CallbackReport,
+    CallbackVerdict,
     CallbackVerification,
-    CallbackVerified,
     JobCallback,
     ReportOutcome,
     ReportOutcomes,
@@ -59,8 +59,8 @@ class CallbackService:
         except InvalidReportError:
             self._count(CallbackOutcome.INVALID)
             raise
-        except NotAllowedError:
-            self._count(CallbackOutcome.FORBIDDEN)
+        except NotAllowedError as exc:
+            self._count(CallbackOutcome.LATE if isinstance(exc, _LateReportError) else CallbackOutcome.FORBIDDEN)
             raise
         except (CatalogUnavailableError, PublishFailedError):
             self._count(CallbackOutcome.UNAVAILABLE)
@@ -81,9 +81,9 @@ class CallbackService:
             raise NotAllowedError(_REFUSED) from None
         final = report.status in FINAL_STATUSES
         verified = await self._catalog.verify_callback(CallbackVerification(job_id=uuid, token=token, final=final))
-        if verified is None:
-            log.info("Callback refused.", job_id=job_id, status=report.status.value)
-            raise NotAllowedError(_REFUSED)
+        if not verified.accepted or verified.phase is None:
+            log.info("Callback refused.", job_id=job_id, status=report.status.value, late=verified.ended)
+            raise (_LateReportError if verified.ended else NotAllowedError)(_REFUSED)
         news = is_news(report, verified)
         if news:
             await self._publisher.publish(_reported(JobCallback(job_id=uuid, token=token, report=report)))
@@ -102,24 +102,32 @@ class CallbackService:
                 job_id=item.job_id, token=item.token, final=item.report.status in FINAL_STATUSES))
                 for item in batch.reports))
             accepted = [(item, verdict) for item, verdict in zip(batch.reports, verified, strict=True)
-                        if verdict is not None]
+                        if verdict.accepted]
             news = [item for item, verdict in accepted if is_news(item.report, verdict)]
             await asyncio.gather(*(self._publisher.publish(_reported(item)) for item in news))
         except (CatalogUnavailableError, PublishFailedError):
             self._count(CallbackOutcome.UNAVAILABLE, len(batch.reports))
             raise
+        late = sum(1 for verdict in verified if not verdict.accepted and verdict.ended)
         self._count(CallbackOutcome.ACCEPTED, len(accepted))
-        self._count(CallbackOutcome.FORBIDDEN, len(batch.reports) - len(accepted))
-        log.info("Callback batch taken.", reports=len(batch.reports), accepted=len(accepted), published=len(news))
-        return ReportOutcomes(outcomes=[ReportOutcome(job_id=item.job_id, accepted=verdict is not None)
-                                          for item, verdict in zip(batch.reports, verified, strict=True)])
+        self._count(CallbackOutcome.LATE, late)
+        self._count(CallbackOutcome.FORBIDDEN, len(batch.reports) - len(accepted) - late)
+        log.info("Callback batch taken.", reports=len(batch.reports), accepted=len(accepted), late=late,
+                 published=len(news))
+        return ReportOutcomes(outcomes=[
+            ReportOutcome(job_id=item.job_id, accepted=verdict.accepted, late=not verdict.accepted and verdict.ended)
+            for item, verdict in zip(batch.reports, verified, strict=True)])
 
     def _count(self, outcome: CallbackOutcome, times: int = 1) -> None:
         if times:
             self._metrics.callbacks.labels(outcome.value).inc(times)
 
 
-def is_news(report: CallbackReport, verified: CallbackVerified) -> bool:
+class _LateReportError(NotAllowedError):
+    """Refused like any other refusal (403), counted apart: the token was right, the job had ended."""
+
+
+def is_news(report: CallbackReport, verified: CallbackVerdict) -> bool:
     """Whether an accepted report can change what the catalog knows: an end always can (it consumed the token),
     another status only when it differs from the backend status the catalog holds."""
     return report.status in FINAL_STATUSES or report.status is not verified.dirac_status

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter
 
 from esap_backends.local import CallbackClient, CallbackRejectedError
-from esap_messages.api import JobCallback
+from esap_messages.api import JobCallback, ReportOutcome
 
 
 class CountingCallbackClient:
@@ -16,18 +16,15 @@ class CountingCallbackClient:
         self._inner = inner
         self._outcomes = outcomes
 
-    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[bool]:
+    async def report_many(self, reports: Sequence[JobCallback]) -> Sequence[ReportOutcome]:
         try:
-            accepted = await self._inner.report_many(reports)
+            outcomes = await self._inner.report_many(reports)
         except CallbackRejectedError:
             self._outcomes.labels("rejected").inc(len(reports))
             raise
         except Exception:
             self._outcomes.labels("failed").inc(len(reports))
             raise
-        taken = sum(accepted)
-        if taken:
-            self._outcomes.labels("delivered").inc(taken)
-        if taken < len(reports):
-            self._outcomes.labels("rejected").inc(len(reports) - taken)
-        return accepted
+        for outcome in outcomes:
+            self._outcomes.labels("delivered" if outcome.accepted else "late" if outcome.late else "rejected").inc()
+        return outcomes
