@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from esap_runtime.batching import Coalescer
+from esap_runtime.batching import Coalescer, LoadGauge
 
 
 class Sender:
@@ -43,26 +43,33 @@ async def test_requests_queued_behind_a_batch_in_flight_leave_together() -> None
     assert sender.batches == [[0], [2, 4, 6, 8]]
 
 
-async def test_under_load_a_batch_lingers_for_more_and_a_lone_request_never_waits() -> None:
+async def test_a_batch_lingers_while_requests_come_fast_and_never_at_a_quiet_time() -> None:
     sender = Sender()
-    coalescer: Coalescer[int, int] = Coalescer(sender.send, max_in_flight=1, linger=0.2)
+    coalescer: Coalescer[int, int] = Coalescer(sender.send, max_in_flight=1, linger=0.2, linger_above=50)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await coalescer.submit(2) == 20  # quiet: at once
+    assert await coalescer.submit(2) == 20  # the first request: at once
     assert loop.time() - started < 0.15
-    assert await asyncio.gather(coalescer.submit(4), coalescer.submit(6)) == [40, 60]  # a group...
-    late = [asyncio.create_task(coalescer.submit(8))]
-    await asyncio.sleep(0.05)
-    late.append(asyncio.create_task(coalescer.submit(10)))  # ...so the next batch waits, and these two meet
-    assert await asyncio.gather(*late) == [80, 100]
-    assert sender.batches == [[2], [4, 6], [8, 10]]
-    again = loop.time()
-    assert await coalescer.submit(12) == 120  # the last batch was a group: the linger applies once more
-    assert loop.time() - again >= 0.2
-    assert sender.batches[-1] == [12]
+    burst = loop.time()
+    assert await asyncio.gather(*(coalescer.submit(i) for i in (4, 6, 8, 10))) == [40, 60, 80, 100]
+    assert loop.time() - burst >= 0.2, "requests coming fast: the batch waits for more"
+    assert sender.batches == [[2], [4, 6, 8, 10]]
+    await asyncio.sleep(1.0)
     quiet = loop.time()
-    assert await coalescer.submit(14) == 140  # after a batch of one, quiet again: at once
+    assert await coalescer.submit(12) == 120  # after a quiet second: at once
     assert loop.time() - quiet < 0.15
+
+
+def test_the_load_gauge_follows_the_rate_of_arrivals() -> None:
+    gauge = LoadGauge(rate=100)
+    assert not gauge.busy
+    for i in range(20):
+        gauge.arrived(i * 0.001)  # 1000/s
+    assert gauge.busy
+    gauge.arrived(5.0)  # then a pause of five seconds
+    assert not gauge.busy
+    gauge.arrived(5.001, count=50)  # a body of 50 messages at once
+    assert gauge.busy
 
 
 async def test_each_caller_gets_its_own_outcome() -> None:

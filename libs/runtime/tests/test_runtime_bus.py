@@ -86,10 +86,11 @@ async def test_the_linger_bounds_a_batch_in_all_not_per_message(bus: Bus) -> Non
     async def handler(batch: Sequence[Delivery]) -> None:
         seen.append(list(batch))
 
-    await bus.consume(bus.topology.catalog, handler, batch_size=1000, linger=0.1)
-    await bus.publish_many([RunJob(job_id=uuid4()) for _ in range(2)])  # a group: the consumer lingers from now
+    await bus.consume(bus.topology.catalog, handler, batch_size=1000, linger=0.1, linger_above=10)
+    await bus.publish_many([RunJob(job_id=uuid4()) for _ in range(2)])
     await wait_until(lambda: sum(len(b) for b in seen) == 2)
-    # A trickle for ~0.4 s with gaps far shorter than the linger: were the linger per message, one batch took it all.
+    # A trickle at 50/s for ~0.4 s (above linger_above, so the consumer lingers), with gaps far shorter than the
+    # linger: were the linger per message, one batch took it all.
     for _ in range(20):
         await bus.publish(RunJob(job_id=uuid4()))
         await asyncio.sleep(0.02)

@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from esap_messages import BATCH_HEADER, Message, Topology, decode_all, encode, encode_batch
 from esap_messages.registry import routing_key_of
 from esap_messages.topology import ATTEMPT_HEADER, MAX_ATTEMPTS, QueueSpec
-from esap_runtime.batching import Coalescer
+from esap_runtime.batching import Coalescer, LoadGauge
 
 log = structlog.get_logger("esap.bus")
 
@@ -59,8 +59,13 @@ MAX_IN_FLIGHT = 4
 """AMQP messages a publisher has waiting for confirms before it holds further messages back to batch them."""
 
 PUBLISH_LINGER = 0.005
-"""Seconds a publish batch that follows a batch of several messages waits for more (Coalescer's linger): under
-load fewer, larger AMQP messages, each a socket write that wakes the broker; a lone message never waits."""
+PUBLISH_LINGER_ABOVE = 300.0
+"""While a publisher publishes more than PUBLISH_LINGER_ABOVE messages/s, a batch waits PUBLISH_LINGER seconds
+for more (Coalescer's linger): fewer, larger AMQP messages, each a socket write that wakes the broker. Below that
+rate nothing waits."""
+
+CONSUME_LINGER_ABOVE = 500.0
+"""A consumer lingers (``consume``'s ``linger``) only while more than this many messages/s arrive."""
 
 
 class _Envelope:
@@ -131,7 +136,8 @@ class Bus:
         self.metrics = metrics
         self._consumers: list[_BatchConsumer] = []
         self._outgoing: Coalescer[Message, None] = Coalescer(
-            self._send_batch, max_in_flight=MAX_IN_FLIGHT, max_batch=MAX_BATCH, linger=PUBLISH_LINGER)
+            self._send_batch, max_in_flight=MAX_IN_FLIGHT, max_batch=MAX_BATCH, linger=PUBLISH_LINGER,
+            linger_above=PUBLISH_LINGER_ABOVE)
 
     @classmethod
     async def connect(cls, url: str, topology: Topology, metrics: BusMetrics) -> "Bus":
@@ -180,10 +186,12 @@ class Bus:
         await self._channel.default_exchange.publish(amqp, routing_key=queue)
 
     async def consume(self, spec: QueueSpec, handler: Handler, *, batch_size: int = 1,
-                      linger: float = 0.0, workers: int = 1, prefetch: int | None = None) -> None:
+                      linger: float = 0.0, workers: int = 1, prefetch: int | None = None,
+                      linger_above: float = CONSUME_LINGER_ABOVE) -> None:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=prefetch or max(batch_size * workers * 2, 16))
-        consumer = _BatchConsumer(self, spec, handler, batch_size=batch_size, linger=linger, workers=workers)
+        consumer = _BatchConsumer(self, spec, handler, batch_size=batch_size, linger=linger, workers=workers,
+                                  linger_above=linger_above)
         queue = await channel.get_queue(spec.name, ensure=False)
         await queue.consume(consumer.on_message)
         consumer.start()
@@ -254,7 +262,7 @@ class _BatchConsumer:
     """Feeds deliveries to workers, each taking up to ``batch_size`` at a time."""
 
     def __init__(self, bus: Bus, spec: QueueSpec, handler: Handler, *, batch_size: int, linger: float,
-                 workers: int) -> None:
+                 workers: int, linger_above: float) -> None:
         self._bus = bus
         self._spec = spec
         self._handler = handler
@@ -262,7 +270,7 @@ class _BatchConsumer:
         self._linger = linger
         self._workers = workers
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
-        self._busy = False
+        self._load = LoadGauge(linger_above)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -277,13 +285,16 @@ class _BatchConsumer:
                 await task
 
     async def on_message(self, raw: AbstractIncomingMessage) -> None:
-        for delivery in await self._decode(raw):
+        deliveries = await self._decode(raw)
+        if self._linger:
+            self._load.arrived(asyncio.get_running_loop().time(), len(deliveries))
+        for delivery in deliveries:
             self._inbox.put_nowait(delivery)
 
     async def _next_batch(self) -> list[Delivery]:
         """What is waiting, up to ``batch_size``. Lingers for more, at most ``linger`` seconds in all, only while
-        messages come in groups (the last batch held more than one): under load that makes the batches larger,
-        and a lone message at a quiet time goes through at once."""
+        messages arrive faster than ``linger_above`` per second: under load that makes the batches larger,
+        and a message at a quiet time, or at a moderate rate, goes through at once."""
         batch = [await self._inbox.get()]
         deadline = None
         while len(batch) < self._batch_size:
@@ -291,7 +302,7 @@ class _BatchConsumer:
                 batch.append(self._inbox.get_nowait())
                 continue
             except asyncio.QueueEmpty:
-                if not self._linger or not self._busy:
+                if not self._linger or not self._load.busy:
                     break
             loop = asyncio.get_running_loop()
             if deadline is None:
@@ -303,7 +314,6 @@ class _BatchConsumer:
                 batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
             except TimeoutError:
                 break
-        self._busy = len(batch) > 1
         return batch
 
     async def _work(self) -> None:
