@@ -33,9 +33,8 @@ class Settings(ServiceSettings):
     batch_size: int = Field(256, ge=1, le=5000, description="Most messages applied in one transaction.")
     batch_linger_ms: float = Field(
         25.0, ge=0, le=1000,
-        description="Under load (the last batch held more than one message), how long a batch may wait in all for "
-                    "more messages before it is applied: larger batches, far fewer transactions. A lone message "
-                    "at a quiet time never waits.")
+        description="While more than 500 messages/s arrive, how long a batch may wait in all for more messages "
+                    "before it is applied: larger batches, far fewer transactions. Below that rate nothing waits.")
     max_wait_seconds: float = Field(60.0, gt=0, description="Longest a WAIT request blocks.")
     creation_grace_seconds: float = Field(
         10.0, ge=0, description="How long a GET waits for a recently made job id that is not stored yet."
