@@ -21,7 +21,7 @@ from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.callbacks import CallbackService
 from esap_catalog.services.catalogue import CatalogueCache, CatalogueService
 from esap_catalog.services.destruction import DestructionSweeper
-from esap_catalog.services.housekeeping import count_phases_forever, prune_inbox_forever
+from esap_catalog.services.housekeeping import count_phases_forever, maintain_tables_forever, prune_inbox_forever
 from esap_catalog.services.ingest import IngestService
 from esap_catalog.services.jobs import JobQueryService
 from esap_catalog.services.relay import OutboxRelay
@@ -103,6 +103,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
         _background(stack, prune_inbox_forever(InboxStore(pool), settings.inbox_retention_days),
                     "catalog:inbox-pruning")
         _background(stack, factory.sweeper.run(settings.destruction_sweep_seconds), "catalog:destruction")
+        _background(stack, maintain_tables_forever(pool), "catalog:table-maintenance")
         _background(stack, count_phases_forever(pool, metrics.jobs_by_phase, settings.phase_count_seconds),
                     "catalog:phase-counts")
         await bus.consume(bus.topology.catalog, batch_handler(factory.ingest), batch_size=settings.batch_size,
