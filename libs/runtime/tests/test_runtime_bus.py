@@ -8,7 +8,7 @@ import aio_pika
 import pytest
 from prometheus_client import CollectorRegistry
 
-from esap_messages import BATCH_HEADER, AbortJob, RunJob, Topology, decode, decode_all
+from esap_messages import BATCH_HEADER, AbortJob, JobPhaseChanged, Phase, RunJob, Topology, decode, decode_all, utcnow
 from esap_messages.topology import ATTEMPT_HEADER
 from esap_runtime.bus import Bus, BusMetrics, Delivery, DependencyUnavailableError, RetryLaterError
 
@@ -18,6 +18,11 @@ async def bus(amqp_url: str, bus_namespace: str) -> AsyncIterator[Bus]:
     connected = await Bus.connect(amqp_url, Topology(bus_namespace), BusMetrics("test", CollectorRegistry()))
     yield connected
     await connected.close()
+
+
+def phase_changed(phase: Phase) -> JobPhaseChanged:
+    return JobPhaseChanged(job_id=uuid4(), owner=None, workflow="noop", facility="local", backend="local",
+                           phase=phase, previous_phase=None, changed_at=utcnow())
 
 
 async def wait_until(condition, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -242,3 +247,36 @@ async def test_a_batched_message_is_acked_only_when_all_it_carried_is_handled(bu
     while await queue_depth(amqp_url, bus.topology.catalog.name) != 1:
         assert asyncio.get_running_loop().time() < deadline, "the half-handled AMQP message was acked"
         await asyncio.sleep(0.05)
+
+
+async def test_bindings_an_earlier_version_made_are_removed_when_the_topology_is_declared(
+        amqp_url: str, bus_namespace: str) -> None:
+    topology = Topology(bus_namespace)
+    spec = topology.monitor
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments())
+        for key in spec.retired:
+            await queue.bind(exchange, routing_key=key)  # as the earlier version left the broker
+
+        bus = await Bus.connect(amqp_url, topology, BusMetrics("t3", CollectorRegistry()))
+        try:
+            executing, completed = (phase_changed(phase) for phase in (Phase.EXECUTING, Phase.COMPLETED))
+            await bus.publish_many([executing, completed])  # EXECUTING: routed nowhere, and not refused
+        finally:
+            await bus.close()
+        raw = await queue.get(timeout=5)
+        assert [m.phase for m in decode_all(raw.type, raw.body, raw.headers)] == [Phase.COMPLETED]
+        await raw.ack()
+        assert await queue.get(fail=False) is None
+    finally:
+        await connection.close()
+
+
+async def test_a_notification_no_queue_is_bound_to_is_confirmed_and_dropped(bus: Bus) -> None:
+    # A command routed nowhere raises (test_unroutable_messages_raise_instead_of_vanishing); a notification
+    # nobody subscribed to is not an error: no queue of this namespace binds job.phase_changed.EXECUTING.
+    await bus.publish(phase_changed(Phase.EXECUTING))
+    assert bus.metrics.published.labels("JobPhaseChanged")._value.get() == 1

@@ -152,6 +152,11 @@ def _consumer(spec: QueueSpec) -> str:
     return spec.name.rsplit(".", 1)[-1]
 
 
+def _delivery(cls: type[Message]) -> str:
+    kept = "persistent" if cls.persistent else "transient (kept in memory only)"
+    return kept if cls.mandatory else f"{kept}, not mandatory (dropped when no queue is bound to its key)"
+
+
 def _operations(topology: Topology) -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for name, cls in MESSAGE_TYPES.items():
@@ -163,10 +168,11 @@ def _operations(topology: Topology) -> dict[str, Any]:
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel}"},
             "title": f"Publish {name}",
-            "summary": f"Published by the {' and the '.join(publishers)}, persistent, with publisher confirms.",
+            "summary": f"Published by the {' and the '.join(publishers)}, {_delivery(cls)}, with publisher confirms.",
             "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"}],
             "tags": [{"name": p} for p in publishers],
-            "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": AMQP_BINDING_VERSION}},
+            "bindings": {"amqp": {"deliveryMode": 2 if cls.persistent else 1, "mandatory": cls.mandatory,
+                                  "bindingVersion": AMQP_BINDING_VERSION}},
         }
     for spec in topology.queues():
         consumer = _consumer(spec)

@@ -41,6 +41,9 @@ class Message(BaseModel):
     schema_version: ClassVar[int] = 1
     persistent: ClassVar[bool] = True
     """False for hints whose loss a later poll or resync repairs: the broker keeps them in memory only."""
+    mandatory: ClassVar[bool] = True
+    """False for notifications that may have no subscriber at all: the broker drops one that no queue is bound to
+    instead of refusing it. A command or an event someone must act on stays mandatory, so it cannot vanish."""
 
     message_id: UUID = Field(default_factory=new_id, description="Unique per message; consumers dedupe on it.")
     occurred_at: UtcDatetime = Field(default_factory=utcnow, description="When the sender made the message.")

@@ -105,6 +105,7 @@ class JobPhaseChanged(Message):
 
     routing_key: ClassVar[str] = "job.phase_changed"
     persistent: ClassVar[bool] = False  # a notification: the monitor resyncs, a WAIT re-reads when it times out
+    mandatory: ClassVar[bool] = False  # the monitor binds the final phases only; a WAIT binds while it waits
 
     job_id: UUID
     owner: str | None

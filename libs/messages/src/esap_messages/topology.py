@@ -17,6 +17,7 @@ from esap_messages.events import (
     JobSubmissionFailed,
     JobSubmitted,
 )
+from esap_messages.model import FINAL_PHASES
 
 MAX_ATTEMPTS = 5
 """How often a message is tried before it is dead-lettered (carried in the x-esap-attempt header)."""
@@ -30,6 +31,9 @@ class QueueSpec:
 
     name: str
     bindings: tuple[str, ...]
+    retired: tuple[str, ...] = ()
+    """Bindings an earlier version made: removed when the topology is declared, so that a broker which ran that
+    version stops routing them."""
     retry: str = field(init=False)
     dead: str = field(init=False)
 
@@ -66,8 +70,11 @@ class Topology:
 
     @property
     def monitor(self) -> QueueSpec:
-        keys = (f"{JobPhaseChanged.routing_key}.*", JobSubmitted.routing_key, JobReported.routing_key)
-        return QueueSpec(f"{self.namespace}.monitor", keys)
+        """The monitor starts tracking a job at JobSubmitted and stops at its final phase; the phases between
+        would only repeat what the submitter and its own polls told it (two messages per job fewer)."""
+        finals = tuple(f"{JobPhaseChanged.routing_key}.{phase.value}" for phase in sorted(FINAL_PHASES))
+        keys = (JobSubmitted.routing_key, JobReported.routing_key, *finals)
+        return QueueSpec(f"{self.namespace}.monitor", keys, retired=(f"{JobPhaseChanged.routing_key}.*",))
 
     def queues(self) -> tuple[QueueSpec, ...]:
         return (self.catalog, self.submitter, self.monitor)

@@ -2,7 +2,8 @@
 
 Reliability rules kept here so that no service has to remember them:
 - every service declares the whole topology, so nothing is published to a queue that does not exist yet;
-- messages are persistent and mandatory, and ``publish`` returns only once the broker confirmed them;
+- messages are persistent and mandatory (but for notifications, see Message), and ``publish`` returns only once
+  the broker confirmed them;
 - messages published while earlier ones wait for their confirms go out together, one AMQP message per type and
   routing key (a batched body, see esap_messages.registry), so the broker's work per message falls as the load
   rises, and a lone message still leaves at once;
@@ -175,7 +176,7 @@ class Bus:
         """One AMQP message for messages of one type and routing key; returns once the broker confirmed it."""
         first = messages[0]
         amqp = _to_amqp(first, None) if len(messages) == 1 else _batch_to_amqp(messages)
-        await self._exchange.publish(amqp, routing_key=routing_key_of(first))
+        await self._exchange.publish(amqp, routing_key=routing_key_of(first), mandatory=first.mandatory)
         self.metrics.published.labels(first.type_name()).inc(len(messages))
 
     async def send_to_queue(self, queue: str, message: Message, *, attempt: int, delay_ms: int) -> None:
@@ -217,6 +218,8 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Abst
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments())
         for key in spec.bindings:
             await queue.bind(exchange, routing_key=key)
+        for key in spec.retired:  # unbinding what is not bound is a no-op for the broker
+            await queue.unbind(exchange, routing_key=key)
     return exchange
 
 

@@ -114,7 +114,7 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
             catalog = CatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
             sync = CatalogSync(catalog, tracker, metrics, resync_seconds=settings.resync_seconds,
                                on_due=poller.nudge)
-            await bus.consume(topology.monitor, monitor_queue_handler(tracker, poller),
+            await bus.consume(topology.monitor, monitor_queue_handler(tracker, poller, sync.request),
                               batch_size=settings.consume_batch_size)
             loops = asyncio.create_task(_run_loops(sync, poller), name="monitor:loops")
             loops.add_done_callback(_report_end)

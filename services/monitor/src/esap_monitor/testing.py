@@ -105,12 +105,15 @@ class FakeCatalog:
         self.facilities_listed = list(facilities) or [facility()]
         self.failures = 0
         self.reads = 0
+        self.answered = asyncio.Event()
+        """Set at each list of active jobs answered."""
 
     async def active_jobs(self) -> ActiveJobList:
         self.reads += 1
         if self.failures > 0:
             self.failures -= 1
             raise CatalogUnavailableError("refused (fake)")
+        self.answered.set()
         return ActiveJobList(jobs=self.jobs)
 
     async def facilities(self) -> FacilityList:

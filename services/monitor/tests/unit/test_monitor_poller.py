@@ -195,7 +195,7 @@ async def test_nudges_arriving_together_share_one_bulk_call() -> None:
     rig.poller = StatusPoller(rig.tracker, {"local": backend}, rig.publisher, rig.metrics, interval=3600.0,
                               chunk_size=5000, coalesce_seconds=0.002, clock=lambda: rig.clock, sleep=window)
     job_ids = [rig.submit(backend) for _ in range(5)]
-    handle = monitor_queue_handler(rig.tracker, rig.poller, clock=lambda: rig.clock)
+    handle = monitor_queue_handler(rig.tracker, rig.poller, lambda: None, clock=lambda: rig.clock)
     loop = asyncio.create_task(rig.poller.run())
     try:
         async with asyncio.timeout(5):
@@ -211,3 +211,15 @@ async def test_nudges_arriving_together_share_one_bulk_call() -> None:
         with pytest.raises(asyncio.CancelledError):
             await loop
     assert sorted(backend.calls[1]) == sorted(f"b-{j}" for j in job_ids[:3])
+
+
+async def test_a_job_on_a_facility_the_monitor_does_not_know_asks_for_a_sync() -> None:
+    rig = Rig(FakeBackend())
+    requested: list[bool] = []
+    handle = monitor_queue_handler(rig.tracker, rig.poller, lambda: requested.append(True), clock=lambda: rig.clock)
+    known = JobSubmitted(job_id=new_id(), facility="local", backend_job_id="b-1")
+    await handle([Delivery(known, 1, raw=None)])  # type: ignore[arg-type]
+    assert requested == []
+    added = JobSubmitted(job_id=new_id(), facility="added-since", backend_job_id="b-2")
+    await handle([Delivery(added, 1, raw=None)])  # type: ignore[arg-type]
+    assert requested == [True]

@@ -51,13 +51,30 @@ def test_job_submitted_adds_the_job_with_its_status_known() -> None:
     assert t.is_change(target(t, job_id), BackendStatus(DiracStatus.RUNNING))
 
 
-def test_a_facility_of_unknown_backend_waits_for_the_resync_and_phase_changes_teach_it() -> None:
-    t, first, second = tracker(), new_id(), new_id()
-    t.apply([submitted(first, facility="elsewhere")], now=1.0)
-    assert first not in t
-    t.apply([phase(second, Phase.QUEUED, backend_job_id=None, backend="diracx", facility="elsewhere"),
-             submitted(second, facility="elsewhere")], now=1.0)
-    job = t.get(second)
+def test_a_job_on_a_facility_not_known_yet_is_tracked_once_a_sync_tells_its_backend() -> None:
+    t, first, nowhere = tracker(), new_id(), new_id()
+    t.apply([submitted(first, facility="elsewhere"), submitted(nowhere, facility="nowhere")], now=1.0)
+    assert first not in t and nowhere not in t and t.wants_facilities
+    assert t.learn_facilities([("local", "local"), ("elsewhere", "diracx")]) == 1  # "nowhere" is not listed
+    job = t.get(first)
+    assert job is not None and job.backend == "diracx"
+    assert nowhere not in t and not t.wants_facilities
+
+
+def test_a_job_that_ended_before_its_facility_was_learned_is_not_tracked() -> None:
+    t, job_id = tracker(), new_id()
+    t.apply([submitted(job_id, facility="elsewhere"),
+             phase(job_id, Phase.COMPLETED, backend="diracx", facility="elsewhere")], now=1.0)
+    assert not t.wants_facilities
+    t.learn_facilities([("elsewhere", "diracx")])
+    assert job_id not in t
+
+
+def test_phase_changes_teach_the_backend_of_a_facility() -> None:
+    t, job_id = tracker(), new_id()
+    t.apply([phase(new_id(), Phase.COMPLETED, backend="diracx", facility="elsewhere"),
+             submitted(job_id, facility="elsewhere")], now=1.0)
+    job = t.get(job_id)
     assert job is not None and job.backend == "diracx"
 
 

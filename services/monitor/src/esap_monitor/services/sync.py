@@ -1,10 +1,12 @@
 """Keeps the tracker in step with the catalog: the first full read (retried with backoff until the catalog
-answers; the monitor is not ready before) and a re-read every ``resync_seconds``.
+answers; the monitor is not ready before), a re-read every ``resync_seconds``, and one soon after ``request``
+(a job came from a facility added since the last read), at most one per REQUEST_SPACING_SECONDS.
 
 Depends on a catalog reader (anything with ``active_jobs`` and ``facilities``) and the tracker; no HTTP here.
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -20,6 +22,7 @@ log = structlog.get_logger("esap.monitor.sync")
 
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+REQUEST_SPACING_SECONDS = 1.0
 
 
 class CatalogReader(Protocol):
@@ -32,7 +35,8 @@ class CatalogSync:
     def __init__(self, catalog: CatalogReader, tracker: Tracker, metrics: MonitorMetrics, *,
                  resync_seconds: float, on_due: Callable[[], None],
                  clock: Callable[[], float] = time.monotonic,
-                 first_backoff: float = FIRST_BACKOFF_SECONDS) -> None:
+                 first_backoff: float = FIRST_BACKOFF_SECONDS,
+                 request_spacing: float = REQUEST_SPACING_SECONDS) -> None:
         self._catalog = catalog
         self._tracker = tracker
         self._metrics = metrics
@@ -41,6 +45,8 @@ class CatalogSync:
         self._clock = clock
         self._first_backoff = first_backoff
         self.synced = False
+        self._requested = asyncio.Event()
+        self._spacing = min(request_spacing, resync_seconds)
 
     async def sync_once(self) -> None:
         """Read the facilities and the active jobs, and make the tracker match; raises CatalogUnavailableError."""
@@ -52,7 +58,9 @@ class CatalogSync:
             self._metrics.catalog_syncs.labels("error").inc()
             raise
         self._metrics.catalog_syncs.labels("ok").inc()
-        self._tracker.learn_facilities((f.slug, f.backend) for f in facilities.facilities)
+        unknown = self._tracker.learn_facilities((f.slug, f.backend) for f in facilities.facilities)
+        if unknown:
+            log.warning("Jobs submitted on facilities the catalog does not list; not tracked.", jobs=unknown)
         outcome = self._tracker.resync(active.jobs, started)
         self.synced = True
         if outcome.republish:
@@ -75,10 +83,18 @@ class CatalogSync:
             await asyncio.sleep(pause)
             pause = min(pause * 2, MAX_BACKOFF_SECONDS)
 
+    def request(self) -> None:
+        """Re-read the catalog soon rather than at the next period."""
+        self._requested.set()
+
     async def run(self) -> None:
-        """Re-read the catalog every ``resync_seconds``; a failed re-read is logged and tried at the next one."""
+        """Re-read the catalog every ``resync_seconds``, or sooner when asked; a failed re-read is logged and tried
+        at the next one."""
         while True:
-            await asyncio.sleep(self._resync_seconds)
+            await asyncio.sleep(self._spacing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._requested.wait(), self._resync_seconds - self._spacing)
+            self._requested.clear()
             try:
                 await self.sync_once()
             except CatalogUnavailableError as exc:

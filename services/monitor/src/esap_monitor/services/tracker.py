@@ -1,7 +1,8 @@
 """The set of active jobs the monitor polls, and what it last knew of each: pure state, no I/O, no clock.
 
-Fed by the catalog (a full list at start and at every resync) and by the bus (JobSubmitted, JobPhaseChanged,
-JobReported); read by the poller, which asks what to poll, which statuses are changes, and records what it saw.
+Fed by the catalog (a full list at start and at every resync) and by the bus (JobSubmitted, JobReported and the
+final phases' JobPhaseChanged); read by the poller, which asks what to poll, which statuses are changes, and
+records what it saw.
 A job report makes the job due for an immediate poll, except on backends whose submitter reports the
 starts and ends it sees itself (the local executor): there the report only updates what is known, and the
 regular poll remains the check. Times are monotonic seconds passed in by the caller. Depends on esap_messages
@@ -77,6 +78,8 @@ class Tracker:
         self._backend_of_facility: dict[str, str] = {}
         # Jobs removed by a final phase: a resync answer older than the removal must not bring them back.
         self._removed: dict[UUID, float] = {}
+        # JobSubmitted on a facility added since the last sync: placed once a sync tells its backend.
+        self._unplaced: dict[UUID, tuple[JobSubmitted, float]] = {}
         # Reports that arrived before the job's JobSubmitted (a quick job can call back first).
         self._early_reports: dict[UUID, tuple[JobReported, float]] = {}
 
@@ -93,8 +96,21 @@ class Tracker:
     def due_count(self) -> int:
         return len(self._due)
 
-    def learn_facilities(self, backend_of_facility: Iterable[tuple[str, str]]) -> None:
+    @property
+    def wants_facilities(self) -> bool:
+        """A job was submitted on a facility whose backend is not known yet: a sync should come soon."""
+        return bool(self._unplaced)
+
+    def learn_facilities(self, backend_of_facility: Iterable[tuple[str, str]]) -> int:
+        """Learn (facility, backend) pairs, and track the jobs that waited for them; returns how many of those
+        were dropped because the facility is still unknown (the catalog, which lists every facility, has no such
+        facility, so it has no such job)."""
         self._backend_of_facility.update(backend_of_facility)
+        unplaced, self._unplaced = self._unplaced, {}
+        for event, at in unplaced.values():
+            if event.facility in self._backend_of_facility:
+                self.submitted(event, at)
+        return sum(1 for event, _ in unplaced.values() if event.facility not in self._backend_of_facility)
 
     # --- from the bus -------------------------------------------------------------------------------------
 
@@ -117,7 +133,8 @@ class Tracker:
             return
         backend = self._backend_of_facility.get(event.facility)
         if backend is None:
-            return  # the next resync brings it in, with its backend
+            self._unplaced[event.job_id] = (event, now)
+            return
         job = self._upsert(event.job_id, backend, event.facility, event.backend_job_id, now)
         if job.known_status is None:
             job.known_status = event.status
@@ -234,6 +251,7 @@ class Tracker:
             job.tracked = False
         self._due.discard(job_id)
         self._early_reports.pop(job_id, None)
+        self._unplaced.pop(job_id, None)
         self._removed[job_id] = now
 
     def _apply_early_report(self, job: TrackedJob) -> None:
