@@ -24,7 +24,7 @@ from esap_catalog.services.seeding import seed
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.migrator import migrate
 from esap_catalog.storage.pool import create_pool
-from esap_messages import Message, Topology, decode_all
+from esap_messages import JobPhaseChanged, Message, Topology, decode_all
 from esap_runtime.bus import Bus, BusMetrics
 
 REPO = Path(__file__).resolve().parents[4]
@@ -137,14 +137,15 @@ class Collector:
 
 @pytest.fixture
 async def queues(amqp_url: str, bus_namespace: str, bus: Bus) -> AsyncIterator[dict[str, Collector]]:
-    """Collectors on the submitter and monitor queues (the catalog's outbox goes there)."""
+    """Collectors on the submitter queue and on every phase change (the catalog's outbox goes there); the
+    monitor's queue takes only the final phases, so the phase changes get a queue of the test's own."""
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     topology = Topology(bus_namespace)
-    collectors = {}
-    for spec in (topology.submitter, topology.monitor):
-        collectors[spec.name.rsplit(".", 1)[1]] = collector = Collector()
-        queue = await channel.get_queue(spec.name)
-        await queue.consume(collector.on_message)
+    collectors = {"submitter": Collector(), "phases": Collector()}
+    await (await channel.get_queue(topology.submitter.name)).consume(collectors["submitter"].on_message)
+    phases = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await phases.bind(topology.exchange, routing_key=f"{JobPhaseChanged.routing_key}.*")
+    await phases.consume(collectors["phases"].on_message)
     yield collectors
     await connection.close()

@@ -59,7 +59,7 @@ async def test_create_with_run_queues_the_job_and_hands_it_to_the_submitter(
     assert submit.workflow.slug == "hello-world" and submit.execution_duration == 60
     stored = await db.fetchval("SELECT callback_token_hash FROM jobs WHERE job_id = $1", message.job_id)
     assert stored == hashlib.sha256(submit.callback_token.get_secret_value().encode()).digest()
-    [changed] = await queues["monitor"].wait_for(JobPhaseChanged)
+    [changed] = await queues["phases"].wait_for(JobPhaseChanged)
     assert changed.phase is Phase.QUEUED and changed.previous_phase is None and changed.job_id == message.job_id
     assert catalog.sample("catalog_jobs_created_total") == 1
     assert catalog.sample("catalog_phase_transitions_total", from_phase="none", to_phase="QUEUED") == 1
@@ -81,7 +81,7 @@ async def test_duplicates_change_nothing(catalog: Catalog, bus: Bus, queues: dic
     # The KillJob comes after anything the duplicates could have caused: outbox rows go out in order.
     await queues["submitter"].wait_for(KillJob)
     assert len(queues["submitter"].of(SubmitJob)) == 1
-    assert len(queues["monitor"].of(JobPhaseChanged)) == 1
+    assert len(queues["phases"].of(JobPhaseChanged)) == 1
     job = (await catalog.http.get(f"/internal/jobs/{message.job_id}")).json()
     assert job["parameters"]["Parameter1"] == "1" and len(job["history"]) == 1
     assert await db.fetchval("SELECT count(*) FROM inbox") == 3
@@ -110,7 +110,7 @@ async def test_a_stale_observation_leaves_a_completed_job_completed(
     assert job["results"] == [{"id": "helloworld.json", "size": 42, "mime_type": "application/json",
                                "location": "file:///r"}]
     assert job["end_time"] is not None and job["start_time"] is not None
-    phases = [m.phase for m in await queues["monitor"].wait_for(JobPhaseChanged, 3)]
+    phases = [m.phase for m in await queues["phases"].wait_for(JobPhaseChanged, 3)]
     assert phases == [Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED]
     assert catalog.sample("catalog_events_ignored_total", reason="final") == 1
 

@@ -100,7 +100,7 @@ async def test_the_sweeper_archives_jobs_past_their_destruction(catalog: Catalog
     assert (await stored(catalog, kept))["phase"] == "PENDING"
     listed = (await catalog.http.get("/internal/jobs", params={"owner": "alice"})).json()["jobs"]
     assert [j["job_id"] for j in listed] == [str(kept.job_id)]
-    events = await queues["monitor"].wait_for(JobPhaseChanged, 5)
+    events = await queues["phases"].wait_for(JobPhaseChanged, 5)
     assert {e.job_id for e in events if e.phase is Phase.ARCHIVED} == {expired.job_id, running.job_id}
     assert await catalog.factory.sweeper.sweep() == 0
 
