@@ -6,13 +6,13 @@ Must not depend on FastAPI or a concrete client: it is given the catalogue cache
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.creation import resolve_parameters
 from esap_gateway.services.errors import InvalidRequestError
-from esap_gateway.services.planning import plan
+from esap_gateway.services.planning import estimate, plan, refusal
 from esap_gateway.services.requests import Pairs, parse_plan
 from esap_messages import utcnow
 from esap_messages.api import ExecutionPlan, Offer, WorkflowView
@@ -44,10 +44,14 @@ class PlanningService:
         """The estimated end on a facility the client chose; None when it cannot be estimated now. Never fails
         the creation: a quote is information, the choice is the client's."""
         try:
-            answer = await self.plan(workflow, {}, execution_duration)
-        except (CatalogUnavailableError, InvalidRequestError):
+            statistics = await self._catalogue.statistics(workflow.slug)
+        except CatalogUnavailableError:
             return None
-        return next((o.estimated_end for o in answer.offers if o.facility == facility), None)
+        stats = next((s for s in statistics.facilities if s.facility.slug == facility), None) if statistics else None
+        if stats is None or refusal(workflow, stats.facility, execution_duration) is not None:
+            return None
+        queue, run = estimate(workflow, stats, execution_duration)  # the offer's end, without building the plan
+        return self._clock() + timedelta(seconds=queue + run)
 
     async def best(self, workflow: WorkflowView, parameters: dict[str, str], execution_duration: int) -> Offer:
         """The offer that ends first; refused (naming FACILITY and every facility's reason) when there is none."""

@@ -30,7 +30,8 @@ def refusal(workflow: WorkflowView, facility: FacilityView, execution_duration: 
     return None
 
 
-def offer(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int, now: datetime) -> Offer:
+def estimate(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int) -> tuple[float, float]:
+    """Seconds the job would wait, then run, on the facility of ``stats``."""
     facility = stats.facility
     queue = stats.queue_seconds if stats.queue_seconds is not None else float(facility.expected_queue_seconds)
     run = stats.run_seconds if stats.run_seconds is not None else float(workflow.expected_run_seconds)
@@ -40,6 +41,12 @@ def offer(workflow: WorkflowView, stats: FacilityStatistics, execution_duration:
     if stats.active >= facility.max_parallel:
         # Every slot is taken: this job waits for its share of the jobs ahead of it to end.
         queue += run * (stats.active - facility.max_parallel + 1) / facility.max_parallel
+    return queue, run
+
+
+def offer(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int, now: datetime) -> Offer:
+    facility = stats.facility
+    queue, run = estimate(workflow, stats, execution_duration)
     start = now + timedelta(seconds=queue)
     history = stats.queue_seconds is not None or stats.run_seconds is not None
     return Offer(
