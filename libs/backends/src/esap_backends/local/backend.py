@@ -166,14 +166,16 @@ class LocalBackend:
     def _start(self, job_id: str, plan: launch.LaunchPlan, current: JobState | None = None) -> None:
         job_dir = self._store.path_of(job_id)
         env = launch.job_environment(job_id, job_dir, plan.parameters, self._search_path)
+        earliest = processes.boot_ticks()
         try:
             pid = processes.spawn(plan.argv, job_dir, env)
         except OSError as exc:
             raise BackendError(f"could not start the job's process: {exc}") from exc
+        latest = processes.boot_ticks()
         started_at = utcnow()
         state = self._store.update_state(
             job_id, current, status=DiracStatus.RUNNING, minor_status=status.MINOR_RUNNING, started_at=started_at,
-            pid=pid, pid_start_ticks=processes.start_ticks(pid))
+            pid=pid, pid_start_ticks=earliest, pid_start_ticks_latest=latest)
         log.info("Job started.", job_id=job_id, pid=pid)
         self._attach(job_id, state, own_child=True)
         if self._on_status is not None:
@@ -205,7 +207,8 @@ class LocalBackend:
             fd = os.pidfd_open(state.pid)
         except ProcessLookupError:
             fd = -1
-        if fd < 0 or (not own_child and not processes.is_alive(state.pid, state.pid_start_ticks)):
+        if fd < 0 or (not own_child and not processes.is_alive(state.pid, state.pid_start_ticks,
+                                                                       state.pid_start_ticks_latest)):
             if fd >= 0:
                 os.close(fd)
             if own_child:  # ended at once and reaped elsewhere: settle it as an exit
@@ -298,7 +301,8 @@ class LocalBackend:
                 return self._kill_unstarted(job_id, intent)
             self._remember(job_id, self._store.update_state(job_id, state, kill=intent))
             try:
-                gone = await processes.terminate_group(state.pid, state.pid_start_ticks, self._grace)
+                gone = await processes.terminate_group(state.pid, state.pid_start_ticks,
+                                                         state.pid_start_ticks_latest, self._grace)
             except PermissionError as exc:
                 log.error("Not allowed to kill the job's processes.", job_id=job_id, error=str(exc))
                 gone = False

@@ -58,7 +58,10 @@ class JobState(BaseModel):
     started_at: UtcDatetime | None = None
     ended_at: UtcDatetime | None = None
     pid: int | None = Field(default=None, description="The /bin/sh wrapper: leader of the job's process group.")
-    pid_start_ticks: int | None = Field(default=None, description="Its start time (/proc/<pid>/stat field 22).")
+    pid_start_ticks: int | None = Field(
+        default=None, description="Its start time (/proc/<pid>/stat field 22), or the earliest it can be.")
+    pid_start_ticks_latest: int | None = Field(
+        default=None, description="The latest its start time can be; None: exactly pid_start_ticks.")
     exit_code: int | None = None
     kill: KillIntent | None = None
     execution_duration: int = 0

@@ -2,15 +2,19 @@
 reap it. Linux only (/proc, pidfd).
 
 A process is named by its pid and its start time (/proc/<pid>/stat field 22), so a reused pid is never taken
-for the job's. Zombies count as gone: on some hosts nothing reaps orphaned grandchildren. A kill waits for the
-group with a short, growing pause: kills are rare, and a group has no single descriptor to wait on. Depends on
-the standard library and the layout's file names only.
+for the job's. The spawner does not read that time back (a read of /proc/<pid>/stat per start cost more than the
+rest of the bookkeeping): it notes the boot clock, in the same ticks, just before and just after the spawn, and
+the process' start time lies between. A reused pid cannot fall in that window: the pid stays the job's until
+the job's exit is collected, after the window. Zombies count as gone: on some hosts nothing reaps orphaned
+grandchildren. A kill waits for the group with a short, growing pause: kills are rare, and a group has no single
+descriptor to wait on. Depends on the standard library and the layout's file names only.
 """
 
 import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +48,15 @@ def spawn(argv: Sequence[str], job_dir: str | Path, env: dict[str, str]) -> int:
                           setsigdef=_DEFAULT_SIGNALS)
 
 
+_NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def boot_ticks() -> int:
+    """Now, in the clock and unit of a process' start time (boot time, in clock ticks, rounded down as the
+    kernel rounds it)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:  # hot: one per job start
@@ -60,18 +73,23 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[_START_TICKS]) if fields else None
 
 
-def is_alive(pid: int, ticks: int | None) -> bool:
-    """The very process that was started (same start time) exists and has not ended."""
+def _started_within(found: int, ticks: int | None, latest: int | None) -> bool:
+    return ticks is None or ticks <= found <= (ticks if latest is None else latest)
+
+
+def is_alive(pid: int, ticks: int | None, latest: int | None = None) -> bool:
+    """The very process that was started (start time ``ticks``, or between ``ticks`` and ``latest``) exists and
+    has not ended. Unknown ``ticks`` trust the pid."""
     fields = _stat_fields(pid)
     if fields is None or fields[_STATE] in _DEAD_STATES:
         return False
-    return ticks is None or int(fields[_START_TICKS]) == ticks
+    return _started_within(int(fields[_START_TICKS]), ticks, latest)
 
 
-def is_reused(pid: int, ticks: int | None) -> bool:
+def is_reused(pid: int, ticks: int | None, latest: int | None = None) -> bool:
     """The pid now names another process than the one that was started."""
     found = start_ticks(pid)
-    return ticks is not None and found is not None and found != ticks
+    return found is not None and not _started_within(found, ticks, latest)
 
 
 def group_alive(pgid: int) -> bool:
@@ -106,12 +124,12 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-async def terminate_group(pid: int, ticks: int | None, grace_seconds: float) -> bool:
+async def terminate_group(pid: int, ticks: int | None, latest: int | None, grace_seconds: float) -> bool:
     """SIGTERM the job's process group, SIGKILL it after the grace period; True once no member is left.
 
     PermissionError propagates (the group belongs to someone else).
     """
-    if is_reused(pid, ticks) or not signal_group(pid, signal.SIGTERM):
+    if is_reused(pid, ticks, latest) or not signal_group(pid, signal.SIGTERM):
         return True
     if await wait_group_gone(pid, grace_seconds):
         return True

@@ -95,7 +95,7 @@ class JobStore:
         exit_text = _read_text(exit_path)
         alive = None
         if state.status is DiracStatus.RUNNING and state.pid is not None and exit_text is None:
-            alive = processes.is_alive(state.pid, state.pid_start_ticks)
+            alive = processes.is_alive(state.pid, state.pid_start_ticks, state.pid_start_ticks_latest)
         snap = status.JobSnapshot(job_dir=job_dir, state=state, read_at=utcnow(), exit_code_text=exit_text,
                                   exit_code_written_at=layout.file_mtime(exit_path) if exit_text else None,
                                   process_alive=alive)
