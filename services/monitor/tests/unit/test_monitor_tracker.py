@@ -55,9 +55,14 @@ def test_a_job_on_a_facility_not_known_yet_is_tracked_once_a_sync_tells_its_back
     t, first, nowhere = tracker(), new_id(), new_id()
     t.apply([submitted(first, facility="elsewhere"), submitted(nowhere, facility="nowhere")], now=1.0)
     assert first not in t and nowhere not in t and t.wants_facilities
-    assert t.learn_facilities([("local", "local"), ("elsewhere", "diracx")]) == 1  # "nowhere" is not listed
+    t.learn_facilities([("local", "local"), ("elsewhere", "diracx")])
     job = t.get(first)
     assert job is not None and job.backend == "diracx"
+    # "nowhere" is not listed: it may have been added since the list was read, so its job waits on...
+    assert nowhere not in t and t.wants_facilities
+    assert t.resync([], started=2.0).unknown_facility == 0
+    # ...until a resync begun well after it was heard of lists no such facility either.
+    assert t.resync([], started=1.0 + LAG + 1).unknown_facility == 1
     assert nowhere not in t and not t.wants_facilities
 
 

@@ -58,10 +58,11 @@ class CatalogSync:
             self._metrics.catalog_syncs.labels("error").inc()
             raise
         self._metrics.catalog_syncs.labels("ok").inc()
-        unknown = self._tracker.learn_facilities((f.slug, f.backend) for f in facilities.facilities)
-        if unknown:
-            log.warning("Jobs submitted on facilities the catalog does not list; not tracked.", jobs=unknown)
+        self._tracker.learn_facilities((f.slug, f.backend) for f in facilities.facilities)
         outcome = self._tracker.resync(active.jobs, started)
+        if outcome.unknown_facility:
+            log.warning("Jobs submitted on facilities the catalog does not list; not tracked.",
+                        jobs=outcome.unknown_facility)
         self.synced = True
         if outcome.republish:
             log.warning("Final statuses not yet taken by the catalog; publishing them again.",

@@ -67,6 +67,8 @@ class ResyncOutcome:
     added: int
     dropped: int
     republish: int
+    unknown_facility: int = 0
+    """Jobs heard of on a facility that not even the catalog's list, read well after, holds: not tracked."""
 
 
 class Tracker:
@@ -101,16 +103,13 @@ class Tracker:
         """A job was submitted on a facility whose backend is not known yet: a sync should come soon."""
         return bool(self._unplaced)
 
-    def learn_facilities(self, backend_of_facility: Iterable[tuple[str, str]]) -> int:
-        """Learn (facility, backend) pairs, and track the jobs that waited for them; returns how many of those
-        were dropped because the facility is still unknown (the catalog, which lists every facility, has no such
-        facility, so it has no such job)."""
+    def learn_facilities(self, backend_of_facility: Iterable[tuple[str, str]]) -> None:
+        """Learn (facility, backend) pairs, and track the jobs that waited for them. The others wait on (the
+        facility may have been added after the catalog's list was read) until a resync finds them too old."""
         self._backend_of_facility.update(backend_of_facility)
         unplaced, self._unplaced = self._unplaced, {}
         for event, at in unplaced.values():
-            if event.facility in self._backend_of_facility:
-                self.submitted(event, at)
-        return sum(1 for event, _ in unplaced.values() if event.facility not in self._backend_of_facility)
+            self.submitted(event, at)
 
     # --- from the bus -------------------------------------------------------------------------------------
 
@@ -195,7 +194,9 @@ class Tracker:
             self._due.discard(job_id)
         self._removed = {jid: at for jid, at in self._removed.items() if at >= started}
         self._early_reports = {jid: r for jid, r in self._early_reports.items() if r[1] >= settled}
-        return ResyncOutcome(added=added, dropped=len(stale), republish=republish)
+        kept = {jid: u for jid, u in self._unplaced.items() if u[1] >= settled}
+        unknown, self._unplaced = len(self._unplaced) - len(kept), kept
+        return ResyncOutcome(added=added, dropped=len(stale), republish=republish, unknown_facility=unknown)
 
     # --- for the poller -----------------------------------------------------------------------------------
 
