@@ -59,7 +59,7 @@ def boot_ticks() -> int:
 
 def _stat_fields(pid: int) -> list[str] | None:
     try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:  # hot: one per job start
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:  # hot: each poll of a running job
             text = stat.read()
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return None
