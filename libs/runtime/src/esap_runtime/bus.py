@@ -19,7 +19,6 @@ Knows the message contracts, never their meaning.
 """
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from uuid import uuid4
@@ -38,6 +37,7 @@ from esap_messages import BATCH_HEADER, Message, Topology, decode_all, encode, e
 from esap_messages.registry import routing_key_of
 from esap_messages.topology import ATTEMPT_HEADER, MAX_ATTEMPTS, QueueSpec
 from esap_runtime.batching import Coalescer, LoadGauge
+from esap_runtime.stopping import cancel_and_wait
 
 log = structlog.get_logger("esap.bus")
 
@@ -281,11 +281,7 @@ class _BatchConsumer:
                        for i in range(self._workers)]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def on_message(self, raw: AbstractIncomingMessage) -> None:
         deliveries = await self._decode(raw)

@@ -22,6 +22,7 @@ import pytest
 
 from esap_messages import Topology
 from esap_runtime.bus import delete_topology
+from esap_runtime.stopping import await_chain
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -67,23 +68,11 @@ async def _session_loop() -> None:
     _loop = asyncio.get_running_loop()
 
 
-def _await_chain(task: "asyncio.Task[object]") -> list[str]:
-    """Where a suspended task waits: each coroutine of its await chain, outermost first."""
-    lines = []
-    awaited: object = task.get_coro()
-    while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
-        if frame is not None:
-            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-    return lines
-
-
 def _print_pending_tasks(test: str) -> None:
     tasks = sorted(asyncio.all_tasks(), key=lambda t: t.get_name())
     lines = [f"\n=== {test} is about to time out; {len(tasks)} asyncio tasks pending ==="]
     for task in tasks:
-        lines += [f"task {task.get_name()}:", *_await_chain(task)]
+        lines += [f"task {task.get_name()}:", *(f"  {line}" for line in await_chain(task))]
     sys.stderr.write("\n".join(lines) + "\n")
 
 
@@ -102,7 +91,8 @@ def _timeout_of(item: pytest.Item) -> float:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    # The whole item, as pytest-timeout counts it: a fixture's teardown can hang as well as the test.
     lead = _timeout_of(item) - HANG_REPORT_LEAD
     loop = _loop
     timer = None

@@ -37,6 +37,7 @@ from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
 from esap_runtime.bus import Bus, BusMetrics
 from esap_runtime.ops import HealthCheck
+from esap_runtime.stopping import cancel_and_wait
 from esap_runtime.waiters import WaiterRegistry
 
 log = structlog.get_logger("esap.catalog")
@@ -117,9 +118,4 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
 def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
     task = asyncio.create_task(work, name=name)
 
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
+    stack.push_async_callback(cancel_and_wait, [task])

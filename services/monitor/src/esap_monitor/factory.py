@@ -27,6 +27,7 @@ from esap_monitor.services.sync import CatalogSync
 from esap_monitor.services.tracker import Tracker
 from esap_runtime.bus import Bus
 from esap_runtime.ops import HealthCheck
+from esap_runtime.stopping import cancel_and_wait
 
 log = structlog.get_logger("esap.monitor")
 
@@ -121,9 +122,6 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
             try:
                 yield Monitor(bus, tracker, poller, sync, loops)
             finally:
-                loops.cancel()
-                # A crash of the loops was logged by _report_end already.
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await loops
+                await cancel_and_wait([loops])
     finally:
         await bus.close()

@@ -15,6 +15,7 @@ import structlog
 
 from esap_catalog.storage.errors import is_outage
 from esap_catalog.storage.jobs import CHANNEL
+from esap_runtime.stopping import cancel_and_wait
 
 log = structlog.get_logger("esap.catalog.listener")
 
@@ -41,9 +42,7 @@ class ChangeListener:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         if self._conn is not None and not self._conn.is_closed():
             try:
                 await self._conn.close(timeout=5)
