@@ -23,6 +23,7 @@ R = TypeVar("R")
 
 SendBatch = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
 
+
 class LoadGauge:
     """Whether arrivals come faster than ``rate`` per second: a moving average of the time between them. (The size
     of the last batch would not do: a chance pair at a low rate would make every later batch wait, and requests

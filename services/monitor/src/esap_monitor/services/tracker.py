@@ -144,6 +144,8 @@ class Tracker:
         if event.phase in FINAL_PHASES:
             self._remove(event.job_id, now)
             return
+        # The monitor's queue binds only the final phases; others still come from a queue filled while an earlier
+        # release bound them all, and are taken for what they say.
         if event.phase not in POLLED_PHASES or event.backend_job_id is None or event.job_id in self._removed:
             return
         job = self._upsert(event.job_id, event.backend, event.facility, event.backend_job_id, now)
