@@ -11,6 +11,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,11 @@ from esap_runtime.settings import ServiceSettings, describe
 HealthCheck = Callable[[], Awaitable[bool]]
 
 log = structlog.get_logger("esap.ops")
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""For every service's ``FastAPI(telemetry=...)``: FastAPI's own OpenTelemetry hooks stay off. The services' metrics
+are Prometheus's and their logs structlog's; with the hooks on, each request looked for a configured provider, which
+cost about 2% of the gateway's CPU."""
 
 
 def ops_router(registry: CollectorRegistry, checks: Callable[[], Mapping[str, HealthCheck]]) -> APIRouter:

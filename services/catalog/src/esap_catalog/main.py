@@ -24,7 +24,7 @@ from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.migrator import MigrationError, SchemaNotReadyError, migrate
 from esap_catalog.storage.pool import create_pool
 from esap_runtime.logging import configure_logging
-from esap_runtime.ops import HealthCheck, add_http_metrics, ops_router, serve
+from esap_runtime.ops import NO_TELEMETRY, HealthCheck, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 
 SERVICE = "catalog"
@@ -51,7 +51,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         factory: Factory | None = getattr(app.state, "factory", None)
         return dict(factory.health_checks()) if factory else {}
 
-    app = FastAPI(title="esap-batch catalog", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="esap-batch catalog", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  telemetry=NO_TELEMETRY)
     app.include_router(ops_router(registry, checks))
     app.include_router(router)
     add_http_metrics(app, SERVICE, registry)

@@ -26,7 +26,7 @@ from esap_gateway.handlers.errors import install_error_handlers
 from esap_gateway.metrics import SERVICE, GatewayMetrics
 from esap_messages import Topology
 from esap_runtime.bus import Bus
-from esap_runtime.ops import add_http_metrics, ops_router, serve
+from esap_runtime.ops import NO_TELEMETRY, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_runtime.waiters import WaiterRegistry
 
@@ -57,7 +57,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
                      oidc_issuer=settings.oidc_issuer)
             yield
 
-    app = FastAPI(title="esap-batch gateway", summary="IVOA UWS 1.1 batch jobs.", lifespan=lifespan)
+    app = FastAPI(title="esap-batch gateway", summary="IVOA UWS 1.1 batch jobs.", lifespan=lifespan,
+                  telemetry=NO_TELEMETRY)
     add_http_metrics(app, SERVICE, registry)
     install_error_handlers(app)
     app.include_router(ops_router(registry, lambda: app.state.factory.health_checks()))

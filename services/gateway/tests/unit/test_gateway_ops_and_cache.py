@@ -80,3 +80,17 @@ async def test_failures_are_not_cached(catalog) -> None:
     catalog.down = False
 
     assert (await cache.workflow("noop")) is not None
+
+
+async def test_requests_do_not_look_for_an_opentelemetry_provider(client, monkeypatch) -> None:
+    from opentelemetry import _logs, metrics, trace
+
+    looked: list[str] = []
+    for module, name in ((trace, "get_tracer_provider"), (metrics, "get_meter_provider"),
+                         (_logs, "get_logger_provider")):
+        monkeypatch.setattr(module, name, lambda name=name: looked.append(name))
+
+    response = await client.get("/healthz")
+
+    assert response.status_code == 200
+    assert looked == []

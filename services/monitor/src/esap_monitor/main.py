@@ -14,7 +14,7 @@ from esap_backends import Backend
 from esap_monitor.config import Settings
 from esap_monitor.factory import running_monitor
 from esap_monitor.metrics import SERVICE, MonitorMetrics
-from esap_runtime.ops import HealthCheck, add_http_metrics, ops_router, serve
+from esap_runtime.ops import NO_TELEMETRY, HealthCheck, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 
 
@@ -34,7 +34,8 @@ def create_app(settings: Settings, *, backends: Mapping[str, Backend] | None = N
             yield
             del app.state.monitor
 
-    app = FastAPI(title="esap-batch monitor", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="esap-batch monitor", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  telemetry=NO_TELEMETRY)
 
     def checks() -> Mapping[str, HealthCheck]:
         monitor = getattr(app.state, "monitor", None)

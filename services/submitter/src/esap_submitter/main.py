@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from esap_messages import Topology
 from esap_runtime.bus import Bus
-from esap_runtime.ops import HealthCheck, add_http_metrics, ops_router, serve
+from esap_runtime.ops import NO_TELEMETRY, HealthCheck, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_submitter.config import Settings
 from esap_submitter.factory import HOLD_ON_OUTAGE, build_backends
@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
             log.info("Submitter stopping.")
 
-    app = FastAPI(title="esap-batch submitter", lifespan=lifespan)
+    app = FastAPI(title="esap-batch submitter", lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.include_router(ops_router(metrics.registry, lambda: checks))
     add_http_metrics(app, SERVICE, metrics.registry)
     return app
