@@ -8,9 +8,24 @@ import aio_pika
 import pytest
 from prometheus_client import CollectorRegistry
 
-from esap_messages import BATCH_HEADER, AbortJob, JobPhaseChanged, Phase, RunJob, Topology, decode, decode_all, utcnow
+from esap_messages import (
+    BATCH_HEADER,
+    AbortJob,
+    Encoded,
+    JobPhaseChanged,
+    Message,
+    Phase,
+    RunJob,
+    Topology,
+    decode,
+    decode_all,
+    encode,
+    join_bodies,
+    utcnow,
+)
+from esap_messages.registry import UnknownMessageTypeError, routing_key_of
 from esap_messages.topology import ATTEMPT_HEADER
-from esap_runtime.bus import Bus, BusMetrics, Delivery, DependencyUnavailableError, RetryLaterError
+from esap_runtime.bus import MAX_BATCH, Bus, BusMetrics, Delivery, DependencyUnavailableError, RetryLaterError
 
 
 @pytest.fixture
@@ -280,3 +295,40 @@ async def test_a_notification_no_queue_is_bound_to_is_confirmed_and_dropped(bus:
     # nobody subscribed to is not an error: no queue of this namespace binds job.phase_changed.EXECUTING.
     await bus.publish(phase_changed(Phase.EXECUTING))
     assert bus.metrics.published.labels("JobPhaseChanged")._value.get() == 1
+
+
+def encoded(message: Message, routing_key: str | None = None) -> Encoded:
+    return Encoded(message.type_name(), routing_key or routing_key_of(message), encode(message),
+                   message.schema_version, message.occurred_at)
+
+
+async def test_encoded_messages_go_out_as_written_at_most_max_batch_to_an_amqp_message(bus: Bus,
+                                                                                       amqp_url: str) -> None:
+    commands = [RunJob(job_id=uuid4()) for _ in range(MAX_BATCH + 10)]
+    await bus.publish_encoded([encoded(c) for c in commands])
+
+    connection = await aio_pika.connect(amqp_url)
+    queue = await (await connection.channel()).get_queue(bus.topology.catalog.name)
+    bodies, sizes, modes = [], [], set()
+    for _ in range(2):
+        raw = await queue.get(timeout=5, no_ack=True)
+        sizes.append(raw.headers[BATCH_HEADER])
+        modes.add(raw.delivery_mode)
+        bodies.append(raw.body)
+    assert await queue.get(fail=False) is None
+    await connection.close()
+    assert sorted(sizes) == [10, MAX_BATCH] and modes == {aio_pika.DeliveryMode.PERSISTENT}
+    assert b"".join(sorted(bodies, key=len, reverse=True)) == (
+        join_bodies([encode(c) for c in commands[:MAX_BATCH]]) + join_bodies([encode(c) for c in commands[MAX_BATCH:]]))
+    assert bus.metrics.published.labels("RunJob")._value.get() == MAX_BATCH + 10
+
+
+async def test_an_encoded_command_routed_nowhere_raises_and_an_unknown_type_sends_nothing(bus: Bus) -> None:
+    with pytest.raises(aio_pika.exceptions.DeliveryError):
+        await bus.publish_encoded([encoded(RunJob(job_id=uuid4()), routing_key="nowhere.run_job")])
+
+    known = encoded(RunJob(job_id=uuid4()))
+    stranger = Encoded("JobTeleported", "job.teleported", b"{}", 1, utcnow())
+    with pytest.raises(UnknownMessageTypeError):
+        await bus.publish_encoded([known, stranger])
+    assert bus.metrics.published.labels("RunJob")._value.get() == 0

@@ -25,7 +25,15 @@ from esap_messages.model import (
     StatusSource,
     WorkflowRun,
 )
-from esap_messages.registry import BATCH_HEADER, MESSAGE_TYPES, decode, decode_all, encode, encode_batch
+from esap_messages.registry import (
+    BATCH_HEADER,
+    MESSAGE_TYPES,
+    Encoded,
+    decode,
+    decode_all,
+    encode,
+    join_bodies,
+)
 from esap_messages.topology import QueueSpec, Topology
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "CreateJob",
     "DeleteJob",
     "DiracStatus",
+    "Encoded",
     "ErrorType",
     "JobKillFailed",
     "JobPhaseChanged",
@@ -60,7 +69,7 @@ __all__ = [
     "decode",
     "decode_all",
     "encode",
-    "encode_batch",
+    "join_bodies",
     "new_id",
     "utcnow",
 ]

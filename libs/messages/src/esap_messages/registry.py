@@ -6,6 +6,8 @@ key) in one AMQP message, and consumers take each one as a delivery of its own. 
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -50,15 +52,25 @@ BATCH_HEADER = "x-esap-batch"
 """AMQP header holding how many messages a batched body carries."""
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A message kept as its body, as ``encode`` wrote it, with what publishing it needs (the catalog's outbox
+    stores messages so): it goes out byte for byte as it was written, without being parsed again."""
+
+    type_name: str
+    routing_key: str
+    body: bytes
+    schema_version: int
+    occurred_at: datetime
+
+
 def encode(message: Message) -> bytes:
     return message.model_dump_json().encode()
 
 
-def encode_batch(messages: Sequence[Message]) -> bytes:
-    """Messages of one type as a JSON array (the body of a message sent with the BATCH_HEADER)."""
-    if len({type(m) for m in messages}) > 1:
-        raise ValueError("a batch holds messages of one type")
-    return b"[" + b",".join(encode(m) for m in messages) + b"]"
+def join_bodies(bodies: Sequence[bytes]) -> bytes:
+    """Encoded messages of one type as one batched body: a JSON array (sent with the BATCH_HEADER)."""
+    return b"[" + b",".join(bodies) + b"]"
 
 
 def decode(type_name: str | None, body: bytes) -> Message:

@@ -7,6 +7,8 @@ Reliability rules kept here so that no service has to remember them:
 - messages published while earlier ones wait for their confirms go out together, one AMQP message per type and
   routing key (a batched body, see esap_messages.registry), so the broker's work per message falls as the load
   rises, and a lone message still leaves at once;
+- messages kept as their bodies (the catalog's outbox) go out byte for byte as they were written, batched the
+  same way (``publish_encoded``);
 - a consumer takes each message of a batched body as a delivery of its own; the AMQP message is acked once all of
   them are settled, and one that fails alone is retried or dead-lettered alone;
 - a consumed message is acked only after its handler returned, i.e. after its effect is durable;
@@ -21,6 +23,7 @@ Knows the message contracts, never their meaning.
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import uuid4
 
 import aio_pika
@@ -33,8 +36,8 @@ from aio_pika.abc import (
 )
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from esap_messages import BATCH_HEADER, Message, Topology, decode_all, encode, encode_batch
-from esap_messages.registry import routing_key_of
+from esap_messages import BATCH_HEADER, MESSAGE_TYPES, Encoded, Message, Topology, decode_all, encode, join_bodies
+from esap_messages.registry import UnknownMessageTypeError, routing_key_of
 from esap_messages.topology import ATTEMPT_HEADER, MAX_ATTEMPTS, QueueSpec
 from esap_runtime.batching import Coalescer, LoadGauge
 from esap_runtime.stopping import cancel_and_wait
@@ -175,9 +178,33 @@ class Bus:
     async def _send_together(self, messages: Sequence[Message]) -> None:
         """One AMQP message for messages of one type and routing key; returns once the broker confirmed it."""
         first = messages[0]
-        amqp = _to_amqp(first, None) if len(messages) == 1 else _batch_to_amqp(messages)
+        amqp = _to_amqp(first, None) if len(messages) == 1 else _batch_to_amqp(
+            type(first), [encode(m) for m in messages], first.schema_version, first.occurred_at)
         await self._exchange.publish(amqp, routing_key=routing_key_of(first), mandatory=first.mandatory)
         self.metrics.published.labels(first.type_name()).inc(len(messages))
+
+    async def publish_encoded(self, messages: Sequence[Encoded]) -> None:
+        """Publish messages kept as their bodies (the catalog's outbox) byte for byte, without parsing them again,
+        and wait for every confirm; raises as ``publish`` does. One AMQP message per type, routing key and schema
+        version, of at most MAX_BATCH messages, all sent at once: the caller gathered them already, so they skip
+        the publishing linger. A type this version does not know raises before anything is sent."""
+        groups: dict[tuple[str, str, int], list[Encoded]] = {}
+        for message in messages:
+            if message.type_name not in MESSAGE_TYPES:
+                raise UnknownMessageTypeError(f"unknown message type {message.type_name!r}")
+            groups.setdefault((message.type_name, message.routing_key, message.schema_version), []).append(message)
+        sends = [self._send_encoded(group[start:start + MAX_BATCH])
+                 for group in groups.values() for start in range(0, len(group), MAX_BATCH)]
+        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _send_encoded(self, group: Sequence[Encoded]) -> None:
+        first = group[0]
+        cls = MESSAGE_TYPES[first.type_name]
+        amqp = _batch_to_amqp(cls, [m.body for m in group], first.schema_version, first.occurred_at)
+        await self._exchange.publish(amqp, routing_key=first.routing_key, mandatory=cls.mandatory)
+        self.metrics.published.labels(first.type_name).inc(len(group))
 
     async def send_to_queue(self, queue: str, message: Message, *, attempt: int, delay_ms: int) -> None:
         """Put a message straight into one queue (the default exchange), optionally expiring into another."""
@@ -231,11 +258,15 @@ async def delete_topology(channel: AbstractChannel, topology: Topology) -> None:
     await channel.exchange_delete(topology.exchange)
 
 
+def _delivery_mode(cls: type[Message]) -> aio_pika.DeliveryMode:
+    return aio_pika.DeliveryMode.PERSISTENT if cls.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
+
+
 def _to_amqp(message: Message, headers: dict[str, int | str] | None) -> aio_pika.Message:
     return aio_pika.Message(
         encode(message),
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT if message.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT,
+        delivery_mode=_delivery_mode(type(message)),
         message_id=str(message.message_id),
         type=message.type_name(),
         timestamp=message.occurred_at,
@@ -243,16 +274,17 @@ def _to_amqp(message: Message, headers: dict[str, int | str] | None) -> aio_pika
     )
 
 
-def _batch_to_amqp(messages: Sequence[Message]) -> aio_pika.Message:
-    first = messages[0]
+def _batch_to_amqp(cls: type[Message], bodies: Sequence[bytes], schema_version: int,
+                   occurred_at: datetime) -> aio_pika.Message:
+    """Encoded messages of one type as one AMQP message (a batched body); its id is its own."""
     return aio_pika.Message(
-        encode_batch(messages),
+        join_bodies(bodies),
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT if first.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT,
+        delivery_mode=_delivery_mode(cls),
         message_id=str(uuid4()),
-        type=first.type_name(),
-        timestamp=first.occurred_at,
-        headers={"schema_version": first.schema_version, BATCH_HEADER: len(messages)},
+        type=cls.type_name(),
+        timestamp=occurred_at,
+        headers={"schema_version": schema_version, BATCH_HEADER: len(bodies)},
     )
 
 

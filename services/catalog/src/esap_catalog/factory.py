@@ -62,7 +62,7 @@ class Factory:
         search = CatalogueSearchStore(pool, window=timedelta(hours=settings.planning_window_hours),
                                       samples=settings.planning_samples)
         self.catalogue = CatalogueService(catalogue, search)
-        self.relay = OutboxRelay(OutboxStore(pool), bus.publish_many, metrics,
+        self.relay = OutboxRelay(OutboxStore(pool), bus.publish_encoded, metrics,
                                  batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
         cache = CatalogueCache(catalogue, settings.catalogue_cache_seconds)
         self.ingest = IngestService(pool, cache, metrics, self.relay.wake)

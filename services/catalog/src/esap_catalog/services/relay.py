@@ -2,8 +2,9 @@
 
 Woken after each commit that wrote outbox rows, and sweeping every ``sweep_seconds`` for rows a crash left
 behind. At least once: a crash between the confirm and the delete publishes a row again, with the same
-message id, which consumers drop. Rows are stored encoded, so a message is re-published as it was written.
-Depends on storage and the message registry; publishing is a callable (the bus in production).
+message id, which consumers drop. Rows are stored encoded and published as they are, never parsed again: a
+message goes out byte for byte as it was written, even one written by an older version. Depends on storage and
+the message registry; publishing is a callable (the bus's ``publish_encoded`` in production).
 """
 
 import asyncio
@@ -14,18 +15,18 @@ import structlog
 
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.storage.messages import OutboxRow, OutboxStore
-from esap_messages import Message, decode, utcnow
+from esap_messages import MESSAGE_TYPES, Encoded, utcnow
 
 log = structlog.get_logger("esap.catalog.relay")
 
-PublishMany = Callable[[Sequence[Message]], Awaitable[None]]
+PublishEncoded = Callable[[Sequence[Encoded]], Awaitable[None]]
 
 
 class OutboxRelay:
-    def __init__(self, store: OutboxStore, publish_many: PublishMany, metrics: CatalogMetrics, *,
+    def __init__(self, store: OutboxStore, publish_encoded: PublishEncoded, metrics: CatalogMetrics, *,
                  batch_size: int, sweep_seconds: float) -> None:
         self._store = store
-        self._publish_many = publish_many
+        self._publish_encoded = publish_encoded
         self._metrics = metrics
         self._batch_size = batch_size
         self._sweep_seconds = sweep_seconds
@@ -69,13 +70,15 @@ class OutboxRelay:
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         messages = []
         for row in rows:
-            try:
-                messages.append(decode(row.message_type, row.body))
-            except ValueError as exc:
-                # Unreadable by this version: publishing it is impossible and keeping it would block the rest.
-                log.error("Outbox row dropped: it cannot be decoded.", outbox_id=row.id, type=row.message_type,
-                          body=row.body[:500].decode(errors="replace"), error=str(exc)[:500])
-        await self._publish_many(messages)
+            cls = MESSAGE_TYPES.get(row.message_type)
+            if cls is None:
+                # A type this version does not know: publishing it is impossible and keeping it would block the rest.
+                log.error("Outbox row dropped: its message type is unknown.", outbox_id=row.id,
+                          type=row.message_type, body=row.body[:500].decode(errors="replace"))
+                continue
+            version = cls.schema_version if row.schema_version is None else row.schema_version
+            messages.append(Encoded(row.message_type, row.routing_key, row.body, version, row.created_at))
+        await self._publish_encoded(messages)
         now = utcnow()
         for row in rows:
             self._metrics.outbox_lag.observe(max(0.0, (now - row.created_at).total_seconds()))

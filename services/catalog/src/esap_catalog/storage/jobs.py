@@ -79,8 +79,8 @@ INSERT INTO job_results (job_id, result_id, size, mime_type, location)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[])
 """
 _OUTBOX = """
-INSERT INTO outbox (message_type, routing_key, body)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
+INSERT INTO outbox (message_type, routing_key, body, schema_version)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int4[])
 """
 _NOTIFY = "SELECT pg_notify('esap_job_changed', id::text) FROM unnest($1::uuid[]) AS id"
 
@@ -195,8 +195,8 @@ class JobStore:
 
     async def add_to_outbox(self, messages: Sequence[Message]) -> None:
         if messages:
-            rows = ((m.type_name(), routing_key_of(m), encode(m)) for m in messages)
-            await self._conn.execute(_OUTBOX, *_columns(rows, 3))
+            rows = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in messages)
+            await self._conn.execute(_OUTBOX, *_columns(rows, 4))
 
     async def notify(self, job_ids: Iterable[UUID]) -> None:
         ids = list(job_ids)

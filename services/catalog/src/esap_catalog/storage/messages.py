@@ -11,7 +11,8 @@ from datetime import datetime
 import asyncpg
 
 _CLAIM = """
-SELECT id, message_type, body, created_at FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+SELECT id, message_type, routing_key, body, schema_version, created_at FROM outbox ORDER BY id LIMIT $1
+FOR UPDATE SKIP LOCKED
 """
 _DELETE = "DELETE FROM outbox WHERE id = ANY($1::int8[])"
 _PENDING = "SELECT count(*) FROM outbox"
@@ -19,11 +20,14 @@ _PRUNE_INBOX = "DELETE FROM inbox WHERE received_at < now() - make_interval(secs
 _PRUNE_TOMBSTONES = "DELETE FROM deleted_jobs WHERE deleted_at < now() - make_interval(secs => $1)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxRow:
     id: int
     message_type: str
+    routing_key: str
     body: bytes
+    schema_version: int | None
+    """None for rows written before the column existed."""
     created_at: datetime
 
 
@@ -38,7 +42,8 @@ class OutboxStore:
         """Claim up to ``limit`` rows in id order, publish them, and delete them if ``publish`` returned."""
         async with self._pool.acquire() as conn, conn.transaction():
             records = await conn.fetch(_CLAIM, limit)
-            rows = [OutboxRow(r["id"], r["message_type"], bytes(r["body"]), r["created_at"]) for r in records]
+            rows = [OutboxRow(r["id"], r["message_type"], r["routing_key"], r["body"], r["schema_version"],
+                              r["created_at"]) for r in records]
             if rows:
                 await publish(rows)
                 await conn.execute(_DELETE, [row.id for row in rows])
