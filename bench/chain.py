@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -377,7 +378,7 @@ async def main(args: argparse.Namespace) -> None:
     work_root.mkdir(parents=True)
     env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
-           "ESAP_LOCAL_WORK_ROOT": str(work_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
+           "ESAP_LOCAL_WORK_ROOT": str(work_root / "jobs"), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
            "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
     stack = Stack(env=env, ports=free_ports(), log_dir=work_root)
     peak: dict[str, float] = {}
@@ -418,6 +419,8 @@ async def main(args: argparse.Namespace) -> None:
                 sys.stderr.write(f"database kept: {database_url}\n")
             else:
                 await drop_database(args.database_url, database)
+            if not args.keep_jobs:  # a directory of files per job: thousands of runs' worth would fill the disk
+                await asyncio.to_thread(shutil.rmtree, work_root / "jobs", True)
 
     n_ok = len(accepted.submitted)
     accept_span = throughput["last"] - throughput["first"]
@@ -465,7 +468,8 @@ async def main(args: argparse.Namespace) -> None:
     for name in SERVICES:
         out(f"  {name:<26} {idle.get(name, 0):6.1f}   {peak.get(name, 0):6.1f}\n")
     out(f"  {'all four':<26} {sum(idle.values()):6.1f}   {sum(peak.values()):6.1f}\n")
-    out(f"(service logs: {work_root})\n")
+    kept = "kept" if args.keep_jobs else "removed (--keep-jobs keeps them)"
+    out(f"(service logs: {work_root}; the job directories were {kept})\n")
 
 
 def parse() -> argparse.Namespace:
@@ -481,6 +485,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
     parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every job)")
     parser.add_argument("--keep-database", action="store_true", help="keep the run's database to look into")
+    parser.add_argument("--keep-jobs", action="store_true", help="keep the run's job directories to look into")
     parser.add_argument("--environment", default="development",
                         help="production refuses RabbitMQ's guest account, which the local default uses")
     return parser.parse_args()
