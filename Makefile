@@ -5,6 +5,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DIRACX_BENCH_ARGS ?=
 DIRAC_INSTALL_ARGS ?=
+PYTHON ?=
 
 .PHONY: help install run test test-unit lint typecheck schemas bench bench-diracx diracx-dev dirac-install clean up
 
@@ -18,9 +19,14 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    rewrite the committed message schema snapshots"
 
+# The interpreter of a new .venv: PYTHON if given, else the fastest CPython 3.11+ here (scripts/pick-python).
+# An existing .venv keeps its own unless PYTHON is given.
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	@if [ -n "$(PYTHON)" ]; then $(UV) sync --frozen --python "$(PYTHON)"; \
+	elif [ -d .venv ]; then $(UV) sync --frozen; \
+	else interpreter=$$(scripts/pick-python) && echo "Python for .venv: $$interpreter" && \
+	  $(UV) sync --frozen --python "$$interpreter"; fi
 
 run: install
 	$(UV) run --frozen python scripts/run.py
