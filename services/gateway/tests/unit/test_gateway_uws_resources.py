@@ -197,3 +197,6 @@ async def test_the_openapi_document_describes_every_route(client) -> None:
         assert path in paths, path
     job = paths["/uws/jobs/{job_id}"]["get"]["responses"]["200"]["content"]
     assert {"application/json", "application/xml"} <= set(job)
+    # Job creation runs without FastAPI's request handler, and is described all the same.
+    assert paths["/uws/jobs"]["post"]["summary"].startswith("Create a job: WORKFLOW, FACILITY")
+    assert "303" in paths["/uws/jobs"]["post"]["responses"]
