@@ -166,6 +166,9 @@ class FakeCatalog:
             self.consumed.add(job.job_id)
         return CallbackVerdict(job_id=job.job_id, accepted=True, phase=job.phase, dirac_status=job.dirac.status)
 
+    async def verify_callbacks(self, requests: Sequence[CallbackVerification]) -> list[CallbackVerdict]:
+        return [await self.verify_callback(request) for request in requests]
+
     async def healthy(self) -> bool:
         return not self.down
 

@@ -132,10 +132,14 @@ class CallbackVerified(_View):
         default=None, description="The backend status the catalog knows: a report of it again is no news.")
 
 
+MAX_VERIFICATIONS = 1000
+"""Most verifications in one CallbackVerificationBatch."""
+
+
 class CallbackVerificationBatch(_View):
     """Many verifications in one request: the gateway coalesces the callbacks that arrive together."""
 
-    items: list[CallbackVerification] = Field(min_length=1, max_length=1000)
+    items: list[CallbackVerification] = Field(min_length=1, max_length=MAX_VERIFICATIONS)
 
 
 class CallbackVerdict(_View):

@@ -146,6 +146,36 @@ async def test_concurrent_verifications_travel_in_few_batches(double, session) -
     assert len(batches) <= 4, len(batches)
 
 
+async def test_a_batch_of_verifications_goes_in_one_request_per_thousand_in_order(double, session) -> None:
+    fake, url = double
+    requests = [CallbackVerification(job_id=new_id(), token="k" * 43, final=i % 2 == 0) for i in range(1500)]
+
+    async def verdicts(request: web.Request) -> web.Response:
+        batch = CallbackVerificationBatch.model_validate_json(await request.read())
+        body = CallbackVerdicts(verdicts=[CallbackVerdict(job_id=item.job_id, accepted=not item.final,
+                                                          phase=Phase.QUEUED) for item in batch.items])
+        return web.Response(body=body.model_dump_json(), content_type="application/json")
+
+    fake.handlers["/internal/callbacks/verify-batch"] = verdicts
+    client = client_for(session, url)
+
+    answers = await client.verify_callbacks(requests)
+
+    assert [(a.job_id, a.accepted) for a in answers] == [(r.job_id, not r.final) for r in requests]
+    batches = [r for r in fake.requests if r[1] == "/internal/callbacks/verify-batch"]
+    assert sorted(len(CallbackVerificationBatch.model_validate_json(b[3]).items) for b in batches) == [500, 1000]
+
+
+async def test_a_verdict_missing_from_the_answer_is_an_unusable_answer(double, session) -> None:
+    fake, url = double
+    requests = [CallbackVerification(job_id=new_id(), token="k" * 43) for _ in range(2)]
+    only_one = CallbackVerdict(job_id=requests[0].job_id, accepted=True, phase=Phase.QUEUED)
+    fake.replies["/internal/callbacks/verify-batch"] = json_reply(CallbackVerdicts(verdicts=[only_one]))
+
+    with pytest.raises(CatalogUnavailableError):
+        await client_for(session, url).verify_callbacks(requests)
+
+
 @pytest.mark.parametrize("reply", [web.Response(status=500), web.Response(status=503),
                                    web.Response(body=b"{not json", content_type="application/json")])
 async def test_a_failing_catalog_is_unavailable(double, session, reply) -> None:

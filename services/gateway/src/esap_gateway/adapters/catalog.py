@@ -5,6 +5,7 @@ Bodies are the pydantic models of ``esap_messages.api``. An unreachable, slow or
 Must not depend on the services or on FastAPI; it knows no UWS rule.
 """
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from esap_messages import Phase
 from esap_messages.api import (
+    MAX_VERIFICATIONS,
     CallbackVerdict,
     CallbackVerdicts,
     CallbackVerification,
@@ -84,6 +86,10 @@ class CatalogClient(Protocol):
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
         """The catalog's verdict: accepted (with the job's phase and backend status), or refused (``ended`` when
         only because the job had ended)."""
+        ...
+
+    async def verify_callbacks(self, requests: Sequence[CallbackVerification]) -> list[CallbackVerdict]:
+        """The verdicts of many verifications, in their order (a CallbackBatch's reports)."""
         ...
 
     async def healthy(self) -> bool: ...
@@ -167,13 +173,24 @@ class HttpCatalogClient:
         """Coalesced with the verifications in flight into one batch request."""
         return await self._verifier.submit(request)
 
+    async def verify_callbacks(self, requests: Sequence[CallbackVerification]) -> list[CallbackVerdict]:
+        """One catalog request per MAX_VERIFICATIONS, sent together: a CallbackBatch's reports come together
+        already, and a future each through the coalescer cost more than the verification itself."""
+        chunks = [list(requests[start:start + MAX_VERIFICATIONS])
+                  for start in range(0, len(requests), MAX_VERIFICATIONS)]
+        answers = await asyncio.gather(*(self._verify_batch(chunk) for chunk in chunks))
+        return [verdict for answer in answers for verdict in answer]
+
     async def _verify_batch(self, requests: list[CallbackVerification]) -> list[CallbackVerdict]:
         route = "/internal/callbacks/verify-batch"
         batch = CallbackVerificationBatch(items=list(requests))
         status, body = await self._request("POST", route, route, json_body=batch.model_dump_json())
         if status != 200:
             raise self._unexpected(route, status, body)
-        return _parse(CallbackVerdicts, body).verdicts
+        verdicts = _parse(CallbackVerdicts, body).verdicts
+        if len(verdicts) != len(requests):
+            raise CatalogUnavailableError(f"{route}: {len(verdicts)} verdicts for {len(requests)} verifications")
+        return verdicts
 
     async def healthy(self) -> bool:
         try:

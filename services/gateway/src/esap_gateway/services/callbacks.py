@@ -98,9 +98,9 @@ class CallbackService:
             self._count(CallbackOutcome.INVALID)
             raise InvalidReportError(_describe(exc)) from None
         try:
-            verified = await asyncio.gather(*(self._catalog.verify_callback(CallbackVerification(
-                job_id=item.job_id, token=item.token, final=item.report.status in FINAL_STATUSES))
-                for item in batch.reports))
+            verified = await self._catalog.verify_callbacks([CallbackVerification(
+                job_id=item.job_id, token=item.token, final=item.report.status in FINAL_STATUSES)
+                for item in batch.reports])
             accepted = [(item, verdict) for item, verdict in zip(batch.reports, verified, strict=True)
                         if verdict.accepted]
             news = [item for item, verdict in accepted if is_news(item.report, verdict)]
