@@ -62,11 +62,13 @@ CLOSE_SECONDS = 10.0
 MAX_IN_FLIGHT = 4
 """AMQP messages a publisher has waiting for confirms before it holds further messages back to batch them."""
 
-PUBLISH_LINGER = 0.005
+PUBLISH_LINGER = 0.010
 PUBLISH_LINGER_ABOVE = 300.0
 """While a publisher publishes more than PUBLISH_LINGER_ABOVE messages/s, a batch waits PUBLISH_LINGER seconds
-for more (Coalescer's linger): fewer, larger AMQP messages, each a socket write that wakes the broker. Below that
-rate nothing waits."""
+for more (Coalescer's linger): fewer, larger AMQP messages, each a socket write that wakes the broker and then a
+consumer. Below that rate nothing waits. At 600 jobs/s offered, 10 ms cost about a sixth less CPU per job than 5 ms
+in six interleaved pairs of runs out of seven, with POST latency no higher; 20 ms saved nothing more and added 8 ms
+to it."""
 
 CONSUME_LINGER_ABOVE = 500.0
 """A consumer lingers (``consume``'s ``linger``) only while more than this many messages/s arrive."""
