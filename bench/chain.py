@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -158,6 +159,37 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             t = process.info["cpu_times"]
             used[label] = used.get(label, 0.0) + t.user + t.system
     return used
+
+
+def machine_cpu() -> tuple[float, dict[int, tuple[str, float]]]:
+    """CPU seconds the whole machine spent busy so far (interrupts included, time stolen by a hypervisor not), and
+    each process' name and CPU seconds, by pid (a kernel worker's name changes with its work queue). What the
+    services, the jobs, RabbitMQ, PostgreSQL and this bench leave over is work done for them elsewhere (the
+    kernel's threads writing their files back, network interrupts)."""
+    t = psutil.cpu_times()
+    busy = t.user + t.nice + t.system + t.irq + t.softirq
+    own = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if times is not None:
+            own[process.pid] = (process.info["name"] or "?", times.user + times.system)
+    return busy, own
+
+
+def elsewhere(before: tuple[float, dict[int, tuple[str, float]]], after: tuple[float, dict[int, tuple[str, float]]],
+              counted: float, skip: set[int]) -> tuple[float, float, list[tuple[str, float]]]:
+    """Busy CPU seconds between two ``machine_cpu`` readings, the part of it not in ``counted``, and the processes
+    outside ``skip`` (the services, this bench) and RabbitMQ and PostgreSQL that spent the most of that part."""
+    busy = after[0] - before[0]
+    others: dict[str, float] = {}
+    for pid, (name, seconds) in after[1].items():
+        if pid in skip or name in ("beam.smp", "postgres"):
+            continue
+        spent = seconds - before[1].get(pid, (name, 0.0))[1]
+        if spent > 0:
+            label = name.split("-", 1)[0] if name.startswith("kworker/") else name  # its queue changes
+            others[label] = others.get(label, 0.0) + spent
+    return busy, busy - counted, sorted(others.items(), key=lambda item: -item[1])[:3]
 
 
 WORK_COUNTERS = {"published": "_messages_published_total", "consumed": "_messages_consumed_total",
@@ -376,9 +408,10 @@ async def main(args: argparse.Namespace) -> None:
     database_url = await create_database(args.database_url, database)
     work_root = ROOT / "var" / "bench" / suffix
     work_root.mkdir(parents=True)
+    jobs_root = (args.work_root / suffix) if args.work_root else work_root / "jobs"
     env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
-           "ESAP_LOCAL_WORK_ROOT": str(work_root / "jobs"), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
+           "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
            "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
     stack = Stack(env=env, ports=free_ports(), log_dir=work_root)
     peak: dict[str, float] = {}
@@ -395,11 +428,14 @@ async def main(args: argparse.Namespace) -> None:
             async with aiohttp.ClientSession(stack.gateway_url, timeout=aiohttp.ClientTimeout(total=60)) as client:
                 work_before = await work_done(client, stack, database_url)
                 cpu_before = cpu_seconds(stack.pids())
+                machine_before, machine_from = machine_cpu(), time.monotonic()
                 client_before = sum(psutil.Process().cpu_times()[:2])
                 throughput = await run_phase(stack.gateway_url, recorder, args, jobs=args.jobs, rate=args.rate,
                                              amqp_url=args.amqp_url, namespace=namespace)
                 cpu_after = cpu_seconds(stack.pids())
+                machine_after, machine_span = machine_cpu(), time.monotonic() - machine_from
                 client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
+                skip = {*stack.pids().values(), os.getpid()}
                 work_after = await work_done(client, stack, database_url)
                 accepted = Recorder()
                 accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
@@ -420,7 +456,7 @@ async def main(args: argparse.Namespace) -> None:
             else:
                 await drop_database(args.database_url, database)
             if not args.keep_jobs:  # a directory of files per job: thousands of runs' worth would fill the disk
-                await asyncio.to_thread(shutil.rmtree, work_root / "jobs", True)
+                await asyncio.to_thread(shutil.rmtree, jobs_root, True)
 
     n_ok = len(accepted.submitted)
     accept_span = throughput["last"] - throughput["first"]
@@ -453,6 +489,11 @@ async def main(args: argparse.Namespace) -> None:
         "(the part of 'jobs' no service can save)\n")
     out(f"  this bench's own client   {client_cpu / max(1, len(through)) * 1000:.2f} ms per job (POSTs and the "
         "phase tap, on the same cores; not in the total)\n")
+    busy, rest, others = elsewhere(machine_before, machine_after, (total_ms / 1000 * len(through)) + client_cpu,
+                                   skip)
+    out(f"  elsewhere                 {rest / max(1, len(through)) * 1000:.2f} ms per job in no process above; most "
+        "in " + ", ".join(f"{name} {seconds / max(1, len(through)) * 1000:.2f}" for name, seconds in others)
+        + f" (the rest: interrupts); the machine was {busy / machine_span / psutil.cpu_count() * 100:.0f}% busy\n")
     out(f"  CPU-bound ceiling         {psutil.cpu_count() * 1000 / total_ms:8.1f} jobs/s  "
         f"({psutil.cpu_count()} cores / CPU per job, were nothing else running)\n")
     out(f"latency phase: {args.latency_jobs} jobs at {args.latency_rate}/s\n")
@@ -469,7 +510,7 @@ async def main(args: argparse.Namespace) -> None:
         out(f"  {name:<26} {idle.get(name, 0):6.1f}   {peak.get(name, 0):6.1f}\n")
     out(f"  {'all four':<26} {sum(idle.values()):6.1f}   {sum(peak.values()):6.1f}\n")
     kept = "kept" if args.keep_jobs else "removed (--keep-jobs keeps them)"
-    out(f"(service logs: {work_root}; the job directories were {kept})\n")
+    out(f"(service logs: {work_root}; the job directories, in {jobs_root}, were {kept})\n")
 
 
 def parse() -> argparse.Namespace:
@@ -486,6 +527,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every job)")
     parser.add_argument("--keep-database", action="store_true", help="keep the run's database to look into")
     parser.add_argument("--keep-jobs", action="store_true", help="keep the run's job directories to look into")
+    parser.add_argument("--work-root", type=Path, default=None,
+                        help="where the run's job directories go (in a directory of the run's own); default: "
+                             "var/bench/<run>/jobs")
     parser.add_argument("--environment", default="development",
                         help="production refuses RabbitMQ's guest account, which the local default uses")
     return parser.parse_args()
