@@ -187,7 +187,8 @@ def backends() -> Board:
         (f"sum by (outcome) (rate(submitter_callbacks_total[{RATE}]))", "sent by local jobs: {{outcome}}"),
         (f"sum by (outcome) (rate(gateway_callbacks_total[{RATE}]))", "received by the gateway: {{outcome}}")],
         unit="reqps")
-    b.add("Local processes running", [("sum(submitter_running_jobs)", "running")])
+    b.add("Local processes running", [("sum(submitter_running_jobs)", "running"),
+                                      ("sum(submitter_waiting_jobs)", "waiting for a slot (max_parallel)")])
     b.row("Backend calls (DIRAC, DiracX, local)")
     for service in ("submitter", "monitor"):
         b.add(f"{service.capitalize()}: backend call latency (p95) by operation", [

@@ -35,6 +35,7 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession, metrics: 
         callback_delay_seconds=settings.callback_delay_seconds,
     )
     metrics.running_jobs.set_function(lambda: local.running_count)
+    metrics.waiting_jobs.set_function(lambda: local.waiting_count)
     backends: dict[str, ManagedBackend] = {local.name: local}
     diracx = build_diracx_backend(settings, session, workflows_dir=settings.workflows_dir,
                                   gateway_url=settings.gateway_url, results_root=None)

@@ -30,3 +30,7 @@ class SubmitterMetrics:
         self.running_jobs = Gauge(
             f"{SERVICE}_running_jobs", "Jobs whose process this submitter is watching.", registry=registry,
         )
+        self.waiting_jobs = Gauge(
+            f"{SERVICE}_waiting_jobs", "Local jobs written and waiting for a free slot (the facility's max_parallel "
+            "are running).", registry=registry,
+        )

@@ -3,13 +3,14 @@ Killed observed, redelivery starts nothing new, a restart takes running jobs up.
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 
 import httpx
 import psutil
 
 from esap_backends.local import processes
-from esap_backends.local.layout import read_state
+from esap_backends.local.layout import JobState, read_state
 from esap_messages import (
     DiracStatus,
     ErrorType,
@@ -19,6 +20,7 @@ from esap_messages import (
     KillJob,
     StatusSource,
 )
+from esap_submitter.main import create_app
 
 HELLO = {"Parameter1": "999", "Parameter2": "2", "Parameter3": "33", "Parameter4": "GG", "Parameter5": "test",
          "Parameter6": "default"}
@@ -92,6 +94,38 @@ async def test_kill_of_a_running_job_is_observed_killed(run_submitter, bus, cata
     assert observed.minor_status == "aborted by its owner"
     assert observed.results is not None and {r.name for r in observed.results} == {"stdout", "stderr"}
     assert not processes.group_alive(state.pid)
+
+
+async def test_a_job_beyond_max_parallel_waits_and_the_metrics_show_it(bus, catalog_queue, jobs,
+                                                                       settings) -> None:
+    first, second = jobs.submit("sleep", {"seconds": "300"}), jobs.submit("sleep", {"seconds": "300"})
+    app = create_app(settings.model_copy(update={"local_max_parallel": 1}))
+    try:
+        async with app.router.lifespan_context(app), \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://submitter") as http:
+            for job in (first, second):
+                await bus.publish(job)
+                await catalog_queue.next(JobSubmitted, job.job_id)
+            metrics = (await http.get("/metrics")).text
+            assert "submitter_running_jobs 1.0" in metrics and "submitter_waiting_jobs 1.0" in metrics
+            assert _state(settings, second).status is DiracStatus.WAITING
+
+            await bus.publish(KillJob(job_id=first.job_id, facility="local", backend="local"))
+            await catalog_queue.next(JobStatusObserved, first.job_id)
+            await _until(lambda: _state(settings, second).status is DiracStatus.RUNNING)
+            metrics = (await http.get("/metrics")).text
+            assert "submitter_running_jobs 1.0" in metrics and "submitter_waiting_jobs 0.0" in metrics
+    finally:
+        for job in (first, second):
+            state = read_state(settings.local_work_root / str(job.job_id))
+            if state is not None and state.pid is not None:
+                processes.signal_group(state.pid, signal.SIGKILL)
+
+
+def _state(settings, job) -> JobState:
+    state = read_state(settings.local_work_root / str(job.job_id))
+    assert state is not None
+    return state
 
 
 async def test_a_redelivered_submit_does_not_start_a_second_process(run_submitter, bus, catalog_queue,
