@@ -64,6 +64,19 @@ def payload_alone(workflow: str, runs: int = 300) -> float:
     return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / runs
 
 
+def file_creation(root: Path, files: int = 300) -> float:
+    """CPU seconds one empty file costs to create in ``root``, before any job runs. Each job creates seven; on ext4
+    without a journal, inodes deleted in the last minutes make it ten to thirty times dearer (docs/ARCHITECTURE.md,
+    "The work root's file system"). The files stay, with the run's job directories: deleting them would make the
+    next allocations dearer still."""
+    probe = root / ".bench-probe"
+    probe.mkdir(parents=True)
+    before = time.process_time()
+    for n in range(files):
+        os.close(os.open(probe / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return (time.process_time() - before) / files
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -409,6 +422,7 @@ async def main(args: argparse.Namespace) -> None:
     work_root = ROOT / "var" / "bench" / suffix
     work_root.mkdir(parents=True)
     jobs_root = (args.work_root / suffix) if args.work_root else work_root / "jobs"
+    file_cost = file_creation(jobs_root)
     env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
            "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
@@ -487,6 +501,8 @@ async def main(args: argparse.Namespace) -> None:
     out("  work per completed job    " + "; ".join(work) + " (messages, HTTP requests served, transactions)\n")
     out(f"  the command alone         {payload * 1000:.2f} ms per run of '{args.workflow}' without esap-batch "
         "(the part of 'jobs' no service can save)\n")
+    out(f"  a file created            {file_cost * 1e6:.0f} us of CPU in the work root before the run (10-30 here "
+        "normally; far above: the file system is slow just now, see docs/ARCHITECTURE.md)\n")
     out(f"  this bench's own client   {client_cpu / max(1, len(through)) * 1000:.2f} ms per job (POSTs and the "
         "phase tap, on the same cores; not in the total)\n")
     busy, rest, others = elsewhere(machine_before, machine_after, (total_ms / 1000 * len(through)) + client_cpu,
