@@ -418,11 +418,11 @@ async def main(args: argparse.Namespace) -> None:
     payload = payload_alone(args.workflow)
     suffix = uuid.uuid4().hex[:8]
     namespace, database = f"b{suffix}", f"esap_bench_{suffix}"
-    database_url = await create_database(args.database_url, database)
     work_root = ROOT / "var" / "bench" / suffix
     work_root.mkdir(parents=True)
     jobs_root = (args.work_root / suffix) if args.work_root else work_root / "jobs"
     file_cost = file_creation(jobs_root)
+    database_url = await create_database(args.database_url, database)
     env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
            "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),

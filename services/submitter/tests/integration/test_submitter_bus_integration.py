@@ -1,5 +1,6 @@
 """The submitter app in-process against the real RabbitMQ: SubmitJob -> JobSubmitted and callbacks, KillJob ->
-Killed observed, redelivery starts nothing new, a restart takes running jobs up."""
+Killed observed, a job beyond max_parallel waits for a slot, redelivery starts nothing new, a restart takes running
+jobs up."""
 
 import asyncio
 import json
