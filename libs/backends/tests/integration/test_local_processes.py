@@ -52,3 +52,10 @@ def test_a_state_written_with_the_exact_start_time_still_names_its_process(tmp_p
     assert processes.is_alive(pid, exact) and not processes.is_reused(pid, exact)
     assert not processes.is_alive(pid, exact + 1) and processes.is_reused(pid, exact + 1)
     assert processes.is_alive(pid, None)  # no start time noted at all: the pid is trusted
+
+
+def test_a_job_leads_its_own_process_group_in_the_submitters_session(tmp_path: Path, sleepers: list[int]) -> None:
+    pid, _, _ = spawn_sleeper(tmp_path)
+    sleepers.append(pid)
+    assert os.getpgid(pid) == pid != os.getpgid(0)  # a kill of its group reaches it and none of ours
+    assert os.getsid(pid) == os.getsid(0)  # no session (and scheduling group) of its own

@@ -135,7 +135,7 @@ class LocalBackend:
         log.info("Local jobs recovered.", work_root=str(self.work_root), **counts)
 
     async def close(self) -> None:
-        """Stop watching; every payload keeps running in its own session for the next submitter to pick up."""
+        """Stop watching; every payload keeps running in its own process group for the next submitter to pick up."""
         for watch in self._watches.values():
             self._unwatch(watch)
         self._watches.clear()
