@@ -157,15 +157,24 @@ async def backlog(amqp_url: str, namespace: str) -> dict[str, int]:
         await connection.close()
 
 
+def family(pid: int) -> list[psutil.Process]:
+    """A service's process and its direct children: the submitter's job launcher counts as the submitter's."""
+    process = psutil.Process(pid)
+    return [process, *process.children()]
+
+
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU time used so far by each service, the job processes the services reaped ("jobs"), RabbitMQ and
-    PostgreSQL."""
+    """CPU time used so far by each service (with its helper processes), the job processes they reaped ("jobs"),
+    RabbitMQ and PostgreSQL."""
     used: dict[str, float] = {"jobs": 0.0}
     for name, pid in pids.items():
+        used[name] = 0.0
         with contextlib.suppress(psutil.NoSuchProcess):
-            t = psutil.Process(pid).cpu_times()
-            used[name] = t.user + t.system
-            used["jobs"] += t.children_user + t.children_system
+            for process in family(pid):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = process.cpu_times()
+                    used[name] += t.user + t.system
+                    used["jobs"] += t.children_user + t.children_system
     for process in psutil.process_iter(["name", "cpu_times"]):
         label = {"beam.smp": "rabbitmq", "postgres": "postgresql"}.get(process.info["name"] or "")
         if label and process.info["cpu_times"] is not None:
@@ -235,12 +244,20 @@ async def work_done(client: aiohttp.ClientSession, stack: Stack, database_url: s
     return counts
 
 
-async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyncio.Event) -> None:
-    processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-    while not stop.is_set():
-        for name, process in processes.items():
+def resident_mib(pid: int) -> float:
+    """A service's resident memory, its helper processes' included."""
+    total = 0.0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for process in family(pid):
             with contextlib.suppress(psutil.NoSuchProcess):
-                peak[name] = max(peak.get(name, 0.0), process.memory_info().rss / 2**20)
+                total += process.memory_info().rss
+    return total / 2**20
+
+
+async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        for name, pid in pids.items():
+            peak[name] = max(peak.get(name, 0.0), resident_mib(pid))
         await asyncio.sleep(0.2)
 
 
@@ -435,7 +452,7 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.to_thread(stack.setup)
             await asyncio.to_thread(stack.start)
             await asyncio.sleep(3)
-            idle = {n: psutil.Process(p).memory_info().rss / 2**20 for n, p in stack.pids().items()}
+            idle = {n: resident_mib(p) for n, p in stack.pids().items()}
             sampler = asyncio.create_task(sample_memory(stack.pids(), peak, stop_sampling))
             recorder = Recorder()
             await tap_phase_changes(args.amqp_url, namespace, recorder, cleanup, ENDS)
@@ -449,7 +466,7 @@ async def main(args: argparse.Namespace) -> None:
                 cpu_after = cpu_seconds(stack.pids())
                 machine_after, machine_span = machine_cpu(), time.monotonic() - machine_from
                 client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
-                skip = {*stack.pids().values(), os.getpid()}
+                skip = {p.pid for pid in stack.pids().values() for p in family(pid)} | {os.getpid()}
                 work_after = await work_done(client, stack, database_url)
                 accepted = Recorder()
                 accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)

@@ -10,9 +10,11 @@ from esap_backends.local.launch import (
     check_workflow_file,
     env_name,
     job_environment,
+    launcher_environment,
     plan_launch,
     render_command,
 )
+from esap_backends.local.launcher import launch_spec
 from esap_messages import SubmitJob, WorkflowRun, new_id
 
 
@@ -40,10 +42,23 @@ def test_text_that_is_not_a_placeholder_is_kept() -> None:
 
 
 def test_environment_is_small_and_explicit() -> None:
-    env = job_environment("j1", Path("/w/j1"), {"Parameter1": "v", "odd-name": "w"}, "/usr/bin:/bin")
-    assert env == {"PATH": "/usr/bin:/bin", "HOME": "/w/j1", "LANG": "C.UTF-8", "ESAP_JOB_ID": "j1",
-                   "ESAP_PARAM_PARAMETER1": "v", "ESAP_PARAM_ODD_NAME": "w"}
+    assert launcher_environment("/usr/bin:/bin") == {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    env = job_environment("j1", Path("/w/j1"), {"Parameter1": "v", "odd-name": "w"})
+    assert env == {"HOME": "/w/j1", "ESAP_JOB_ID": "j1", "ESAP_PARAM_PARAMETER1": "v", "ESAP_PARAM_ODD_NAME": "w"}
     assert env_name("a.b c") == "ESAP_PARAM_A_B_C"
+
+
+def test_the_launch_file_holds_the_environment_then_the_argv_each_ending_in_nul() -> None:
+    spec = launch_spec({"HOME": "/w/j1", "ESAP_PARAM_A": "x=y z"}, ("echo", "it's", ""))
+    assert spec == b"2\0HOME=/w/j1\0ESAP_PARAM_A=x=y z\0echo\0it's\0\0"
+    with pytest.raises(ValueError, match="NUL"):
+        launch_spec({}, ("echo", "a\0b"))
+
+
+def test_a_command_holding_a_nul_is_refused_for_good() -> None:
+    job = _job(workflow=WorkflowRun(slug="w", command=("echo", "a\x00{A}")))
+    with pytest.raises(PermanentBackendError, match="NUL"):
+        plan_launch(job)
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "../secret", "a/../../b", "", ".", "a//b", "state.jsonl"])

@@ -3,7 +3,9 @@ Killed observed, a job beyond max_parallel waits for a slot, redelivery starts n
 jobs up."""
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -36,13 +38,14 @@ async def _until(condition, within: float = 30.0) -> None:
 
 
 def _wrappers_in(job_dir: Path) -> list[psutil.Process]:
-    """The /bin/sh wrappers running in this job's directory."""
+    """The launcher's subshells running in this job's directory: each leads the process group of one start."""
     found = []
-    for process in psutil.process_iter(["cmdline", "cwd", "status"]):
+    for process in psutil.process_iter(["cwd", "status"]):
         info = process.info
-        if (info["cwd"] == str(job_dir) and (info["cmdline"] or [])[:2] == ["/bin/sh", "-c"]
-                and info["status"] != psutil.STATUS_ZOMBIE):
-            found.append(process)
+        with contextlib.suppress(psutil.Error):
+            if (info["cwd"] == str(job_dir) and info["status"] != psutil.STATUS_ZOMBIE
+                    and os.getpgid(process.pid) == process.pid):
+                found.append(process)
     return found
 
 

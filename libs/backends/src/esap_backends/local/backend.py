@@ -3,9 +3,10 @@
 The submitter drives it (submit, kill, recover, close); the monitor builds one without a callback client and
 only calls ``bulk_status``, which reads the job directories and nothing else. What the executor sees itself (a
 process started, a process ended, with its results) also goes to ``on_status`` at once, so the submitter can
-report it without waiting for the monitor's next poll. Exits are watched with pidfds on
-the event loop (no thread per job, no polling); at most ``max_parallel`` payloads run, the rest wait in FIFO
-order. Depends on the backend interface and the local.* modules; knows nothing of the bus.
+report it without waiting for the monitor's next poll. Jobs are started by the launcher (``local.launcher``),
+so starting one never blocks the event loop; exits are watched with pidfds on the event loop (no thread per job,
+no polling); at most ``max_parallel`` payloads run, the rest wait in FIFO order. Depends on the backend interface
+and the local.* modules; knows nothing of the bus.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ import structlog
 from esap_backends.base import FINAL_STATUSES, BackendError, BackendStatus, KillOutcome
 from esap_backends.local import launch, layout, processes, status
 from esap_backends.local.callbacks import CallbackClient, CallbackSender
+from esap_backends.local.launcher import Launcher, LauncherGone, launch_spec
 from esap_backends.local.layout import JobState, KillIntent
 from esap_backends.local.store import JobStore
 from esap_messages import DiracStatus, ResultFile, SubmitJob, utcnow
@@ -41,13 +43,7 @@ class _Watch:
     state: JobState
     """The job's latest state as written by this process (kept current by kills): read once, not per event."""
     fd: int
-    own_child: bool
     timer: asyncio.TimerHandle | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.state.pid is not None
-        return self.state.pid
 
 
 @dataclass
@@ -68,7 +64,8 @@ class LocalBackend:
         self._max_parallel = max(1, max_parallel)
         self._grace = kill_grace_seconds
         self._callbacks = CallbackSender(callback_client, callback_delay_seconds)
-        self._search_path = search_path
+        self._launcher = Launcher(str(self._store.root), launch.launcher_environment(search_path))
+        self._starting = 0
         self._watches: dict[str, _Watch] = {}
         self._waiting: dict[str, tuple[launch.LaunchPlan, JobState | None]] = {}  # FIFO, with its latest state
         self._tokens: dict[str, str] = {}
@@ -99,7 +96,7 @@ class LocalBackend:
                 log.info("Job already submitted, nothing started.", job_id=job_id)
                 return job_id
             self._tokens[job_id] = job.callback_token.get_secret_value()
-            self._enqueue(job_id, plan, created)
+            await self._enqueue(job_id, plan, created)
         return job_id
 
     async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
@@ -112,7 +109,9 @@ class LocalBackend:
         return await asyncio.to_thread(self._store.read_statuses, wanted)
 
     async def recover(self) -> None:
-        """Take up the work root after a restart: re-attach live payloads, settle dead ones, start the rest."""
+        """Take up the work root after a restart: re-attach live payloads, settle dead ones, start the rest.
+        Starts the launcher, so that the first job does not wait for it."""
+        await self._launcher.start()
         await asyncio.to_thread(self._store.remove_incoming)
         unfinished = await asyncio.to_thread(self._store.scan_unfinished)
         counts = {"reattached": 0, "settled": 0, "started": 0}
@@ -121,18 +120,22 @@ class LocalBackend:
             if job_id in self._watches or job_id in self._waiting or state.tombstone:
                 continue
             if state.status is DiracStatus.RUNNING:
-                attached = state.pid is not None and self._attach(job_id, state)
+                attached = self._attach(job_id, state)
                 if not attached:
                     self._finalise(job_id)
                 counts["reattached" if attached else "settled"] += 1
             elif state.status in (DiracStatus.RECEIVED, DiracStatus.WAITING):
                 try:
-                    self._enqueue(job_id, launch.plan_from_job_file(self._store.read_plan_source(job_id)))
+                    await self._enqueue(job_id, launch.plan_from_job_file(self._store.read_plan_source(job_id)))
                 except (BackendError, OSError, ValueError) as exc:
                     log.error("Could not start a recovered job.", job_id=job_id, error=str(exc))
                     continue
                 counts["started"] += 1
         log.info("Local jobs recovered.", work_root=str(self.work_root), **counts)
+
+    @property
+    def launcher_pid(self) -> int | None:
+        return self._launcher.pid
 
     async def close(self) -> None:
         """Stop watching; every payload keeps running in its own process group for the next submitter to pick up."""
@@ -144,6 +147,7 @@ class LocalBackend:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._launcher.close()
         await self._callbacks.close()
 
     # Starting
@@ -154,30 +158,54 @@ class LocalBackend:
         return (state is not None and not state.tombstone and job_id not in self._watches
                 and job_id not in self._waiting and state.status in (DiracStatus.RECEIVED, DiracStatus.WAITING))
 
-    def _enqueue(self, job_id: str, plan: launch.LaunchPlan, state: JobState | None = None) -> None:
+    def _slot_free(self) -> bool:
+        return len(self._watches) + self._starting < self._max_parallel
+
+    async def _enqueue(self, job_id: str, plan: launch.LaunchPlan, state: JobState | None = None) -> None:
         """Start the job now, or queue it while ``max_parallel`` run; ``state``: its latest, if known here."""
-        if len(self._watches) < self._max_parallel:
-            self._start(job_id, plan, state)
+        if self._slot_free():
+            await self._start(job_id, plan, state)
             return
         self._waiting[job_id] = (plan, None)  # queued even if the state cannot be written: it starts in its turn
         self._waiting[job_id] = (plan, self._store.update_state(
             job_id, state, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING))
 
-    def _start(self, job_id: str, plan: launch.LaunchPlan, current: JobState | None = None) -> None:
+    async def _start(self, job_id: str, plan: launch.LaunchPlan, current: JobState | None = None) -> None:
+        """Start the job through the launcher (the caller holds the job's lock); the event loop goes on meanwhile.
+
+        A job whose ``stdout.txt`` exists was started already, by a launcher whose answer was lost (it or the
+        submitter stopped in between): it is taken up, never started twice."""
         job_dir = self._store.path_of(job_id)
-        env = launch.job_environment(job_id, job_dir, plan.parameters, self._search_path)
-        earliest = processes.boot_ticks()
-        try:
-            pid = processes.spawn(plan.argv, job_dir, env)
-        except OSError as exc:
-            raise BackendError(f"could not start the job's process: {exc}") from exc
-        latest = processes.boot_ticks()
+        pid: int | None
+        earliest: int | None
+        latest: int | None
+        if self._store.started_earlier(job_id):
+            found = await asyncio.to_thread(processes.find_group_leader, job_dir)
+            pid, earliest, latest = (found[0], found[1], None) if found else (None, None, None)
+            log.warning("Job had started already; taken up, not started again.", job_id=job_id, pid=pid)
+        else:
+            try:
+                self._store.write_launch_spec(job_id, launch_spec(
+                    launch.job_environment(job_id, job_dir, plan.parameters), plan.argv))
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"could not write the job's launch file: {exc}") from exc
+            earliest = processes.boot_ticks()
+            self._starting += 1
+            try:
+                pid = await self._launcher.launch(job_id)
+            except (LauncherGone, OSError) as exc:
+                raise BackendError(f"could not start the job's process: {exc}") from exc
+            finally:
+                self._starting -= 1
+            latest = processes.boot_ticks()
         started_at = utcnow()
         state = self._store.update_state(
             job_id, current, status=DiracStatus.RUNNING, minor_status=status.MINOR_RUNNING, started_at=started_at,
             pid=pid, pid_start_ticks=earliest, pid_start_ticks_latest=latest)
         log.info("Job started.", job_id=job_id, pid=pid)
-        self._attach(job_id, state, own_child=True)
+        if not self._attach(job_id, state):  # ended already: settled as an exit
+            self._watches[job_id] = _Watch(UUID(job_id), state, -1)
+            asyncio.get_running_loop().call_soon(self._on_exit, job_id)
         if self._on_status is not None:
             self._on_status(UUID(job_id), BackendStatus(status=DiracStatus.RUNNING,
                                                         minor_status=status.MINOR_RUNNING, started_at=started_at))
@@ -187,37 +215,51 @@ class LocalBackend:
                                                                       started_at=started_at))
 
     def _fill_slots(self) -> None:
-        while self._waiting and len(self._watches) < self._max_parallel:
+        while self._waiting and self._slot_free():
             job_id = next(iter(self._waiting))
-            plan, state = self._waiting.pop(job_id)
-            try:
-                self._start(job_id, plan, state)
-            except BackendError as exc:
-                log.error("Waiting job could not start.", job_id=job_id, error=str(exc))
-                self._tokens.pop(job_id, None)
-                self._store.update_state(job_id, status=DiracStatus.FAILED, minor_status="Could not start",
-                                         error=str(exc), ended_at=utcnow())
+            plan, _ = self._waiting.pop(job_id)
+            self._starting += 1  # holds the slot until the task has the job's lock
+            task = asyncio.get_running_loop().create_task(self._start_waiting(job_id, plan))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start_waiting(self, job_id: str, plan: launch.LaunchPlan) -> None:
+        held = False
+        try:
+            async with self._hold(job_id):
+                self._starting -= 1
+                held = True
+                current = self._store.read_state(job_id)
+                if current is None or current.status not in (DiracStatus.RECEIVED, DiracStatus.WAITING):
+                    return  # killed meanwhile
+                try:
+                    await self._start(job_id, plan, current)
+                except BackendError as exc:
+                    log.error("Waiting job could not start.", job_id=job_id, error=str(exc))
+                    self._tokens.pop(job_id, None)
+                    self._store.update_state(job_id, status=DiracStatus.FAILED, minor_status="Could not start",
+                                             error=str(exc), ended_at=utcnow())
+        except Exception as exc:
+            log.error("Waiting job could not start.", job_id=job_id, error=repr(exc))
+        finally:
+            if not held:
+                self._starting -= 1
 
     # Watching
 
-    def _attach(self, job_id: str, state: JobState, own_child: bool = False) -> bool:
-        """Watch the job's process for its exit; False if it is gone already."""
-        assert state.pid is not None
+    def _attach(self, job_id: str, state: JobState) -> bool:
+        """Watch the job's process for its exit; False if it is gone already (or was never known)."""
+        if state.pid is None:
+            return False
         try:
             fd = os.pidfd_open(state.pid)
         except ProcessLookupError:
-            fd = -1
-        if fd < 0 or (not own_child and not processes.is_alive(state.pid, state.pid_start_ticks,
-                                                                       state.pid_start_ticks_latest)):
-            if fd >= 0:
-                os.close(fd)
-            if own_child:  # ended at once and reaped elsewhere: settle it as an exit
-                self._watches[job_id] = _Watch(UUID(job_id), state, -1, own_child)
-                asyncio.get_running_loop().call_soon(self._on_exit, job_id)
-                return True
+            return False
+        if not processes.is_alive(state.pid, state.pid_start_ticks, state.pid_start_ticks_latest):
+            os.close(fd)
             return False
         loop = asyncio.get_running_loop()
-        watch = _Watch(UUID(job_id), state, fd, own_child)
+        watch = _Watch(UUID(job_id), state, fd)
         loop.add_reader(fd, self._on_exit, job_id)
         if state.execution_duration > 0:
             elapsed = (utcnow() - state.started_at).total_seconds() if state.started_at else 0.0
@@ -239,7 +281,6 @@ class LocalBackend:
         if watch is None:
             return
         self._unwatch(watch)
-        processes.reap(watch.pid)
         ended = self._finalise(job_id, watch.state)
         if ended is not None and ended.is_final and self._on_status is not None:
             self._on_status(watch.job_uuid, ended)

@@ -42,9 +42,12 @@ def plan_launch(job: SubmitJob) -> LaunchPlan:
     for name, value in job.parameters.items():
         if "\x00" in name or "\x00" in value:
             raise PermanentBackendError(f"parameter {name!r} holds a NUL character")
+    argv = render_command(job.workflow.command, job.parameters)
+    if not argv or any("\x00" in item for item in argv):
+        raise PermanentBackendError(f"workflow {job.workflow.slug!r} has an empty command or one holding a NUL")
     files = tuple(str(check_workflow_file(name)) for name in job.workflow.files)
     return LaunchPlan(
-        argv=render_command(job.workflow.command, job.parameters),
+        argv=argv,
         parameters=dict(job.parameters),
         execution_duration=job.execution_duration,
         files=files,
@@ -85,10 +88,15 @@ def env_name(parameter: str) -> str:
     return "ESAP_PARAM_" + _ENV_UNSAFE.sub("_", parameter).upper()
 
 
-def job_environment(job_id: str, job_dir: str | Path, parameters: Mapping[str, str],
-                    search_path: str) -> dict[str, str]:
-    """A small, explicit environment: nothing of the service's own leaks into the payload."""
-    env = {"PATH": search_path, "HOME": str(job_dir), "LANG": LANG, "ESAP_JOB_ID": job_id}
+def launcher_environment(search_path: str) -> dict[str, str]:
+    """What every job inherits from the launcher. Nothing of the service's own environment leaks into a payload:
+    it sees these, its job's own (``job_environment``), and the PWD the shell sets."""
+    return {"PATH": search_path, "LANG": LANG}
+
+
+def job_environment(job_id: str, job_dir: str | Path, parameters: Mapping[str, str]) -> dict[str, str]:
+    """What each job adds to the launcher's environment."""
+    env = {"HOME": str(job_dir), "ESAP_JOB_ID": job_id}
     for name, value in parameters.items():
         env[env_name(name)] = value
     return env

@@ -27,7 +27,9 @@ PARAMETERS_FILE = "parameters.json"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
 EXIT_CODE_FILE = ".exit_code"
-RESERVED_NAMES = frozenset({STATE_FILE, JOB_FILE, PARAMETERS_FILE, STDOUT_FILE, STDERR_FILE, EXIT_CODE_FILE})
+LAUNCH_FILE = ".launch"
+RESERVED_NAMES = frozenset({STATE_FILE, JOB_FILE, PARAMETERS_FILE, STDOUT_FILE, STDERR_FILE, EXIT_CODE_FILE,
+                            LAUNCH_FILE})
 
 INCOMING_PREFIX = ".incoming-"
 """A job directory is assembled under this prefix, then renamed into place: it appears whole or not at all."""
@@ -57,7 +59,7 @@ class JobState(BaseModel):
     created_at: UtcDatetime
     started_at: UtcDatetime | None = None
     ended_at: UtcDatetime | None = None
-    pid: int | None = Field(default=None, description="The /bin/sh wrapper: leader of the job's process group.")
+    pid: int | None = Field(default=None, description="The launcher's subshell: leader of the job's process group.")
     pid_start_ticks: int | None = Field(
         default=None, description="Its start time (/proc/<pid>/stat field 22), or the earliest it can be.")
     pid_start_ticks_latest: int | None = Field(

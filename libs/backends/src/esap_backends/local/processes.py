@@ -1,19 +1,21 @@
-"""Processes of local jobs: start one as leader of its own process group, tell whether it (or its group) still
-lives, signal and reap it. Linux only (/proc, pidfd).
+"""Processes of local jobs: tell whether one (or its group) still lives, find one again, signal it. Linux only
+(/proc, pidfd). The launcher (``local.launcher``) starts them.
 
-A job gets its own process group, not its own session: a kill reaches the whole group either way. Where the
-kernel shares the CPU out by session (autogroup, for processes outside any cgroup of their own), a session per job
-gave every busy payload as large a share as the whole catalog or gateway (beside four busy jobs, a busy service
-got 0.40 of a core on two); in the submitter's session the jobs share the submitter's (the service got 0.99). Both
-cost the same CPU to start. The services run in sessions without a terminal, so no terminal's signals reach a job.
+A job leads its own process group, in the submitter's session, not a session of its own: a kill reaches the whole
+group either way. Where the kernel shares the CPU out by session (autogroup, for processes outside any cgroup of
+their own), a session per job gave every busy payload as large a share as the whole catalog or gateway (beside
+four busy jobs, a busy service got 0.40 of a core on two); in the submitter's session the jobs share the
+submitter's (the service got 0.99). The services run in sessions without a terminal, so no terminal's signals
+reach a job.
 
 A process is named by its pid and its start time (/proc/<pid>/stat field 22), so a reused pid is never taken
-for the job's. The spawner does not read that time back (a read of /proc/<pid>/stat per start cost more than the
-rest of the bookkeeping): it notes the boot clock, in the same ticks, just before and just after the spawn, and
-the process' start time lies between. A reused pid cannot fall in that window: the pid stays the job's until
-the job's exit is collected, after the window. Zombies count as gone: on some hosts nothing reaps orphaned
-grandchildren. A kill waits for the group with a short, growing pause: kills are rare, and a group has no single
-descriptor to wait on. Depends on the standard library and the layout's file names only.
+for the job's. The submitter does not read that time back (a read of /proc/<pid>/stat per start cost more than
+the rest of the bookkeeping): it notes the boot clock, in the same ticks, just before asking the launcher and
+just after its answer, and the process' start time lies between. A pid reused by another process inside that
+window (a few milliseconds) would need the kernel to run through its whole pid range, as it hands pids out in
+increasing order. Zombies count as gone: on some hosts nothing reaps orphaned grandchildren. A kill waits for the
+group with a short, growing pause: kills are rare, and a group has no single descriptor to wait on. Depends on
+the standard library only.
 """
 
 import asyncio
@@ -21,19 +23,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Sequence
 from pathlib import Path
-
-from esap_backends.local.layout import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE
-
-WRAPPER = f'cd "$1" || exit; shift; "$@" >{STDOUT_FILE} 2>{STDERR_FILE}; printf %s $? >{EXIT_CODE_FILE}'
-"""Runs the payload in its job directory ($1) with its output in files and records its exit code, even if the
-submitter is gone."""
-
-SHELL = "/bin/sh"
-_STDIO_TO_DEVNULL = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
-                     for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))]
-_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # ignored by Python; a payload gets them as usual
 
 KILL_CONFIRM_SECONDS = 5.0
 """How long a SIGKILLed group may take to disappear before the kill counts as refused."""
@@ -41,18 +31,6 @@ KILL_CONFIRM_SECONDS = 5.0
 _PROC = Path("/proc")
 _STATE, _PGRP, _START_TICKS = 0, 2, 19  # indexes of fields 3, 5 and 22 once pid and comm are cut off
 _DEAD_STATES = ("Z", "X", "x")
-
-
-def spawn(argv: Sequence[str], job_dir: str | Path, env: dict[str, str]) -> int:
-    """Start the payload under the /bin/sh wrapper, leader of a new process group; its pid.
-
-    posix_spawn (vfork and exec, no Popen object): the executor collects the exit itself (pidfd, then waitpid).
-    Every descriptor Python opens is close-on-exec, so the wrapper inherits only the three on /dev/null.
-    """
-    return os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "esap-job", os.fspath(job_dir), *argv], env,
-                          file_actions=_STDIO_TO_DEVNULL, setpgroup=0, setsigmask=(),
-                          setsigdef=_DEFAULT_SIGNALS)
-
 
 _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
@@ -124,10 +102,21 @@ def signal_group(pgid: int, signum: signal.Signals) -> bool:
     return True
 
 
-def reap(pid: int) -> None:
-    """Collect an ended child so it leaves no zombie; a process that is not our child is left to its parent."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def find_group_leader(job_dir: str) -> tuple[int, int] | None:
+    """The live process that leads its own group with ``job_dir`` as its working directory, and its start time:
+    a job's subshell, found again when the launcher's answer naming it was lost. Reads all of /proc: rare."""
+    with os.scandir(_PROC) as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/cwd") != job_dir:
+                    continue
+                fields = _stat_fields(pid)
+                if fields and int(fields[_PGRP]) == pid and fields[_STATE] not in _DEAD_STATES:
+                    return pid, int(fields[_START_TICKS])
+    return None
 
 
 async def terminate_group(pid: int, ticks: int | None, latest: int | None, grace_seconds: float) -> bool:

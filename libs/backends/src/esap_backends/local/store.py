@@ -83,6 +83,22 @@ class JobStore:
     def write_state(self, job_id: str, state: JobState) -> None:
         layout.write_state(self.path_of(job_id), state)
 
+    def write_launch_spec(self, job_id: str, spec: bytes) -> None:
+        """The launcher's ``.launch`` for the job (written at each start, so a job written by an earlier release
+        starts too)."""
+        fd = os.open(os.path.join(self.path_of(job_id), layout.LAUNCH_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o644)
+        try:
+            view = memoryview(spec)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def started_earlier(self, job_id: str) -> bool:
+        """Whether a launcher started the job already: its subshell makes ``stdout.txt`` first thing."""
+        return os.path.lexists(os.path.join(self.path_of(job_id), layout.STDOUT_FILE))
+
     def snapshot(self, job_id: str, state: JobState | None = None) -> status.JobSnapshot | None:
         """One read of the job's directory; None if there is no such job. ``state``, when given, is the job's
         latest state as its only writer knows it: the journal is not read again."""
@@ -94,8 +110,10 @@ class JobStore:
         exit_path = os.path.join(job_dir, layout.EXIT_CODE_FILE)
         exit_text = _read_text(exit_path)
         alive = None
-        if state.status is DiracStatus.RUNNING and state.pid is not None and exit_text is None:
-            alive = processes.is_alive(state.pid, state.pid_start_ticks, state.pid_start_ticks_latest)
+        if state.status is DiracStatus.RUNNING and exit_text is None:
+            # Running without a pid: a job taken up after a lost launcher answer whose process was not found.
+            alive = state.pid is not None and processes.is_alive(state.pid, state.pid_start_ticks,
+                                                                   state.pid_start_ticks_latest)
         snap = status.JobSnapshot(job_dir=job_dir, state=state, read_at=utcnow(), exit_code_text=exit_text,
                                   exit_code_written_at=layout.file_mtime(exit_path) if exit_text else None,
                                   process_alive=alive)
