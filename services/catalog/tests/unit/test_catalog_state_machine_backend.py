@@ -108,6 +108,21 @@ def test_done_straight_from_queued_completes_too(env: Env) -> None:
     decision = apply(job, observed(job, DiracStatus.DONE, 30), env)
     assert decision.job is not None and decision.job.phase is Phase.COMPLETED
     assert decision.job.end_time == at(30) and decision.results == ()
+    assert [entry.phase for entry in decision.history] == [Phase.COMPLETED]  # no start known: it may not have run
+
+
+@pytest.mark.parametrize(("status", "final"), [(DiracStatus.DONE, Phase.COMPLETED), (DiracStatus.FAILED, Phase.ERROR),
+                                               (DiracStatus.KILLED, Phase.ABORTED)])
+def test_an_end_that_overtook_its_start_still_records_executing_first(env: Env, status: DiracStatus,
+                                                                      final: Phase) -> None:
+    job = job_in(Phase.QUEUED, env)
+    decision = apply(job, observed(job, status, 30, started_at=at(20), ended_at=at(29)), env)
+    assert decision.job is not None and decision.job.phase is final
+    assert (decision.job.start_time, decision.job.end_time) == (at(20), at(29))
+    assert [(e.previous_phase, e.phase) for e in decision.history] == [(Phase.QUEUED, Phase.EXECUTING),
+                                                                      (Phase.EXECUTING, final)]
+    events = only(decision.outbox, JobPhaseChanged)
+    assert [(e.previous_phase, e.phase) for e in events] == [(Phase.QUEUED, Phase.EXECUTING), (Phase.EXECUTING, final)]
 
 
 def test_failed_ends_in_error_keeping_results(env: Env) -> None:

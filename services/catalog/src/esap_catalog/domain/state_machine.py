@@ -14,7 +14,7 @@ from typing import Any
 from esap_catalog.domain.destruction import delete, destroy, update
 from esap_catalog.domain.model import Decision, DestroyJob, DiracState, ErrorSummary, Job
 from esap_catalog.domain.phases import BACKEND_PHASES, is_final, is_forward, phase_of
-from esap_catalog.domain.transitions import Env, failed, kill, moved, not_owner, queued
+from esap_catalog.domain.transitions import Env, failed, kill, move, moved, not_owner, queued
 from esap_messages import (
     ACTIVE_PHASES,
     AbortJob,
@@ -29,6 +29,7 @@ from esap_messages import (
     JobSubmitted,
     Message,
     Phase,
+    ResultFile,
     RunJob,
     UpdateJob,
 )
@@ -166,7 +167,21 @@ def _status_observed(job: Job, m: JobStatusObserved, env: Env) -> Decision:
         changes["error"] = ErrorSummary(ErrorType.FATAL, reason)
     elif m.error:
         changes["error"] = ErrorSummary(ErrorType.FATAL, m.error)
+    if job.phase is Phase.QUEUED and m.started_at is not None:
+        return _ran_unseen(job, target, m, env, detail, results, changes)
     return moved(job, target, env, source=m.source.value, detail=detail, results=results, **changes)
+
+
+def _ran_unseen(job: Job, target: Phase, m: JobStatusObserved, env: Env, detail: str,
+                results: tuple[ResultFile, ...] | None, changes: dict[str, Any]) -> Decision:
+    """A QUEUED job seen ended, with a start time: it ran, but its start was not seen (the end overtook it on the
+    bus, or a poll fell between them). EXECUTING goes into the history and out as an event first, so that every
+    job that ran shows it."""
+    running, entry, event = move(job, Phase.EXECUTING, env, source=m.source.value,
+                                 detail=f"{DiracStatus.RUNNING.value} (seen with its end)",
+                                 start_time=changes["start_time"])
+    final = moved(running, target, env, source=m.source.value, detail=detail, results=results, **changes)
+    return replace(final, history=(entry, *final.history), outbox=(event, *final.outbox))
 
 
 def _submission_failed(job: Job, m: JobSubmissionFailed, env: Env) -> Decision:
