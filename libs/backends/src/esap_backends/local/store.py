@@ -86,14 +86,7 @@ class JobStore:
     def write_launch_spec(self, job_id: str, spec: bytes) -> None:
         """The launcher's ``.launch`` for the job (written at each start, so a job written by an earlier release
         starts too)."""
-        fd = os.open(os.path.join(self.path_of(job_id), layout.LAUNCH_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                     0o644)
-        try:
-            view = memoryview(spec)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _write_whole(os.path.join(self.path_of(job_id), layout.LAUNCH_FILE), spec, os.O_TRUNC)
 
     def started_earlier(self, job_id: str) -> bool:
         """Whether a launcher started the job already: its subshell makes ``stdout.txt`` first thing."""
@@ -195,7 +188,12 @@ class JobStore:
 
 
 def _write_new(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    _write_whole(path, data, os.O_EXCL)
+
+
+def _write_whole(path: str, data: bytes, flags: int) -> None:
+    """Write ``data`` to the file at ``path``, opened with O_CREAT and ``flags`` (O_EXCL: a new file only)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
     try:
         view = memoryview(data)
         while view:
