@@ -105,24 +105,36 @@ async def test_a_job_leads_its_own_process_group_in_the_submitters_session(
     assert os.getpgid(pid) == pid != os.getpgid(0)  # a kill of its group reaches it and none of ours
     assert pid != launcher.pid and os.getpgid(pid) != os.getpgid(launcher.pid or 0)
     assert os.getsid(pid) == os.getsid(0)  # no session (and scheduling group) of its own
+    async with asyncio.timeout(10):  # the subshell is in the job's directory once it made stdout.txt
+        while not (tmp_path / "j" / STDOUT_FILE).exists():  # noqa: ASYNC110 (another process makes it)
+            await asyncio.sleep(0.005)
     assert processes.find_group_leader(str(tmp_path / "j")) == (pid, processes.start_ticks(pid))
 
 
-async def test_the_payload_gets_its_environment_and_default_signals_and_nothing_else(
+async def test_the_payload_gets_its_environment_and_its_descriptors_and_nothing_else(
         tmp_path: Path, launcher: Launcher) -> None:
     odd = "it's a \"v\" $(id) `x` ${HOME} \\ \n second line"
-    probe = "env; grep -E '^Sig(Blk|Ign):' /proc/$$/status; ls /proc/$$/fd"
+    probe = "env; echo --fds--; ls /proc/$$/fd"
     directory = job_dir(tmp_path, "j", ["sh", "-c", probe], {"HOME": str(tmp_path / "j"), "ESAP_PARAM_ODD": odd})
     assert await ended(directory, await launcher.launch("j")) == "0"
     out = (directory / STDOUT_FILE).read_text()
     assert f"ESAP_PARAM_ODD={odd}\n" in out  # quotes, $(...), backquotes and newlines arrive as they were
-    names = {line.split("=", 1)[0] for line in out[:out.index("SigBlk")].split("\n") if "=" in line
+    names = {line.split("=", 1)[0] for line in out[:out.index("--fds--")].split("\n") if "=" in line
              and line.split("=", 1)[0].isidentifier()}
     assert names <= {"PATH", "LANG", "HOME", "ESAP_PARAM_ODD", "PWD", "_"}, names
-    masks = dict(line.split(":\t") for line in out.split("\n") if line.startswith(("SigBlk", "SigIgn")))
+    assert {"PATH", "LANG", "HOME", "ESAP_PARAM_ODD"} <= names
+
+    assert out[out.index("--fds--"):].split("\n")[1:-1] == ["0", "1", "2"]  # no descriptor of the service's
+
+
+async def test_the_payload_starts_with_no_signal_blocked_and_the_usual_ones_not_ignored(
+        tmp_path: Path, launcher: Launcher) -> None:
+    # Read by the payload itself: a shell would show its own mask, which it fills while waiting for a child.
+    directory = job_dir(tmp_path, "j", ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"])
+    assert await ended(directory, await launcher.launch("j")) == "0"
+    masks = dict(line.split(":\t") for line in (directory / STDOUT_FILE).read_text().split("\n") if line)
     assert int(masks["SigBlk"], 16) == 0
     assert int(masks["SigIgn"], 16) & (2**31 - 1) == 0  # signals 1-31 (SIGPIPE...) as usual; 32+ are libc's own
-    assert out[out.index("SigIgn"):].split("\n")[1:-1] == ["0", "1", "2"]  # no descriptor of the service's
 
 
 async def test_the_exit_code_and_the_output_land_in_the_job_directory(tmp_path: Path, launcher: Launcher) -> None:
