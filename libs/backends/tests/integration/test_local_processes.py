@@ -171,6 +171,17 @@ async def test_a_launcher_that_died_fails_its_pending_launch_and_a_new_one_start
     assert await ended(directory, pid) == "0"
 
 
+async def test_a_launch_given_up_while_pending_does_not_hold_up_the_next(tmp_path: Path, launcher: Launcher) -> None:
+    await launcher.start()
+    job_dir(tmp_path, "given-up", ["true"])
+    given_up = asyncio.create_task(launcher.launch("given-up"))
+    await asyncio.sleep(0)  # asked, not answered yet
+    given_up.cancel()
+    directory = job_dir(tmp_path, "next", ["true"])
+    pid = await asyncio.wait_for(launcher.launch("next"), 10)
+    assert await ended(directory, pid) == "0"
+
+
 async def test_jobs_outlive_the_launcher(tmp_path: Path, launcher: Launcher, sleepers: list[int]) -> None:
     directory = job_dir(tmp_path, "j", ["sh", "-c", "sleep 0.3; echo done"])
     pid = await launcher.launch("j")

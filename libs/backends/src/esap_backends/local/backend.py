@@ -133,10 +133,6 @@ class LocalBackend:
                 counts["started"] += 1
         log.info("Local jobs recovered.", work_root=str(self.work_root), **counts)
 
-    @property
-    def launcher_pid(self) -> int | None:
-        return self._launcher.pid
-
     async def close(self) -> None:
         """Stop watching; every payload keeps running in its own process group for the next submitter to pick up."""
         for watch in self._watches.values():

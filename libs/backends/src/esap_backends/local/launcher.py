@@ -77,6 +77,7 @@ class Launcher:
         self._env = dict(base_env)
         self._process: asyncio.subprocess.Process | None = None
         self._pending: deque[asyncio.Future[int]] = deque()
+        """Launches asked of the running launcher, in order; each launcher has its own."""
         self._reader: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
 
@@ -90,11 +91,15 @@ class Launcher:
         which leads the job's process group. LauncherGone if the launcher stopped before answering."""
         process = self._process if self._process is not None else await self.start()
         assert process.stdin is not None
-        answer = asyncio.get_running_loop().create_future()
-        self._pending.append(answer)
-        process.stdin.write(job_id.encode() + b"\n")
-        pid: int = await answer
-        return pid
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        pending = self._pending
+        pending.append(answer)
+        try:
+            process.stdin.write(job_id.encode() + b"\n")
+        except OSError:
+            pending.remove(answer)
+            raise
+        return await answer
 
     async def close(self) -> None:
         """Let the launcher go: it exits once its stdin is closed; the jobs it started keep running."""
@@ -120,18 +125,25 @@ class Launcher:
                 self._process = await asyncio.create_subprocess_exec(
                     BASH, "--norc", "--noprofile", "-c", SCRIPT, "esap-launcher", self._root, env=self._env,
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-                self._reader = asyncio.get_running_loop().create_task(self._read_answers(self._process))
+                self._pending = deque()
+                self._reader = asyncio.get_running_loop().create_task(
+                    self._read_answers(self._process, self._pending))
                 log.info("Job launcher started.", pid=self._process.pid, work_root=self._root)
             return self._process
 
-    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
+    async def _read_answers(self, process: asyncio.subprocess.Process,
+                            pending: deque[asyncio.Future[int]]) -> None:
+        """Hand each answer to the launch that asked for it (the oldest unanswered); a launch given up meanwhile
+        (its task cancelled) still takes its answer, so the ones after it get theirs."""
         assert process.stdout is not None
         try:
             while line := await process.stdout.readline():
-                if not self._pending:
+                if not pending:
                     log.error("The job launcher answered what was not asked.", line=line[:80].decode(errors="replace"))
                     continue
-                answer = self._pending.popleft()
+                answer = pending.popleft()
+                if answer.done():
+                    continue
                 try:
                     answer.set_result(int(line))
                 except ValueError:
@@ -141,8 +153,8 @@ class Launcher:
             if self._process is process:
                 self._process = None
                 log.error("Job launcher stopped; the next job starts a new one.", returncode=returncode,
-                          unanswered=len(self._pending))
-            while self._pending:
-                answer = self._pending.popleft()
+                          unanswered=len(pending))
+            while pending:
+                answer = pending.popleft()
                 if not answer.done():
                     answer.set_exception(LauncherGone("the launcher stopped before it answered"))
