@@ -123,7 +123,6 @@ async def test_the_payload_gets_its_environment_and_its_descriptors_and_nothing_
              and line.split("=", 1)[0].isidentifier()}
     assert names <= {"PATH", "LANG", "HOME", "ESAP_PARAM_ODD", "PWD", "_"}, names
     assert {"PATH", "LANG", "HOME", "ESAP_PARAM_ODD"} <= names
-
     assert out[out.index("--fds--"):].split("\n")[1:-1] == ["0", "1", "2"]  # no descriptor of the service's
 
 
