@@ -56,7 +56,7 @@ COUNT_RUNS = "open('runs', 'a').write('run\\n')\n" + WAIT_FOR_GO
 """A payload that notes each time it is run, then runs until ``go`` appears."""
 
 
-async def _started_without_answer(backend, job, work_root: Path) -> int:
+async def _started_without_answer(job, work_root: Path) -> int:
     """Write the job (Received) and have a launcher start it, as if the answer naming its pid had been lost."""
     store = JobStore(work_root, None)
     plan = plan_launch(job)
@@ -74,7 +74,7 @@ async def test_a_job_started_whose_answer_was_lost_is_taken_up_not_started_twice
         make_backend, wait_until, work_root: Path) -> None:
     job = python_job(COUNT_RUNS)
     job_id = str(job.job_id)
-    pid = await _started_without_answer(make_backend(), job, work_root)
+    pid = await _started_without_answer(job, work_root)
     await wait_until(lambda: (work_root / job_id / "runs").exists(), what="the payload running")
 
     backend = make_backend()
@@ -93,7 +93,7 @@ async def test_a_job_started_whose_answer_was_lost_and_that_ended_is_settled_fro
         make_backend, wait_until, work_root: Path) -> None:
     job = python_job("open('runs', 'a').write('run\\n')")
     job_id = str(job.job_id)
-    await _started_without_answer(make_backend(), job, work_root)
+    await _started_without_answer(job, work_root)
     await wait_until(lambda: (work_root / job_id / ".exit_code").exists(), what="the payload ended")
 
     backend = make_backend()

@@ -5,14 +5,14 @@ started again by a new launcher when the old one is gone."""
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from esap_backends.local import processes
 from esap_backends.local.launcher import Launcher, LauncherGone, launch_spec
-from esap_backends.local.layout import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE
+from esap_backends.local.layout import EXIT_CODE_FILE, LAUNCH_FILE, STDERR_FILE, STDOUT_FILE
 
 SEARCH_PATH = os.environ["PATH"]
 
@@ -25,9 +25,9 @@ async def launcher(tmp_path: Path) -> AsyncIterator[Launcher]:
 
 
 @pytest.fixture
-def sleepers() -> list[int]:
+def sleepers() -> Iterator[list[int]]:
     pids: list[int] = []
-    yield pids  # type: ignore[misc]
+    yield pids
     for pid in pids:
         processes.signal_group(pid, signal.SIGKILL)
 
@@ -35,7 +35,7 @@ def sleepers() -> list[int]:
 def job_dir(root: Path, name: str, argv: list[str], env: dict[str, str] | None = None) -> Path:
     directory = root / name
     directory.mkdir()
-    (directory / ".launch").write_bytes(launch_spec(env or {}, argv))
+    (directory / LAUNCH_FILE).write_bytes(launch_spec(env or {}, argv))
     return directory
 
 

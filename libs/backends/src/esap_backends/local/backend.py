@@ -67,7 +67,7 @@ class LocalBackend:
         self._launcher = Launcher(str(self._store.root), launch.launcher_environment(search_path))
         self._starting = 0
         self._watches: dict[str, _Watch] = {}
-        self._waiting: dict[str, tuple[launch.LaunchPlan, JobState | None]] = {}  # FIFO, with its latest state
+        self._waiting: dict[str, launch.LaunchPlan] = {}  # FIFO; a start reads the job's state again
         self._tokens: dict[str, str] = {}
         self._locks: dict[str, _JobLock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -162,9 +162,8 @@ class LocalBackend:
         if self._slot_free():
             await self._start(job_id, plan, state)
             return
-        self._waiting[job_id] = (plan, None)  # queued even if the state cannot be written: it starts in its turn
-        self._waiting[job_id] = (plan, self._store.update_state(
-            job_id, state, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING))
+        self._waiting[job_id] = plan  # queued even if the state cannot be written: it starts in its turn
+        self._store.update_state(job_id, state, status=DiracStatus.WAITING, minor_status=status.MINOR_WAITING)
 
     async def _start(self, job_id: str, plan: launch.LaunchPlan, current: JobState | None = None) -> None:
         """Start the job through the launcher (the caller holds the job's lock); the event loop goes on meanwhile.
@@ -213,7 +212,7 @@ class LocalBackend:
     def _fill_slots(self) -> None:
         while self._waiting and self._slot_free():
             job_id = next(iter(self._waiting))
-            plan, _ = self._waiting.pop(job_id)
+            plan = self._waiting.pop(job_id)
             self._starting += 1  # holds the slot until the task has the job's lock
             task = asyncio.get_running_loop().create_task(self._start_waiting(job_id, plan))
             self._tasks.add(task)
