@@ -22,6 +22,7 @@ import pytest
 
 from esap_messages import Topology
 from esap_runtime.bus import delete_topology
+from esap_runtime.private_servers import PrivatePostgres, PrivateRabbitMQ, PrivateServerError, private_root
 from esap_runtime.stopping import await_chain
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -189,3 +190,33 @@ async def bus_namespace(amqp_url: str) -> AsyncIterator[str]:
         await delete_topology(await conn.channel(), Topology(namespace))
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="module")
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    """A RabbitMQ node of the module's own, for tests that stop, crash or cut it; the shared one is never touched."""
+    node = None
+    try:
+        node = PrivateRabbitMQ(private_root("esap-rabbitmq-"))
+        node.start()
+        yield node
+    except PrivateServerError as exc:
+        pytest.fail(f"a private RabbitMQ node could not start: {exc}", pytrace=False)
+    finally:
+        if node is not None:
+            node.close()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the module's own, for tests that stop or crash it."""
+    cluster = None
+    try:
+        cluster = PrivatePostgres(private_root("esap-postgres-"))
+        cluster.start()
+        yield cluster
+    except PrivateServerError as exc:
+        pytest.fail(f"a private PostgreSQL cluster could not start: {exc}", pytrace=False)
+    finally:
+        if cluster is not None:
+            cluster.close()
