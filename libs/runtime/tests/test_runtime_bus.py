@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from uuid import uuid4
 
 import aio_pika
+import aiormq
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -170,6 +171,36 @@ async def test_an_unavailable_dependency_holds_messages_until_it_returns(bus: Bu
     assert calls == 3
     assert bus.metrics.retried.labels("RunJob")._value.get() == 0
     assert bus.metrics.dead_lettered.labels("RunJob")._value.get() == 0
+
+
+@pytest.mark.parametrize("failure", [
+    aiormq.exceptions.ChannelInvalidStateError("channel being restored"),  # a publish during a reconnection
+    aiormq.exceptions.ConnectionClosed(320, "CONNECTION_FORCED"),
+    aiormq.exceptions.DeliveryError(None, aiormq.spec.Basic.Nack(delivery_tag=1)),  # not confirmed
+    ConnectionResetError("reset by peer"),
+    TimeoutError(),
+], ids=lambda exc: type(exc).__name__)
+async def test_a_handler_that_cannot_reach_what_it_needs_holds_its_message_instead_of_dead_lettering_it(
+    bus: Bus, amqp_url: str, failure: Exception
+) -> None:
+    calls = 0
+    done = asyncio.Event()
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise failure
+        done.set()
+
+    await bus.publish(RunJob(job_id=uuid4()))
+    await bus.consume(bus.topology.catalog, handler)
+
+    await asyncio.wait_for(done.wait(), 10)
+    assert calls == 3
+    assert bus.metrics.dead_lettered.labels("RunJob")._value.get() == 0
+    assert bus.metrics.held._value.get() == 1
+    assert await queue_depth(amqp_url, bus.topology.catalog.dead) == 0
 
 
 async def test_undecodable_messages_are_dead_lettered(bus: Bus, amqp_url: str) -> None:

@@ -12,10 +12,16 @@ Reliability rules kept here so that no service has to remember them:
 - a consumer takes each message of a batched body as a delivery of its own; the AMQP message is acked once all of
   them are settled, and one that fails alone is retried or dead-lettered alone;
 - a consumed message is acked only after its handler returned, i.e. after its effect is durable;
-- a failing batch is split so one bad message cannot block the others; a message that fails on its own is
-  dead-lettered; ``RetryLaterError`` sends it through the retry queue with backoff, up to MAX_ATTEMPTS;
-- ``DependencyUnavailableError`` (the database is down...) holds the batch, unacked, and tries again with backoff,
-  so an outage costs time, never messages.
+- a failure is classed by ``is_transient``: a transient one (``DependencyUnavailableError``: the database is
+  down...; the broker itself away: the handler could not publish) holds the batch, unacked, and tries again with
+  backoff, so an outage costs time, never messages; if the connection the batch came on is lost meanwhile, the
+  batch is let go, since the broker delivers it again;
+- any other failure splits a batch so one bad message cannot block the others; ``RetryLaterError`` sends a message
+  through the retry queue with backoff, up to MAX_ATTEMPTS; a message that fails on its own otherwise (it can never
+  succeed: a permanent refusal, a bug) is dead-lettered, as is an undecodable one;
+- consumers come back after every reconnection: their queues are declared on their own channel, which the robust
+  connection restores with its consumer; ``ready`` says whether the connection is up and every consumer live, and
+  the metrics count reconnections and live consumers per queue.
 
 Knows the message contracts, never their meaning.
 """
@@ -27,6 +33,7 @@ from datetime import datetime
 from uuid import uuid4
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
@@ -34,7 +41,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from esap_messages import BATCH_HEADER, MESSAGE_TYPES, Encoded, Message, Topology, decode_all, encode, join_bodies
 from esap_messages.registry import UnknownMessageTypeError, routing_key_of
@@ -51,6 +58,25 @@ class RetryLaterError(Exception):
 
 class DependencyUnavailableError(Exception):
     """Something the handler needs is down: hold the messages and try again, without spending attempts."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    DependencyUnavailableError,
+    aiormq.exceptions.AMQPError,  # the broker closed the connection or the channel, or did not confirm
+    aiormq.exceptions.ChannelInvalidStateError,  # a publish on a channel being restored after a reconnection
+    ConnectionError,
+    TimeoutError,
+)
+"""What a handler may raise when something it needs is away: the message is held and tried again, never
+dead-lettered. A message that fails otherwise cannot succeed by waiting."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+RECONNECT_SECONDS = 2.0
+"""Pause between two attempts to reconnect to the broker: how long a repaired broker waits for its clients at most."""
 
 
 MAX_BATCH = 256
@@ -128,6 +154,22 @@ class BusMetrics:
             f"{service}_message_batch_duration_seconds", "Time to handle one batch of messages.",
             registry=registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.held = Counter(
+            f"{service}_messages_held_total", "Batches held unacked because something they need is away.",
+            registry=registry,
+        )
+        self.reconnections = Counter(
+            f"{service}_bus_reconnections_total", "Times the connection to the broker was made again.",
+            registry=registry,
+        )
+        self.connected = Gauge(
+            f"{service}_bus_connected", "1 while the connection to the broker and its publishing channel are open.",
+            registry=registry,
+        )
+        self.consumers = Gauge(
+            f"{service}_bus_consumers", "Live consumers of this process per queue: 0 means the queue is not read.",
+            ["queue"], registry=registry,
+        )
 
 
 class Bus:
@@ -144,10 +186,12 @@ class Bus:
         self._outgoing: Coalescer[Message, None] = Coalescer(
             self._send_batch, max_in_flight=MAX_IN_FLIGHT, max_batch=MAX_BATCH, linger=PUBLISH_LINGER,
             linger_above=PUBLISH_LINGER_ABOVE)
+        metrics.connected.set_function(lambda: float(self.is_connected))
+        connection.reconnect_callbacks.add(self._reconnected)
 
     @classmethod
     async def connect(cls, url: str, topology: Topology, metrics: BusMetrics) -> "Bus":
-        connection = await aio_pika.connect_robust(url, client_properties={"connection_name": topology.namespace})
+        connection = await connect_robust(url, topology.namespace)
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await declare_topology(channel, topology)
         return cls(connection, channel, exchange, topology, metrics)
@@ -155,6 +199,15 @@ class Bus:
     @property
     def is_connected(self) -> bool:
         return not self._connection.is_closed and not self._channel.is_closed
+
+    @property
+    def ready(self) -> bool:
+        """Connected, and every consumer live on its queue: the service does its work (readiness)."""
+        return self.is_connected and all(consumer.live for consumer in self._consumers)
+
+    def _reconnected(self, *_args: object) -> None:
+        self.metrics.reconnections.inc()
+        log.info("Reconnected to the broker.", consumers=[c.queue for c in self._consumers])
 
     async def publish(self, message: Message) -> None:
         """Publish and wait for the broker's confirm; raises if the broker refused or could not route it."""
@@ -222,10 +275,13 @@ class Bus:
         await channel.set_qos(prefetch_count=prefetch or max(batch_size * workers * 2, 16))
         consumer = _BatchConsumer(self, spec, handler, batch_size=batch_size, linger=linger, workers=workers,
                                   linger_above=linger_above)
-        queue = await channel.get_queue(spec.name, ensure=False)
-        await queue.consume(consumer.on_message)
+        # Declared (as the topology declares it), not merely looked up: the robust channel restores only the queues
+        # declared on it, and with each its consumers, when the connection comes back.
+        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments())
+        consumer.attach(channel, await queue.consume(consumer.on_message))
         consumer.start()
         self._consumers.append(consumer)
+        self.metrics.consumers.labels(spec.name).set_function(lambda: float(consumer.live))
 
     async def close(self) -> None:
         """Stop consuming, then close the connection; unsettled deliveries go back to the queue. A broker that
@@ -237,6 +293,25 @@ class Bus:
         except TimeoutError:
             log.warning("The broker did not answer the close in time; the connection is dropped.",
                         timeout=CLOSE_SECONDS)
+
+
+async def connect_robust(url: str, name: str) -> AbstractRobustConnection:
+    """A connection that comes back by itself (with its channels, declared queues and their consumers), trying every
+    RECONNECT_SECONDS while the broker is away."""
+    return await aio_pika.connect_robust(url, client_properties={"connection_name": name},
+                                         reconnect_interval=RECONNECT_SECONDS)
+
+
+def consuming(channel: AbstractChannel, consumer_tag: str) -> bool:
+    """Whether ``channel`` is open and the broker delivers to ``consumer_tag`` on it now.
+
+    aio-pika has no public, non-blocking way to read the open AMQP channel under a robust one; the attribute it
+    keeps it in is read here only, and a broker restart test shows this answer going to False and back."""
+    if channel.is_closed:
+        return False
+    underlay = getattr(channel, "_channel", None)
+    consumers = getattr(getattr(underlay, "channel", None), "consumers", None)
+    return consumers is not None and consumer_tag in consumers
 
 
 async def declare_topology(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
@@ -309,6 +384,20 @@ class _BatchConsumer:
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._load = LoadGauge(linger_above)
         self._tasks: list[asyncio.Task[None]] = []
+        self._channel: AbstractChannel | None = None
+        self._tag = ""
+
+    @property
+    def queue(self) -> str:
+        return self._spec.name
+
+    @property
+    def live(self) -> bool:
+        return self._channel is not None and consuming(self._channel, self._tag)
+
+    def attach(self, channel: AbstractChannel, consumer_tag: str) -> None:
+        self._channel = channel
+        self._tag = consumer_tag
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name=f"consume:{self._spec.name}:{i}")
@@ -351,7 +440,9 @@ class _BatchConsumer:
 
     async def _work(self) -> None:
         while True:
-            deliveries = await self._next_batch()
+            deliveries = _current(await self._next_batch())
+            if not deliveries:
+                continue  # all came on a connection since lost: the broker delivers them again
             try:
                 await self._handle(deliveries)
             except Exception as exc:
@@ -384,25 +475,36 @@ class _BatchConsumer:
             try:
                 with self._bus.metrics.batch_seconds.time():
                     await self._handler(deliveries)
-            except DependencyUnavailableError as exc:
-                log.warning("Dependency unavailable, holding messages.", queue=self._spec.name,
-                            held=len(deliveries), retry_in=pause, error=str(exc))
+            except Exception as exc:
+                if not is_transient(exc):
+                    await self._refused(deliveries, exc)
+                    return
+                if pause == 0.5:
+                    self._bus.metrics.held.inc()
+                log.warning("Something the handler needs is away; holding the messages.", queue=self._spec.name,
+                            held=len(deliveries), retry_in=pause, error=repr(exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 15.0)
-                continue
-            except Exception as exc:
-                if len(deliveries) > 1:
-                    log.warning("Batch failed, handling its messages one by one.", queue=self._spec.name,
-                                size=len(deliveries), error=repr(exc))
-                    for delivery in deliveries:
-                        await self._handle([delivery])
+                deliveries = _current(deliveries)
+                if not deliveries:
+                    log.info("The held messages' connection was lost; the broker delivers them again.",
+                             queue=self._spec.name)
                     return
-                await self._fail(deliveries[0], exc)
-                return
+                continue
             for delivery in deliveries:
                 self._bus.metrics.consumed.labels(delivery.message.type_name()).inc()
                 await _ack(delivery)
             return
+
+    async def _refused(self, deliveries: list[Delivery], exc: Exception) -> None:
+        """A failure that waiting does not cure: split the batch, then retry or dead-letter each message alone."""
+        if len(deliveries) > 1:
+            log.warning("Batch failed, handling its messages one by one.", queue=self._spec.name,
+                        size=len(deliveries), error=repr(exc))
+            for delivery in deliveries:
+                await self._handle([delivery])
+            return
+        await self._fail(deliveries[0], exc)
 
     async def _fail(self, delivery: Delivery, exc: Exception) -> None:
         name = delivery.message.type_name()
@@ -424,6 +526,12 @@ class _BatchConsumer:
         # One of several in an AMQP message: it goes to the dead-letter queue on its own, the others stay.
         await self._bus.send_to_queue(self._spec.dead, delivery.message, attempt=delivery.attempt, delay_ms=0)
         await delivery.envelope.settle_one()
+
+
+def _current(deliveries: list[Delivery]) -> list[Delivery]:
+    """The deliveries whose channel is still open: one that came before a reconnection can no longer be settled, and
+    the broker delivers it again on the new channel."""
+    return [d for d in deliveries if not d.raw.channel.is_closed]
 
 
 async def _ack(delivery: Delivery) -> None:

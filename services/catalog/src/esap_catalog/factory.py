@@ -77,7 +77,7 @@ class Factory:
             return self.listener.connected
 
         async def bus() -> bool:
-            return self.bus.is_connected
+            return self.bus.ready
 
         return {"database": database, "listen": listener, "bus": bus}
 

@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             catalog_port = catalog or await _open_catalog(stack, settings, metrics)
             publisher_port = publisher or await _open_publisher(stack, settings, metrics)
             verifier = await _open_verifier(stack, settings)
-            waiters = await _open_waiters(stack, settings) if publisher is None else None
+            waiters = await _open_waiters(stack, settings, metrics) if publisher is None else None
             app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters)
             app.state.console = console or await open_console(stack, settings, console_settings)
             log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
@@ -85,7 +85,7 @@ async def _open_publisher(stack: AsyncExitStack, settings: Settings, metrics: Ga
     return BusPublisher(bus, timeout=settings.publish_timeout_seconds)
 
 
-async def _open_waiters(stack: AsyncExitStack, settings: Settings) -> WaiterRegistry:
+async def _open_waiters(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics) -> WaiterRegistry:
     """WAIT woken by the bus' phase changes (the gateway's own subscription)."""
     waiters = WaiterRegistry()
     subscriber = await PhaseChangeSubscriber.start(settings.amqp_url.get_secret_value(),
@@ -93,6 +93,7 @@ async def _open_waiters(stack: AsyncExitStack, settings: Settings) -> WaiterRegi
                                                    waiters.wake_all)
     stack.push_async_callback(subscriber.close)
     waiters.live = lambda: subscriber.connected
+    metrics.phase_changes_subscribed.set_function(lambda: float(subscriber.connected))
     return waiters
 
 

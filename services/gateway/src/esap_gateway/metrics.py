@@ -47,6 +47,10 @@ class GatewayMetrics:
         self.open_waits = Gauge(
             "gateway_open_waits", "GET requests blocked in a WAIT for a phase change right now.", registry=registry,
         )
+        self.phase_changes_subscribed = Gauge(
+            "gateway_phase_changes_subscribed", "1 while the gateway receives phase changes from the bus (WAIT is "
+            "woken by them); 0: waits fall back to the catalog's own blocking read.", registry=registry,
+        )
         for outcome in CallbackOutcome:
             self.callbacks.labels(outcome.value)
         for reason in AUTH_REFUSALS:

@@ -70,7 +70,7 @@ class Monitor:
 
     def checks(self) -> dict[str, HealthCheck]:
         async def bus() -> bool:
-            return self.bus.is_connected
+            return self.bus.ready
 
         async def catalog_synced() -> bool:
             return self.sync.synced

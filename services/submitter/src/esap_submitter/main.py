@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(observations.close)
 
             async def bus_connected() -> bool:
-                return bus.is_connected
+                return bus.ready
 
             checks["bus"] = bus_connected
             service = SubmissionService(backends, metrics, hold_on_outage=HOLD_ON_OUTAGE,

@@ -13,10 +13,11 @@ from uuid import UUID
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from esap_messages import JobPhaseChanged, Topology, decode_all
+from esap_runtime.bus import connect_robust, consuming
 
 log = structlog.get_logger("esap.gateway.phase_changes")
 
@@ -29,25 +30,28 @@ class PhaseChangeSubscriber:
         self._connection = connection
         self._on_change = on_change
         self._on_reconnect = on_reconnect
+        self._channel: AbstractChannel | None = None
+        self._tag = ""
 
     @classmethod
     async def start(cls, url: str, topology: Topology, on_change: Callable[[UUID], None],
                     on_reconnect: Callable[[], None]) -> "PhaseChangeSubscriber":
-        connection = await aio_pika.connect_robust(
-            url, client_properties={"connection_name": f"{topology.namespace}.gateway-waits"})
+        connection = await connect_robust(url, f"{topology.namespace}.gateway-waits")
         subscriber = cls(connection, on_change, on_reconnect)
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=PREFETCH)
         exchange = await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key=f"{JobPhaseChanged.routing_key}.*")
-        await queue.consume(subscriber._received, no_ack=True)
+        subscriber._channel = channel
+        subscriber._tag = await queue.consume(subscriber._received, no_ack=True)
         connection.reconnect_callbacks.add(subscriber._reconnected)
         return subscriber
 
     @property
     def connected(self) -> bool:
-        return not self._connection.is_closed
+        """Whether changes arrive now: the connection is up and the queue has its consumer again."""
+        return self._channel is not None and not self._connection.is_closed and consuming(self._channel, self._tag)
 
     async def close(self) -> None:
         await self._connection.close()
