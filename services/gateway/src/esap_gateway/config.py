@@ -113,6 +113,11 @@ class Settings(ServiceSettings):
                 raise ValueError("static_tokens are refused in production; set allow_unsafe_identity to accept them")
             if not self.oidc_issuer:
                 raise ValueError("production needs oidc_issuer (and oidc_audience): nobody could sign in")
+        if self.environment is Environment.PRODUCTION:
+            for name in ("oidc_issuer", "oidc_jwks_url"):
+                value = getattr(self, name)
+                if value and not value.lower().startswith("https://"):
+                    raise ValueError(f"{name} must be an https URL in production: its keys decide who is who")
         return self
 
     @field_validator("local_work_root")

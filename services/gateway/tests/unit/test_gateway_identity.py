@@ -7,6 +7,7 @@ from pydantic import SecretStr, ValidationError
 
 from esap_gateway.adapters.tokens import InvalidTokenError
 from esap_gateway.config import Settings
+from esap_gateway.console.settings import ConsoleSettings
 from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.errors import UnauthenticatedError
 from esap_gateway.services.identity import IdentityService
@@ -58,6 +59,10 @@ def test_development_allows_anonymous_use_and_static_tokens_by_default() -> None
     ({"allow_anonymous": False, "static_tokens": SecretStr('{"t": "u"}')}, "static_tokens are refused"),
     ({"allow_anonymous": False}, "production needs oidc_issuer"),
     ({"allow_anonymous": False, "oidc_issuer": "https://iam.example"}, "oidc_audience is required"),
+    ({"allow_anonymous": False, "oidc_issuer": "http://iam.example", "oidc_audience": "esap"},
+     "oidc_issuer must be an https URL"),
+    ({"allow_anonymous": False, "oidc_issuer": "https://iam.example", "oidc_audience": "esap",
+      "oidc_jwks_url": "http://iam.example/jwks"}, "oidc_jwks_url must be an https URL"),
 ])
 def test_production_refuses_unsafe_identity(fields: dict[str, object], why: str) -> None:
     with pytest.raises(ValidationError, match=why):
@@ -77,3 +82,11 @@ def test_production_with_oidc_or_an_explicit_choice_starts() -> None:
 def test_a_malformed_token_map_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="static_tokens"):
         Settings(static_tokens=SecretStr(value))
+
+
+def test_the_console_cookie_is_secure_in_production_and_cannot_be_made_plain_there() -> None:
+    assert ConsoleSettings(environment=Environment.PRODUCTION, amqp_url=SAFE_AMQP).cookie_secure
+    assert not ConsoleSettings().cookie_secure
+    assert ConsoleSettings(console_cookie_secure=True).cookie_secure
+    with pytest.raises(ValidationError, match="console_cookie_secure=false is refused in production"):
+        ConsoleSettings(environment=Environment.PRODUCTION, amqp_url=SAFE_AMQP, console_cookie_secure=False)

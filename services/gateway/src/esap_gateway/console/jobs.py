@@ -9,10 +9,11 @@ import asyncio
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from esap_gateway.console.live import job_events, list_events, result_items
+from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render, templates
 from esap_gateway.handlers.dependencies import Jobs
 from esap_gateway.handlers.requests import Form, Query
@@ -22,7 +23,7 @@ from esap_gateway.services.requests import WAITABLE
 from esap_messages import FINAL_PHASES, Phase, utcnow
 from esap_messages.api import JobView
 
-router = APIRouter(tags=["console"], include_in_schema=False)
+router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
 
 ARCHIVE_DELAY = timedelta(seconds=2)
 """ARCHIVE sets the destruction time this close: the catalog's sweeper archives the job at its next pass."""

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.console.catalogue import facilities_for, search
 from esap_gateway.console.forms import check_values, form_values, to_fields
+from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import Jobs, get_factory
@@ -20,7 +21,7 @@ from esap_gateway.handlers.requests import Form
 from esap_gateway.services.errors import InvalidRequestError, NotFoundError
 from esap_messages.api import ExecutionPlan, WorkflowView
 
-router = APIRouter(tags=["console"], include_in_schema=False)
+router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
 
 AppFactory = Annotated[Factory, Depends(get_factory)]
 

@@ -48,7 +48,7 @@ async def get_console_owner(request: Request, factory: Annotated[Factory, Depend
 
 def set_token(response: Response, token: str, console: ConsoleResources) -> None:
     response.set_cookie(TOKEN_COOKIE, token, max_age=int(console.settings.console_session_hours * 3600),
-                        httponly=True, samesite="lax", secure=console.settings.console_cookie_secure, path="/")
+                        httponly=True, samesite="lax", secure=console.settings.cookie_secure, path="/")
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:

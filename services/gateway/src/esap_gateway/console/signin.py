@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from esap_gateway.console.oidc import SignInAttempt, SignInError, new_attempt
+from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import ATTEMPT_COOKIE, TOKEN_COOKIE, Console, render, set_token
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import get_factory
 from esap_gateway.services.errors import UnauthenticatedError
 
-router = APIRouter(tags=["console"], include_in_schema=False)
+router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
 
 AppFactory = Annotated[Factory, Depends(get_factory)]
 ATTEMPT_SECONDS = 600
@@ -69,7 +70,7 @@ async def sign_in_with_provider(request: Request, factory: AppFactory, console: 
     response = RedirectResponse(url, status_code=303)
     kept = json.dumps({"state": attempt.state, "verifier": attempt.verifier, "next": _local(next)})
     response.set_cookie(ATTEMPT_COOKIE, kept, max_age=ATTEMPT_SECONDS, httponly=True, samesite="lax",
-                        secure=console.settings.console_cookie_secure, path="/signin")
+                        secure=console.settings.cookie_secure, path="/signin")
     return response
 
 
