@@ -20,6 +20,8 @@ class FakeVerifier:
     async def identity(self, token: str) -> str:
         if token == "good.jwt.token":
             return "carol"
+        if token == "alice.jwt.token":
+            return "alice"
         raise InvalidTokenError("The token has expired.")
 
 
@@ -32,6 +34,13 @@ async def test_static_tokens_and_jwts_name_their_user() -> None:
     identity = service(anonymous=False, verifier=FakeVerifier())
     assert await identity.owner("Bearer token-a") == "alice"
     assert await identity.owner("bearer good.jwt.token") == "carol"
+
+
+async def test_a_jwt_naming_a_static_token_user_is_refused_so_two_sources_never_share_jobs() -> None:
+    identity = service(anonymous=False, verifier=FakeVerifier())
+    with pytest.raises(UnauthenticatedError, match="development token"):
+        await identity.owner("Bearer alice.jwt.token")
+    assert await identity.owner("Bearer token-a") == "alice"
 
 
 @pytest.mark.parametrize("header", ["Bearer token-x", "Bearer expired.jwt.token", "Basic YWxpY2U6eA==", "Bearer"])

@@ -30,6 +30,7 @@ class IdentityService:
     def __init__(self, *, static_tokens: Mapping[str, str], allow_anonymous: bool,
                  verifier: TokenVerifier | None, metrics: GatewayMetrics) -> None:
         self._static = dict(static_tokens)
+        self._static_users = frozenset(static_tokens.values())
         self._anonymous = allow_anonymous
         self._verifier = verifier
         self._metrics = metrics
@@ -52,11 +53,18 @@ class IdentityService:
             self._count("unknown")
             raise UnauthenticatedError("The token is not known to this service.")
         try:
-            return await self._verifier.identity(token)
+            owner = await self._verifier.identity(token)
         except InvalidTokenError as exc:
             self._count("invalid")
             log.info("Token refused.", reason=str(exc))
             raise UnauthenticatedError(str(exc)) from None
+        if owner in self._static_users:
+            # Two sources must never name one owner: the identity provider's user would see the development
+            # token user's jobs (or the other way round).
+            self._count("invalid")
+            log.warning("Token refused: its owner is also a static token's user.", owner=owner)
+            raise UnauthenticatedError("This identity is also a development token's user here; it is refused.")
+        return owner
 
     def _static_user(self, token: str) -> str | None:
         found = None
