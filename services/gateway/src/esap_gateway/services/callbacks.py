@@ -50,6 +50,11 @@ class CallbackService:
         self._publisher = publisher
         self._metrics = metrics
 
+    def refuse_unauthenticated(self) -> None:
+        """A report sent without a well-formed credential: refused before its body is read."""
+        self._count(CallbackOutcome.UNAUTHORIZED)
+        raise UnauthenticatedError("Send the job's callback token as 'Authorization: Bearer <token>'.")
+
     async def report(self, job_id: str, authorization: str | None, body: bytes) -> None:
         try:
             await self._report(job_id, authorization, body)
