@@ -14,6 +14,7 @@ from esap_gateway.services.identity import IdentityService
 from esap_runtime.settings import Environment
 
 SAFE_AMQP = SecretStr("amqp://esap:secret@rabbit:5672/")
+PUBLIC = "https://batch.example.org/esap"
 
 
 class FakeVerifier:
@@ -68,10 +69,12 @@ def test_development_allows_anonymous_use_and_static_tokens_by_default() -> None
     ({"allow_anonymous": False, "static_tokens": SecretStr('{"t": "u"}')}, "static_tokens are refused"),
     ({"allow_anonymous": False}, "production needs oidc_issuer"),
     ({"allow_anonymous": False, "oidc_issuer": "https://iam.example"}, "oidc_audience is required"),
-    ({"allow_anonymous": False, "oidc_issuer": "http://iam.example", "oidc_audience": "esap"},
-     "oidc_issuer must be an https URL"),
+    ({"allow_anonymous": False, "oidc_issuer": "http://iam.example", "oidc_audience": "esap",
+      "public_base_url": PUBLIC}, "oidc_issuer must be an https URL"),
     ({"allow_anonymous": False, "oidc_issuer": "https://iam.example", "oidc_audience": "esap",
-      "oidc_jwks_url": "http://iam.example/jwks"}, "oidc_jwks_url must be an https URL"),
+      "oidc_jwks_url": "http://iam.example/jwks", "public_base_url": PUBLIC}, "oidc_jwks_url must be an https URL"),
+    ({"allow_anonymous": False, "oidc_issuer": "https://iam.example", "oidc_audience": "esap"},
+     "production needs public_base_url"),
 ])
 def test_production_refuses_unsafe_identity(fields: dict[str, object], why: str) -> None:
     with pytest.raises(ValidationError, match=why):
@@ -80,10 +83,10 @@ def test_production_refuses_unsafe_identity(fields: dict[str, object], why: str)
 
 def test_production_with_oidc_or_an_explicit_choice_starts() -> None:
     oidc = Settings(environment=Environment.PRODUCTION, amqp_url=SAFE_AMQP, oidc_issuer="https://iam.example",
-                    oidc_audience="esap")
+                    oidc_audience="esap", public_base_url=PUBLIC)
     assert not oidc.anonymous_allowed
     chosen = Settings(environment=Environment.PRODUCTION, amqp_url=SAFE_AMQP, allow_unsafe_identity=True,
-                      allow_anonymous=True, static_tokens=SecretStr('{"t": "u"}'))
+                      allow_anonymous=True, static_tokens=SecretStr('{"t": "u"}'), public_base_url=PUBLIC)
     assert chosen.anonymous_allowed and chosen.token_users == {"t": "u"}
 
 
@@ -99,3 +102,10 @@ def test_the_console_cookie_is_secure_in_production_and_cannot_be_made_plain_the
     assert ConsoleSettings(console_cookie_secure=True).cookie_secure
     with pytest.raises(ValidationError, match="console_cookie_secure=false is refused in production"):
         ConsoleSettings(environment=Environment.PRODUCTION, amqp_url=SAFE_AMQP, console_cookie_secure=False)
+
+
+@pytest.mark.parametrize("value", ["batch.example.org", "ftp://batch.example.org", "https://batch.example.org/?x=1",
+                                   "https:///path"])
+def test_a_public_base_url_that_is_no_absolute_http_url_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="public_base_url must be an absolute"):
+        Settings(public_base_url=value)
