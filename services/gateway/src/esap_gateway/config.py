@@ -52,6 +52,10 @@ class Settings(ServiceSettings):
     catalogue_cache_seconds: float = Field(
         5.0, ge=0, le=3600, description="How long workflows and facilities read from the catalog are reused."
     )
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="State-changing requests (create, run, abort, update, delete) one owner may make a "
+        "minute, in bursts of as many; beyond, 429 with Retry-After. 0: no limit.",
+    )
     publish_timeout_seconds: float = Field(
         5.0, gt=0, le=300, description="Time allowed for the broker to confirm one published command."
     )

@@ -18,6 +18,7 @@ from esap_gateway.services.errors import (
     InvalidRequestError,
     NotAllowedError,
     NotFoundError,
+    RateLimitedError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
@@ -53,6 +54,11 @@ async def _unavailable(request: Request, exc: Exception) -> PlainTextResponse:
     return PlainTextResponse(message, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _rate_limited(request: Request, exc: Exception) -> PlainTextResponse:
+    assert isinstance(exc, RateLimitedError)
+    return PlainTextResponse(str(exc), status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _http_error(request: Request, exc: Exception) -> PlainTextResponse:
     assert isinstance(exc, HTTPException)
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
@@ -67,5 +73,6 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _refused)
     for kind in _UNAVAILABLE:
         app.add_exception_handler(kind, _unavailable)
+    app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -24,6 +24,7 @@ from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.creation import check_facility, resolve_parameters
 from esap_gateway.services.errors import InvalidRequestError, NotAllowedError, NotFoundError
+from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.requests import (
     CreationRequest,
     Pairs,
@@ -55,7 +56,8 @@ class JobService:
     def __init__(self, catalog: CatalogClient, publisher: Publisher, catalogue: CatalogueCache,
                  files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str | None,
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
-                 waiters: WaiterRegistry | None = None, planner: PlanningService | None = None) -> None:
+                 waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -66,10 +68,12 @@ class JobService:
         self._lifetime = lifetime
         self._waiters = waiters
         self._planner = planner or PlanningService(catalogue)
+        self._limiter = limiter or RateLimiter(0)
 
     async def create(self, form: Pairs, owner: str | None) -> UUID:
         """Checked in full before anything is published; without FACILITY, the job goes to the best offer. Its
         quote is its offer's estimated end (unknown when the catalog cannot say)."""
+        self._limiter.take(owner)
         request = parse_creation(form, self._default_facility)
         workflow = await self._catalogue.workflow(request.workflow)
         if workflow is None:
@@ -131,6 +135,7 @@ class JobService:
         return (await self._load(job_id, owner)).phase
 
     async def change_phase(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        self._limiter.take(owner)
         action = parse_phase_action(form)
         job = await self._load(job_id, owner)
         if action is PhaseAction.RUN:
@@ -150,6 +155,7 @@ class JobService:
         return await self._load(job_id, owner)
 
     async def delete(self, job_id: str, owner: str | None) -> None:
+        self._limiter.take(owner)
         job = await self._load(job_id, owner)
         await self._publisher.publish(DeleteJob(job_id=job.job_id, owner=owner))
         log.info("Job deletion requested.", job_id=str(job.job_id), phase=job.phase.value)
@@ -159,12 +165,14 @@ class JobService:
         await self.delete(job_id, owner)
 
     async def set_execution_duration(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        self._limiter.take(owner)
         duration = parse_execution_duration(form)
         job = await self._pending(job_id, owner, "its execution duration")
         await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, execution_duration=duration))
         return job.job_id
 
     async def set_destruction(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        self._limiter.take(owner)
         destruction = parse_destruction(form)
         if destruction <= utcnow():
             raise InvalidRequestError("DESTRUCTION", "must be in the future")
@@ -175,6 +183,7 @@ class JobService:
         return job.job_id
 
     async def set_parameters(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
+        self._limiter.take(owner)
         given = parse_parameters(form)
         job = await self._pending(job_id, owner, "its parameters")
         workflow = await self._catalogue.workflow(job.workflow)
