@@ -19,6 +19,7 @@ import structlog
 from esap_gateway.adapters.catalog import CatalogClient, ForeignJobError, InvalidCursorError
 from esap_gateway.adapters.publisher import Publisher
 from esap_gateway.adapters.result_files import LocalResultFiles
+from esap_gateway.domain.results import find_result
 from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
@@ -197,7 +198,7 @@ class JobService:
 
     async def result_content(self, job_id: str, result_id: str, owner: str | None) -> ResultContent:
         job = await self._load(job_id, owner)
-        result = next((r for r in job.results if r.id == result_id), None)
+        result = find_result(job.results, result_id)
         if result is None:
             raise NotFoundError(f"Job {job.job_id} has no result {result_id!r}.")
         path = await self._files.open_path(result.location)

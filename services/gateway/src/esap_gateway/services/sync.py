@@ -2,8 +2,8 @@
 
 The job is an ordinary UWS job (created with PHASE=RUN, listed, kept until its destruction); the request
 blocks on the catalog's change notifications (WAIT), never on polling, for up to ``timeout`` seconds. Then:
-the job's first result when it completed with results, otherwise the job itself (still running, failed or
-aborted: its document says which).
+the job's main result (``results/result``, see domain.results) when it completed with results, otherwise the job
+itself (still running, failed or aborted: its document says which).
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from esap_gateway.adapters.catalog import CatalogClient
+from esap_gateway.domain.results import MAIN_RESULT, main_result
 from esap_gateway.services.jobs import JobService
 from esap_gateway.services.requests import Fields, Pairs
 from esap_messages import FINAL_PHASES, Phase
@@ -41,6 +42,6 @@ class SyncService:
             if view is None:  # not stored within the catalog's creation grace: let the client look later
                 break
             if view.phase in FINAL_PHASES:
-                main = view.results[0] if view.phase is Phase.COMPLETED and view.results else None
-                return SyncOutcome(job_id, main)
+                main = main_result(view.results) if view.phase is Phase.COMPLETED else None
+                return SyncOutcome(job_id, None if main is None else main.model_copy(update={"id": MAIN_RESULT}))
         return SyncOutcome(job_id, None)
