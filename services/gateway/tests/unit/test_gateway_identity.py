@@ -8,8 +8,9 @@ from pydantic import SecretStr, ValidationError
 from esap_gateway.adapters.tokens import InvalidTokenError
 from esap_gateway.config import Settings
 from esap_gateway.console.settings import ConsoleSettings
+from esap_gateway.domain.errors import UnauthenticatedError
+from esap_gateway.domain.identity import credential_from_header
 from esap_gateway.metrics import GatewayMetrics
-from esap_gateway.services.errors import UnauthenticatedError
 from esap_gateway.services.identity import IdentityService
 from esap_runtime.settings import Environment
 
@@ -33,29 +34,29 @@ def service(*, anonymous: bool, verifier: FakeVerifier | None = None) -> Identit
 
 async def test_static_tokens_and_jwts_name_their_user() -> None:
     identity = service(anonymous=False, verifier=FakeVerifier())
-    assert await identity.owner("Bearer token-a") == "alice"
-    assert await identity.owner("bearer good.jwt.token") == "carol"
+    assert await identity.owner(credential_from_header("Bearer token-a")) == "alice"
+    assert await identity.owner(credential_from_header("bearer good.jwt.token")) == "carol"
 
 
 async def test_a_jwt_naming_a_static_token_user_is_refused_so_two_sources_never_share_jobs() -> None:
     identity = service(anonymous=False, verifier=FakeVerifier())
     with pytest.raises(UnauthenticatedError, match="development token"):
-        await identity.owner("Bearer alice.jwt.token")
-    assert await identity.owner("Bearer token-a") == "alice"
+        await identity.owner(credential_from_header("Bearer alice.jwt.token"))
+    assert await identity.owner(credential_from_header("Bearer token-a")) == "alice"
 
 
 @pytest.mark.parametrize("header", ["Bearer token-x", "Bearer expired.jwt.token", "Basic YWxpY2U6eA==", "Bearer"])
 async def test_a_token_sent_but_not_accepted_is_refused_even_with_anonymous_use(header: str) -> None:
     with pytest.raises(UnauthenticatedError):
-        await service(anonymous=True, verifier=FakeVerifier()).owner(header)
+        await service(anonymous=True, verifier=FakeVerifier()).owner(credential_from_header(header))
 
 
 async def test_without_a_token_the_caller_is_anonymous_only_when_allowed() -> None:
-    assert await service(anonymous=True).owner(None) is None
+    assert await service(anonymous=True).owner(credential_from_header(None)) is None
     with pytest.raises(UnauthenticatedError, match="Authentication required"):
-        await service(anonymous=False).owner(None)
+        await service(anonymous=False).owner(credential_from_header(None))
     with pytest.raises(UnauthenticatedError, match="not known"):
-        await service(anonymous=False).owner("Bearer some.jwt.value")
+        await service(anonymous=False).owner(credential_from_header("Bearer some.jwt.value"))
 
 
 def test_development_allows_anonymous_use_and_static_tokens_by_default() -> None:

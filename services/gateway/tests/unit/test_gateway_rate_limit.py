@@ -8,8 +8,8 @@ import pytest
 from fastapi import FastAPI
 
 from esap_gateway.config import Settings
+from esap_gateway.domain.errors import RateLimitedError
 from esap_gateway.main import create_app
-from esap_gateway.services.errors import RateLimitedError
 from esap_gateway.services.ratelimit import RateLimiter
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
+from esap_gateway.domain.errors import NotAllowedError
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import get_factory
-from esap_gateway.services.errors import NotAllowedError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from esap_gateway.console.resources import ConsoleResources
+from esap_gateway.domain.errors import UnauthenticatedError
+from esap_gateway.domain.identity import bearer
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import get_factory
-from esap_gateway.services.errors import UnauthenticatedError
 
 TOKEN_COOKIE = "esap_console_token"  # noqa: S105 (a cookie name, not a secret)
 ATTEMPT_COOKIE = "esap_console_signin"
@@ -41,7 +42,7 @@ def get_console(request: Request) -> ConsoleResources:
 async def get_console_owner(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str | None:
     token = request.cookies.get(TOKEN_COOKIE)
     try:
-        return await factory.identity.owner(f"Bearer {token}" if token else None)
+        return await factory.identity.owner(bearer(token))
     except UnauthenticatedError:
         raise SignInRequiredError(request.url.path, refused=token is not None) from None
 

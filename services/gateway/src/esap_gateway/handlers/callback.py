@@ -17,10 +17,10 @@ router = APIRouter(prefix="/uws", tags=["callback"])
 
 @router.post("/jobs/{job_id}/callback", status_code=204, summary="A running job's report (CallbackReport, JSON)")
 async def job_callback(job_id: str, request: Request, callbacks: Callbacks) -> Response:
-    authorization = request.headers.get("authorization")
-    if bearer_token(authorization) is None:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         callbacks.refuse_unauthenticated()
-    await callbacks.report(job_id, authorization, await request.body())
+    await callbacks.report(job_id, token, await request.body())
     return Response(status_code=204)
 
 

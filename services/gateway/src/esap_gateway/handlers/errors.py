@@ -12,8 +12,7 @@ from starlette.exceptions import HTTPException
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.adapters.publisher import PublishFailedError
 from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
-from esap_gateway.factory import Factory
-from esap_gateway.services.errors import (
+from esap_gateway.domain.errors import (
     InvalidReportError,
     InvalidRequestError,
     NotAllowedError,
@@ -22,6 +21,7 @@ from esap_gateway.services.errors import (
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
+from esap_gateway.factory import Factory
 from esap_runtime.outages import RETRY_AFTER_SECONDS
 
 _STATUS: dict[type[Exception], int] = {

@@ -7,20 +7,17 @@ Must not depend on FastAPI or on a concrete client: the JWT check is a port (``T
 """
 
 import hmac
-import re
 from collections.abc import Mapping
 from typing import Protocol
 
 import structlog
 
 from esap_gateway.adapters.tokens import InvalidTokenError
+from esap_gateway.domain.errors import UnauthenticatedError
+from esap_gateway.domain.identity import Credential
 from esap_gateway.metrics import GatewayMetrics
-from esap_gateway.services.errors import UnauthenticatedError
 
 log = structlog.get_logger("esap.gateway.identity")
-
-_BEARER = re.compile(r"Bearer +([\x21-\x7e]{1,8192})", re.IGNORECASE)
-
 
 class TokenVerifier(Protocol):
     async def identity(self, token: str) -> str: ...
@@ -35,17 +32,16 @@ class IdentityService:
         self._verifier = verifier
         self._metrics = metrics
 
-    async def owner(self, authorization: str | None) -> str | None:
-        if not authorization:
+    async def owner(self, credential: Credential) -> str | None:
+        if credential.malformed:
+            self._count("malformed")
+            raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
+        token = credential.token
+        if token is None:
             if self._anonymous:
                 return None
             self._count("missing")
             raise UnauthenticatedError("Authentication required: send 'Authorization: Bearer <token>'.")
-        match = _BEARER.fullmatch(authorization.strip())
-        if match is None:
-            self._count("malformed")
-            raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
-        token = match.group(1)
         user = self._static_user(token)
         if user is not None:
             return user

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from esap_gateway.services.errors import RateLimitedError
+from esap_gateway.domain.errors import RateLimitedError
 
 MAX_OWNERS = 100_000
 """Buckets kept at most; the least recently used goes first (a full bucket forgotten is the same as a new one)."""

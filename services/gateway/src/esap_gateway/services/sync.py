@@ -8,13 +8,13 @@ Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from esap_gateway.adapters.catalog import CatalogClient
 from esap_gateway.domain.results import MAIN_RESULT, main_result
+from esap_gateway.domain.uws import CreationRequest
 from esap_gateway.services.jobs import JobService
-from esap_gateway.services.requests import Fields, Pairs
 from esap_messages import FINAL_PHASES, Phase
 from esap_messages.api import ResultView
 
@@ -33,9 +33,8 @@ class SyncService:
         self._timeout = timeout
         self._max_wait = max_wait
 
-    async def run(self, pairs: Pairs, owner: str | None) -> SyncOutcome:
-        request = list(pairs) if Fields(pairs).all("PHASE") else [*pairs, ("PHASE", "RUN")]
-        job_id = await self._jobs.create(request, owner)
+    async def run(self, request: CreationRequest, owner: str | None) -> SyncOutcome:
+        job_id = await self._jobs.create(replace(request, run=True), owner)
         deadline = time.monotonic() + self._timeout
         while (remaining := deadline - time.monotonic()) > 0:
             view = await self._catalog.get_job(job_id, owner=owner, wait=max(1, min(int(remaining), self._max_wait)))

@@ -12,8 +12,8 @@ Must not depend on anything but esap_messages and the planning rules: pure funct
 
 from collections.abc import Sequence
 
-from esap_gateway.services.errors import InvalidRequestError
-from esap_gateway.services.planning import refusal
+from esap_gateway.domain.errors import InvalidRequestError
+from esap_gateway.domain.planning import refusal
 from esap_messages.api import FacilityView, ParameterView, WorkflowView
 
 MAX_PARAMETERS_BYTES = 32 * 1024
