@@ -6,6 +6,8 @@ This package depends on pydantic only. No service logic, no I/O.
 from esap_messages.base import Message, new_id, utcnow
 from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
 from esap_messages.events import (
+    CommandRefusal,
+    CommandSettled,
     JobKillFailed,
     JobPhaseChanged,
     JobReported,
@@ -44,6 +46,8 @@ __all__ = [
     "MESSAGE_TYPES",
     "AbortJob",
     "BackendHistoryEntry",
+    "CommandRefusal",
+    "CommandSettled",
     "CreateJob",
     "DeleteJob",
     "DiracStatus",

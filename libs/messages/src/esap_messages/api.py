@@ -93,6 +93,9 @@ class JobView(_View):
     history: list[PhaseEntry]
     backend_history: list[BackendHistoryEntry] = Field(
         default_factory=list, description="The backend's own history of the job (DIRAC's logging info), oldest first.")
+    abort_requested_at: UtcDatetime | None = Field(
+        default=None, description="When an abort of the running job was asked for, while the backend has not "
+        "confirmed it yet (the job is still QUEUED or EXECUTING).")
 
 
 class JobList(_View):

@@ -33,6 +33,7 @@ PUBLISHERS: dict[str, tuple[str, ...]] = {
     "SubmitJob": ("catalog",),
     "KillJob": ("catalog",),
     "JobPhaseChanged": ("catalog",),
+    "CommandSettled": ("catalog",),
     "JobSubmitted": ("submitter",),
     "JobSubmissionFailed": ("submitter",),
     "JobKillFailed": ("submitter",),
@@ -75,8 +76,12 @@ def _channel_id(cls: type[Message]) -> str:
 
 def receivers(spec: QueueSpec) -> list[type[Message]]:
     """The message types that the queue's bindings route into it, in registry order."""
+    return bound_by(spec.bindings)
+
+
+def bound_by(bindings: tuple[str, ...]) -> list[type[Message]]:
     return [cls for cls in MESSAGE_TYPES.values()
-            if any(topic_matches(b, key) for b in spec.bindings for key in _sample_keys(cls))]
+            if any(topic_matches(b, key) for b in bindings for key in _sample_keys(cls))]
 
 
 def _first_line(cls: type[Message]) -> str:
@@ -148,6 +153,24 @@ def _queue_channel(spec: QueueSpec) -> dict[str, Any]:
     }
 
 
+def _gateway_channel(topology: Topology) -> dict[str, Any]:
+    bound = ", ".join(f"`{b}`" for b in topology.gateway_subscription)
+    return {
+        "address": None,
+        "title": "Each gateway's subscription",
+        "description": (
+            f"An exclusive, auto-delete queue each gateway declares for itself (the broker names it), bound to "
+            f"{bound} and consumed without acknowledgements: phase changes wake the requests waiting on a job "
+            f"(UWS WAIT), settlements answer the requests that sent a command. No part of the durable topology: "
+            f"a message missed costs a waiting request time, never state."
+        ),
+        "messages": {c.type_name(): {"$ref": f"#/components/messages/{c.type_name()}"}
+                     for c in bound_by(topology.gateway_subscription)},
+        "bindings": {"amqp": {"is": "queue", "bindingVersion": AMQP_BINDING_VERSION,
+                              "queue": {"durable": False, "exclusive": True, "autoDelete": True, "vhost": "/"}}},
+    }
+
+
 def _consumer(spec: QueueSpec) -> str:
     return spec.name.rsplit(".", 1)[-1]
 
@@ -186,6 +209,16 @@ def _operations(topology: Topology) -> dict[str, Any]:
             "tags": [{"name": consumer}],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING_VERSION}},
         }
+    operations["consumeGatewaySubscription"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/queue-gateway"},
+        "title": "Each gateway consumes its own subscription",
+        "summary": "Without acknowledgements: hints that wake waiting requests.",
+        "messages": [{"$ref": f"#/channels/queue-gateway/messages/{c.type_name()}"}
+                     for c in bound_by(topology.gateway_subscription)],
+        "tags": [{"name": "gateway"}],
+        "bindings": {"amqp": {"ack": False, "bindingVersion": AMQP_BINDING_VERSION}},
+    }
     return operations
 
 
@@ -201,6 +234,7 @@ def document(topology: Topology | None = None) -> dict[str, Any]:
     topology = topology or Topology()
     channels: dict[str, Any] = {_channel_id(cls): _key_channel(cls, topology) for cls in MESSAGE_TYPES.values()}
     channels.update({f"queue-{_consumer(spec)}": _queue_channel(spec) for spec in topology.queues()})
+    channels["queue-gateway"] = _gateway_channel(topology)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -211,8 +245,8 @@ def document(topology: Topology | None = None) -> dict[str, Any]:
                 f"(`{topology.exchange}`; every exchange and queue name starts with the deployment's bus "
                 f"namespace, `{topology.namespace}` by default). Bodies are JSON; the AMQP `type` property names "
                 f"the message type, `message_id` repeats the body's message_id, and messages are persistent "
-                f"(hints, JobReported and JobPhaseChanged, are not). Messages of one type and routing key published "
-                f"together may share one AMQP message: its body is then a JSON array of them and the "
+                f"(hints, JobReported, JobPhaseChanged and CommandSettled, are not). Messages of one type and routing "
+                f"key published together may share one AMQP message: its body is then a JSON array of them and the "
                 f"`{BATCH_HEADER}` header holds their count. "
                 f"Generated from libs/messages: do not edit by hand."
             ),

@@ -1,11 +1,13 @@
 """Events: what happened, past tense, for any subscriber.
 
 Into the catalog: JobSubmitted, JobSubmissionFailed, JobStatusObserved, JobKillFailed, JobReported.
-Out of the catalog: JobPhaseChanged, one for every phase change it accepted.
+Out of the catalog: JobPhaseChanged, one for every phase change it accepted; CommandSettled, one for every command
+a client's request made, once it is applied or refused.
 From the gateway's callback: JobReported.
 Depends on pydantic only.
 """
 
+from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
@@ -121,3 +123,32 @@ class JobPhaseChanged(Message):
     def routing_key_for(self) -> str:
         """Subscribers bind ``job.phase_changed.<PHASE>`` or ``job.phase_changed.*``."""
         return f"{self.routing_key}.{self.phase.value}"
+
+
+class CommandRefusal(StrEnum):
+    """Why the catalog did not apply a command."""
+
+    UNKNOWN_JOB = "unknown_job"  # no such job (never made, or deleted)
+    NOT_OWNER = "not_owner"
+    FINAL = "final"  # the job has ended
+    NOT_APPLICABLE = "not_applicable"  # not in the job's phase (RUN of a job no longer PENDING, say)
+
+
+class CommandSettled(Message):
+    """The catalog's answer to a command a client's request made (CreateJob, RunJob, AbortJob, UpdateJob,
+    DeleteJob), once its transaction committed: applied (a duplicate counts: it was applied before), or refused and
+    why. The gateway answers the request on it (its 303, or the refusal), so the redirect's target shows the change."""
+
+    routing_key: ClassVar[str] = "command.settled"
+    persistent: ClassVar[bool] = False  # a hint: a gateway that misses it answers at its bound
+    mandatory: ClassVar[bool] = False  # no gateway may be listening
+
+    command_id: UUID
+    """The command's message_id."""
+    command: str = Field(max_length=64)
+    """The command's type name."""
+    job_id: UUID
+    applied: bool
+    refusal: CommandRefusal | None = None
+    phase: Phase | None = None
+    """The job's phase once the command was settled; None when there is no such job (unknown, or deleted)."""

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from esap_messages.base import Message
 from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
 from esap_messages.events import (
+    CommandSettled,
     JobKillFailed,
     JobPhaseChanged,
     JobReported,
@@ -40,6 +41,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         JobKillFailed,
         JobReported,
         JobPhaseChanged,
+        CommandSettled,
     )
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
 from esap_messages.events import (
+    CommandSettled,
     JobKillFailed,
     JobPhaseChanged,
     JobReported,
@@ -78,3 +79,10 @@ class Topology:
 
     def queues(self) -> tuple[QueueSpec, ...]:
         return (self.catalog, self.submitter, self.monitor)
+
+    @property
+    def gateway_subscription(self) -> tuple[str, ...]:
+        """The bindings of each gateway's own subscription: an exclusive, auto-delete queue of a server-chosen
+        name, no part of the durable topology (missing a message costs a waiting request time, never state): every
+        phase change (WAIT) and every command's settlement (the 303 of the request that made it)."""
+        return (f"{JobPhaseChanged.routing_key}.*", CommandSettled.routing_key)

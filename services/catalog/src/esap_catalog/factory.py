@@ -25,6 +25,7 @@ from esap_catalog.services.housekeeping import count_phases_forever, maintain_ta
 from esap_catalog.services.ingest import IngestService
 from esap_catalog.services.jobs import JobQueryService
 from esap_catalog.services.relay import OutboxRelay
+from esap_catalog.services.settlements import SettlementPublisher
 from esap_catalog.services.waiting import JobWaiter
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.destruction import DestructionStore
@@ -66,7 +67,8 @@ class Factory:
         self.relay = OutboxRelay(OutboxStore(pool), bus.publish_encoded, metrics,
                                  batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
         cache = CatalogueCache(catalogue, settings.catalogue_cache_seconds)
-        self.ingest = IngestService(pool, cache, metrics, self.relay.wake)
+        self.settlements = SettlementPublisher(bus.publish_many)
+        self.ingest = IngestService(pool, cache, metrics, self.relay.wake, on_settled=self.settlements)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)
         self.database_outage = Outage("database", self._database_answers, refused=metrics.requests_refused)
@@ -106,6 +108,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
         stack.push_async_callback(bus.close)
         factory = Factory(settings, pool, listener, bus, waiters, metrics)
         stack.push_async_callback(factory.database_outage.close)
+        stack.push_async_callback(factory.settlements.close)
         _background(stack, factory.relay.run(), "catalog:outbox-relay")
         _background(stack, prune_inbox_forever(InboxStore(pool), settings.inbox_retention_days),
                     "catalog:inbox-pruning")

@@ -208,7 +208,7 @@ async def test_active_jobs_and_the_catalogue(catalog: Catalog, bus: Bus) -> None
     assert job == {"job_id": str(message.job_id), "facility": "local", "backend": "local",
                    "backend_job_id": "77", "phase": "QUEUED", "dirac_status": "Received"}
     workflows = (await catalog.http.get("/internal/workflows")).json()["workflows"]
-    assert [w["slug"] for w in workflows] == ["concordia", "cta-mc-generation", "hello-world", "noop", "sleep"]
+    assert [w["slug"] for w in workflows] == ["concordia", "cta-mc-generation", "hello-world", "noop", "sleep", "table"]
     assert (await catalog.http.get("/internal/workflows/sleep")).json()["run"]["command"] == ["sleep", "{seconds}"]
     assert (await catalog.http.get("/internal/workflows/nope")).status_code == 404
     assert (await catalog.http.get("/internal/facilities/local")).json()["backend"] == "local"

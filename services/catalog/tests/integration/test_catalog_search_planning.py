@@ -52,10 +52,10 @@ async def test_search_filters_and_pages(catalog: Catalog) -> None:
     assert {w["slug"] for w in (await workflows(catalog, runtime_engine="singularity"))["workflows"]} == {
         "concordia"}
     local = {w["slug"] for w in (await workflows(catalog, facility_type="local"))["workflows"]}
-    assert local == {"hello-world", "noop", "sleep"}
+    assert local == {"hello-world", "noop", "sleep", "table"}
     first = await workflows(catalog, limit=2)
     second = await workflows(catalog, limit=2, offset=2)
-    assert first["total"] == second["total"] == 5
+    assert first["total"] == second["total"] == 6
     assert len(first["workflows"]) == 2 and not {w["slug"] for w in first["workflows"]} & {
         w["slug"] for w in second["workflows"]}
     facilities = (await catalog.http.get("/internal/facilities/search", params={"q": "singularity"})).json()

@@ -13,7 +13,22 @@ from uuid import UUID
 
 from esap_catalog.domain.model import Job, PhaseChange
 from esap_catalog.domain.state_machine import Env, apply
-from esap_messages import BackendHistoryEntry, JobStatusObserved, Message, ResultFile
+from esap_messages import (
+    AbortJob,
+    BackendHistoryEntry,
+    CommandRefusal,
+    CommandSettled,
+    CreateJob,
+    DeleteJob,
+    JobStatusObserved,
+    Message,
+    ResultFile,
+    RunJob,
+    UpdateJob,
+)
+
+CLIENT_COMMANDS = (CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob)
+"""The commands a client's request makes: each is answered with a CommandSettled once settled."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,9 @@ class BatchOutcome:
     ignored: list[Ignored] = field(default_factory=list)
     deleted: set[UUID] = field(default_factory=set)
     backend_history: dict[UUID, list[BackendHistoryEntry]] = field(default_factory=dict)
+    settled: list[CommandSettled] = field(default_factory=list)
+    """The answer to each client command of the batch, for the gateway waiting on it (published after the
+    commit, not through the outbox: a hint)."""
 
     @property
     def changed_ids(self) -> list[UUID]:
@@ -53,15 +71,28 @@ def job_id_of(message: Message) -> UUID | None:
     return job_id if isinstance(job_id, UUID) else None
 
 
+_REFUSALS = {refusal.value: refusal for refusal in CommandRefusal}
+
+
+def settlement(message: Message, job_id: UUID, reason: str | None, job: Job | None) -> CommandSettled:
+    """The answer to a client's command: applied (a duplicate was applied before), or refused and why."""
+    refusal = None if reason in (None, "duplicate") else _REFUSALS.get(reason, CommandRefusal.NOT_APPLICABLE)
+    return CommandSettled(command_id=message.message_id, command=message.type_name(), job_id=job_id,
+                          applied=refusal is None, refusal=refusal, phase=None if job is None else job.phase)
+
+
 def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> BatchOutcome:
     outcome = BatchOutcome()
     current = dict(jobs)
+    commands: list[tuple[Message, UUID, str | None]] = []
     for message in messages:
         job_id = job_id_of(message)
         if job_id is None:
             outcome.ignored.append(Ignored(message, "not_applicable"))
             continue
         decision = apply(current.get(job_id), message, env)
+        if isinstance(message, CLIENT_COMMANDS):
+            commands.append((message, job_id, decision.ignored))
         if isinstance(message, JobStatusObserved) and message.history and decision.job is not None:
             outcome.backend_history.setdefault(job_id, []).extend(message.history)
         if decision.ignored is not None:
@@ -83,4 +114,6 @@ def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> B
         outcome.outbox.extend(decision.outbox)
         if decision.results is not None:
             outcome.results[job_id] = decision.results
+    outcome.settled = [settlement(message, job_id, reason, current.get(job_id))
+                       for message, job_id, reason in commands]
     return outcome

@@ -2,7 +2,9 @@
 
 In one transaction: record every message id in the inbox (duplicates drop out), lock every affected job, fold
 the messages over the pure state machine, then write new jobs, updated jobs, phase history, backend history,
-results, outbox rows and NOTIFYs in bulk. After the commit the outbox relay is woken; the bus acks when this returns.
+results, outbox rows and NOTIFYs in bulk. After the commit the outbox relay is woken, and each client command's
+settlement (applied, or refused and why) is handed to ``on_settled`` for the gateway waiting on it; the bus acks when
+this returns.
 An outage raises DependencyUnavailableError so the bus holds the messages; any other error fails the batch,
 which the bus then splits so that one poison message cannot hold back the others.
 Depends on the domain, storage and the bus' error types.
@@ -17,14 +19,14 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from esap_catalog.domain.batch import BatchOutcome, decide, job_id_of
+from esap_catalog.domain.batch import CLIENT_COMMANDS, BatchOutcome, decide, job_id_of, settlement
 from esap_catalog.domain.model import Job
 from esap_catalog.domain.state_machine import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
 from esap_catalog.storage.errors import is_outage
 from esap_catalog.storage.jobs import JobStore
-from esap_messages import CreateJob, Message, RunJob, utcnow
+from esap_messages import CommandSettled, CreateJob, Message, RunJob, utcnow
 from esap_runtime.bus import DependencyUnavailableError
 
 log = structlog.get_logger("esap.catalog.ingest")
@@ -37,11 +39,13 @@ def new_token() -> str:
 class IngestService:
     def __init__(self, pool: asyncpg.Pool, cache: CatalogueCache, metrics: CatalogMetrics,
                  on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None) -> None:
         self._pool = pool
         self._cache = cache
         self._metrics = metrics
         self._on_commit = on_commit
+        self._on_settled = on_settled
         self._token_source = token_source
         self._clock = clock
 
@@ -54,10 +58,16 @@ class IngestService:
                 raise DependencyUnavailableError(f"the database is unavailable: {exc!r}") from exc
             raise
         self._metrics.batch_size.observe(len(messages))
+        settled = outcome.settled if outcome is not None else []
         if outcome is not None:
             self._record(outcome)
             if outcome.outbox:
                 self._on_commit()
+        answered = {s.command_id for s in settled}
+        settled += [settlement(m, m.job_id, "duplicate", None) for m in unique  # applied before: answered again
+                    if isinstance(m, CLIENT_COMMANDS) and m.message_id not in answered]
+        if settled:
+            self._on_settled(settled)
 
     async def _transact(self, messages: list[Message]) -> BatchOutcome | None:
         async with self._pool.acquire() as conn, conn.transaction():

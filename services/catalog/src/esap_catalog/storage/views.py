@@ -27,6 +27,7 @@ _JOB = """
 SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
+       j.abort_requested_at,
        COALESCE((SELECT json_agg(json_build_object('id', r.result_id, 'size', r.size, 'mime_type', r.mime_type,
                                                    'location', r.location) ORDER BY r.result_id)
                  FROM job_results r WHERE r.job_id = j.job_id), '[]') AS results,
@@ -97,6 +98,7 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         results=[ResultView.model_validate(x) for x in r["results"]],
         history=[PhaseEntry.model_validate(x) for x in r["history"]],
         backend_history=[BackendHistoryEntry.model_validate(x) for x in r["backend_history"]],
+        abort_requested_at=r["abort_requested_at"],
     )
 
 
