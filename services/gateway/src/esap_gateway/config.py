@@ -52,6 +52,11 @@ class Settings(ServiceSettings):
     catalogue_cache_seconds: float = Field(
         5.0, ge=0, le=3600, description="How long workflows and facilities read from the catalog are reused."
     )
+    settle_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest a request that sends a command (create, run, abort, update, "
+        "delete) waits for the catalog to settle it before its 303; past it the request is answered as applied "
+        "(the broker holds the command), and the redirect's target may not show it yet.",
+    )
     rate_limit_per_minute: int = Field(
         600, ge=0, description="State-changing requests (create, run, abort, update, delete) one owner may make a "
         "minute, in bursts of as many; beyond, 429 with Retry-After. 0: no limit.",

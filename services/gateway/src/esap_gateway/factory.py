@@ -20,6 +20,7 @@ from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
 from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.search import CatalogueSearchService
+from esap_gateway.services.settling import Settlements
 from esap_gateway.services.sync import SyncService
 from esap_runtime.ops import HealthCheck
 from esap_runtime.outages import Outage
@@ -29,7 +30,7 @@ from esap_runtime.waiters import WaiterRegistry
 class Factory:
     def __init__(self, settings: Settings, catalog: CatalogClient, publisher: Publisher,
                  metrics: GatewayMetrics, verifier: TokenVerifier | None = None,
-                 waiters: WaiterRegistry | None = None) -> None:
+                 waiters: WaiterRegistry | None = None, settlements: Settlements | None = None) -> None:
         self.settings = settings
         self._catalog = catalog
         self._publisher = publisher
@@ -40,7 +41,7 @@ class Factory:
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
             lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters, planner=self.planning,
-            limiter=RateLimiter(settings.rate_limit_per_minute),
+            limiter=RateLimiter(settings.rate_limit_per_minute), settlements=settlements,
         )
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)

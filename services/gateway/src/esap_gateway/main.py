@@ -26,6 +26,7 @@ from esap_gateway.handlers.errors import install_error_handlers
 from esap_gateway.handlers.headers import SecurityHeaders
 from esap_gateway.handlers.limits import BodyLimit
 from esap_gateway.metrics import SERVICE, GatewayMetrics
+from esap_gateway.services.settling import Settlements
 from esap_messages import Topology
 from esap_runtime.bus import Bus
 from esap_runtime.ops import NO_TELEMETRY, add_http_metrics, ops_router, serve
@@ -51,8 +52,10 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             catalog_port = catalog or await _open_catalog(stack, settings, metrics)
             publisher_port = publisher or await _open_publisher(stack, settings, metrics)
             verifier = await _open_verifier(stack, settings)
-            waiters = await _open_waiters(stack, settings, metrics) if publisher is None else None
-            app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters)
+            settlements = Settlements(bound=settings.settle_timeout_seconds, outcomes=metrics.settlements)
+            waiters = await _open_waiters(stack, settings, metrics, settlements) if publisher is None else None
+            app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters,
+                                        settlements)
             stack.push_async_callback(app.state.factory.close)
             app.state.console = console or await open_console(stack, settings, console_settings)
             log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
@@ -90,14 +93,17 @@ async def _open_publisher(stack: AsyncExitStack, settings: Settings, metrics: Ga
     return BusPublisher(bus, timeout=settings.publish_timeout_seconds)
 
 
-async def _open_waiters(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics) -> WaiterRegistry:
-    """WAIT woken by the bus' phase changes (the gateway's own subscription)."""
+async def _open_waiters(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics,
+                        settlements: Settlements) -> WaiterRegistry:
+    """WAIT woken by the bus' phase changes, and requests answered on their commands' settlements (the gateway's
+    own subscription)."""
     waiters = WaiterRegistry()
     subscriber = await PhaseChangeSubscriber.start(settings.amqp_url.get_secret_value(),
                                                    Topology(settings.bus_namespace), waiters.notify,
-                                                   waiters.wake_all)
+                                                   waiters.wake_all, settlements.settle)
     stack.push_async_callback(subscriber.close)
     waiters.live = lambda: subscriber.connected
+    settlements.live = lambda: subscriber.connected
     metrics.phase_changes_subscribed.set_function(lambda: float(subscriber.connected))
     return waiters
 

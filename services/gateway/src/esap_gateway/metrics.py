@@ -47,6 +47,11 @@ class GatewayMetrics:
         self.open_waits = Gauge(
             "gateway_open_waits", "GET requests blocked in a WAIT for a phase change right now.", registry=registry,
         )
+        self.settlements = Counter(
+            "gateway_command_settlements_total", "Commands of requests, by how their request was answered: applied, "
+            "refused (by the catalog), timeout (no settlement within the bound), unwaited (the subscription was "
+            "down).", ["outcome"], registry=registry,
+        )
         self.requests_refused = Counter(
             "gateway_requests_refused_total", "Requests answered 503 because a dependency was away.",
             ["dependency"], registry=registry,
@@ -59,3 +64,5 @@ class GatewayMetrics:
             self.callbacks.labels(outcome.value)
         for reason in AUTH_REFUSALS:
             self.auth_refused.labels(reason)
+        for settled in ("applied", "refused", "timeout", "unwaited"):
+            self.settlements.labels(settled)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from esap_gateway.adapters.uws_xml import job_url, result_url
 from esap_gateway.domain.results import listed_results
+from esap_gateway.domain.uws import WAITABLE
 from esap_messages.api import JobList, JobSummaryView, JobView
 
 JSON_MEDIA_TYPE = "application/json"
@@ -51,6 +52,8 @@ class JobInfoJson(_Json):
     minor_status: str = Field("", alias="minorStatus")
     application_status: str = Field("", alias="applicationStatus")
     site: str = ""
+    abort_requested: datetime | None = Field(None, alias="abortRequested", description="When an abort was asked for "
+                                             "that the backend has not confirmed yet.")
     history: list[HistoryEntryJson] = Field(default_factory=list, description="The backend's history, oldest first.")
 
 
@@ -96,7 +99,8 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
     info = JobInfoJson(workflow=view.workflow, facility=view.facility, backend_job_id=view.backend_job_id,
                        status=view.dirac.status.value if view.dirac.status else None,
                        minor_status=view.dirac.minor_status, application_status=view.dirac.application_status,
-                       site=view.dirac.site, history=[
+                       site=view.dirac.site,
+                       abort_requested=view.abort_requested_at if view.phase in WAITABLE else None, history=[
                            HistoryEntryJson(time=e.at, status=e.status, minor_status=e.minor_status,
                                             application_status=e.application_status, source=e.source)
                            for e in view.backend_history])

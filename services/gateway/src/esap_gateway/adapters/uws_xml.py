@@ -17,6 +17,7 @@ from vo_models.uws.models import NSMAP
 from vo_models.uws.types import ErrorType, ExecutionPhase, UWSVersion
 
 from esap_gateway.domain.results import listed_results
+from esap_gateway.domain.uws import WAITABLE
 from esap_messages.api import JobSummaryView, JobView, ResultView
 
 XML_MEDIA_TYPE = "application/xml"
@@ -48,6 +49,7 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     minor_status: str | None = element(tag="minorStatus", ns="esap", default=None)
     application_status: str | None = element(tag="applicationStatus", ns="esap", default=None)
     site: str | None = element(tag="site", ns="esap", default=None)
+    abort_requested: datetime | None = element(tag="abortRequested", ns="esap", default=None)
     history: BackendHistory | None = element(tag="history", ns="esap", default=None)
 
 
@@ -145,6 +147,8 @@ def _job_info(view: JobView) -> JobInfo:
         value = getattr(view.dirac, name)
         if value:
             known[name] = value
+    if view.abort_requested_at is not None and view.phase in WAITABLE:
+        known["abort_requested"] = view.abort_requested_at
     if view.backend_history:
         known["history"] = BackendHistory(entries=[
             HistoryEntry(time=e.at, status=e.status, minor_status=e.minor_status,

@@ -5,8 +5,9 @@ Every method takes typed requests (parsed once at the edge, handlers.requests; t
 ``domain.uws``') and the caller's ``owner`` (``None``: anonymous) so that ownership rules have one place to live:
 a caller reaches only its own jobs (anonymous callers only anonymous jobs), and asks the catalog for nothing
 else (reads and listings are scoped there too). Another user's job is refused (403), an unknown one 404.
-Reads go to the catalog; changes are commands on the bus, published with confirms, so that an answer to the
-client means the broker holds the command.
+Reads go to the catalog; changes are commands on the bus, published with confirms, and answered once the catalog
+settled them (services.settling), so that the client following the 303 reads the change, or hears why it was
+refused.
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
@@ -38,8 +39,9 @@ from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.ratelimit import RateLimiter
+from esap_gateway.services.settling import Settlements
 from esap_gateway.services.waiting import wait_for_change
-from esap_messages import AbortJob, CreateJob, DeleteJob, Phase, RunJob, UpdateJob, new_id, utcnow
+from esap_messages import AbortJob, CreateJob, DeleteJob, Message, Phase, RunJob, UpdateJob, new_id, utcnow
 from esap_messages.api import JobList, JobView, WorkflowView
 from esap_runtime.waiters import WaiterRegistry
 
@@ -57,7 +59,7 @@ class JobService:
                  files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str | None,
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
                  waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, settlements: Settlements | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -69,6 +71,7 @@ class JobService:
         self._waiters = waiters
         self._planner = planner or PlanningService(catalogue)
         self._limiter = limiter or RateLimiter(0)
+        self._settlements = settlements
 
     async def create(self, request: CreationRequest, owner: str | None) -> UUID:
         """Checked in full before anything is published; without FACILITY, the job goes to the default facility if
@@ -89,7 +92,7 @@ class JobService:
             execution_duration=request.execution_duration, run=request.run,
             destruction=request.destruction or now + self._lifetime,
         )
-        await self._publisher.publish(command)
+        await self._send(command, command.job_id, creation=True)
         self._metrics.jobs_submitted.inc()
         log.info("Job created.", job_id=str(command.job_id), workflow=workflow.slug, facility=facility,
                  run=request.run, planned=quote is not None)
@@ -138,10 +141,10 @@ class JobService:
         job = await self._load(job_id, owner)
         if action is PhaseAction.RUN:
             check_run(job.phase)
-            await self._publisher.publish(RunJob(job_id=job.job_id, owner=owner))
+            await self._send(RunJob(job_id=job.job_id, owner=owner), job.job_id)
         else:
             check_abort(job.phase)
-            await self._publisher.publish(AbortJob(job_id=job.job_id, owner=owner))
+            await self._send(AbortJob(job_id=job.job_id, owner=owner), job.job_id)
         log.info("Job phase change requested.", job_id=str(job.job_id), action=action.value,
                  phase=job.phase.value)
         return job.job_id
@@ -153,21 +156,21 @@ class JobService:
     async def delete(self, job_id: UUID, owner: str | None) -> None:
         self._limiter.take(owner)
         job = await self._load(job_id, owner)
-        await self._publisher.publish(DeleteJob(job_id=job.job_id, owner=owner))
+        await self._send(DeleteJob(job_id=job.job_id, owner=owner), job.job_id)
         log.info("Job deletion requested.", job_id=str(job.job_id), phase=job.phase.value)
 
     async def set_execution_duration(self, job_id: UUID, seconds: int, owner: str | None) -> UUID:
         self._limiter.take(owner)
         job = await self._load(job_id, owner)
         check_pending(job.phase, "its execution duration")
-        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, execution_duration=seconds))
+        await self._send(UpdateJob(job_id=job.job_id, owner=owner, execution_duration=seconds), job.job_id)
         return job.job_id
 
     async def set_destruction(self, job_id: UUID, destruction: datetime, owner: str | None) -> UUID:
         self._limiter.take(owner)
         job = await self._load(job_id, owner)
         check_destruction(job.phase, destruction, utcnow())
-        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, destruction=destruction))
+        await self._send(UpdateJob(job_id=job.job_id, owner=owner, destruction=destruction), job.job_id)
         return job.job_id
 
     async def set_parameters(self, job_id: UUID, given: Sequence[tuple[str, str]], owner: str | None) -> UUID:
@@ -180,7 +183,7 @@ class JobService:
         merged = {name.upper(): (name, value) for name, value in job.parameters.items()}
         merged.update({name.upper(): (name, value) for name, value in given})
         parameters = resolve_parameters(workflow, list(merged.values()))
-        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, parameters=parameters))
+        await self._send(UpdateJob(job_id=job.job_id, owner=owner, parameters=parameters), job.job_id)
         return job.job_id
 
     async def result_content(self, job_id: UUID, result_id: str, owner: str | None) -> ResultContent:
@@ -192,6 +195,19 @@ class JobService:
         if path is None:
             raise NotFoundError(f"The content of result {result_id!r} cannot be served here.")
         return ResultContent(path, result.mime_type)
+
+    async def _send(self, command: Message, job_id: UUID, *, creation: bool = False) -> None:
+        """Publish ``command`` and return once the catalog settled it (or raise its refusal)."""
+        if self._settlements is None:
+            await self._publisher.publish(command)
+            return
+        future = self._settlements.expect(command)
+        try:
+            await self._publisher.publish(command)
+        except BaseException:
+            self._settlements.forget(command)
+            raise
+        await self._settlements.answer(command, job_id, future, creation=creation)
 
     async def _load(self, job_id: UUID, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
         try:
