@@ -442,6 +442,8 @@ class _BatchConsumer:
         return batch
 
     async def _work(self) -> None:
+        """Handles batches for as long as the consumer runs: nothing a batch does may end this loop, or the queue
+        would keep its consumer on the broker and nobody would handle what it delivers."""
         while True:
             deliveries = _current(await self._next_batch())
             if not deliveries:
@@ -453,7 +455,7 @@ class _BatchConsumer:
                 # which delivers them again; handlers are idempotent.
                 log.error("Could not settle a batch; the broker will redeliver it.", queue=self._spec.name,
                           size=len(deliveries), error=repr(exc))
-                for raw in {id(d.raw): d.raw for d in deliveries}.values():
+                for raw in {id(d.raw): d.raw for d in _current(deliveries)}.values():
                     await _settle(raw.nack(requeue=True))
 
     async def _decode(self, raw: AbstractIncomingMessage) -> list[Delivery]:
@@ -539,7 +541,14 @@ class _BatchConsumer:
 def _current(deliveries: list[Delivery]) -> list[Delivery]:
     """The deliveries whose channel is still open: one that came before a reconnection can no longer be settled, and
     the broker delivers it again on the new channel."""
-    return [d for d in deliveries if not d.raw.channel.is_closed]
+    return [d for d in deliveries if _channel_open(d.raw)]
+
+
+def _channel_open(raw: AbstractIncomingMessage) -> bool:
+    try:
+        return not raw.channel.is_closed
+    except aiormq.exceptions.ChannelInvalidStateError:  # aio-pika raises this for a closed channel's delivery
+        return False
 
 
 async def _ack(delivery: Delivery) -> None:
