@@ -363,3 +363,17 @@ async def test_an_encoded_command_routed_nowhere_raises_and_an_unknown_type_send
     with pytest.raises(UnknownMessageTypeError):
         await bus.publish_encoded([known, stranger])
     assert bus.metrics.published.labels("RunJob")._value.get() == 0
+
+
+async def test_a_consumer_whose_worker_ended_is_not_live(bus: Bus) -> None:
+    async def handler(batch: Sequence[Delivery]) -> None:
+        pass
+
+    await bus.consume(bus.topology.catalog, handler)
+    assert bus.ready
+    bus._consumers[0]._tasks[0].cancel()  # as if it had ended with an error
+    await asyncio.sleep(0)
+
+    assert not bus.ready
+    [family] = bus.metrics.consumers.collect()
+    assert [(sample.labels["queue"], sample.value) for sample in family.samples] == [(bus.topology.catalog.name, 0.0)]

@@ -396,7 +396,9 @@ class _BatchConsumer:
 
     @property
     def live(self) -> bool:
-        return self._channel is not None and consuming(self._channel, self._tag)
+        """The broker delivers to this consumer and its workers run: what it is given gets handled."""
+        return (self._channel is not None and consuming(self._channel, self._tag)
+                and all(not task.done() for task in self._tasks))
 
     def attach(self, channel: AbstractChannel, consumer_tag: str) -> None:
         self._channel = channel
