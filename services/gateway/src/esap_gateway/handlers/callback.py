@@ -9,13 +9,22 @@ Must not depend on a concrete client or check the token itself.
 from fastapi import APIRouter, Request, Response
 
 from esap_gateway.handlers.dependencies import Callbacks
+from esap_gateway.handlers.representations import ERRORS
 from esap_gateway.services.callbacks import bearer_token
-from esap_messages.api import ReportOutcomes
+from esap_messages.api import CallbackBatch, CallbackReport, ReportOutcomes
 
-router = APIRouter(prefix="/uws", tags=["callback"])
+router = APIRouter(prefix="/uws", tags=["callback"], responses={**ERRORS, 422: {"description": "Not a report."}})
 
 
-@router.post("/jobs/{job_id}/callback", status_code=204, summary="A running job's report (CallbackReport, JSON)")
+def _json_body(model: type[CallbackReport] | type[CallbackBatch]) -> dict[str, object]:
+    """The body the route reads itself (after its credential), described for the OpenAPI document (its schema is
+    the contract's, esap_messages.api)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": f"A {model.__name__} (esap_messages.api)."}}}}}
+
+
+@router.post("/jobs/{job_id}/callback", status_code=204, summary="A running job's report (CallbackReport, JSON)",
+             openapi_extra=_json_body(CallbackReport))
 async def job_callback(job_id: str, request: Request, callbacks: Callbacks) -> Response:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
@@ -24,6 +33,7 @@ async def job_callback(job_id: str, request: Request, callbacks: Callbacks) -> R
     return Response(status_code=204)
 
 
-@router.post("/callbacks", summary="Many jobs' reports (CallbackBatch, JSON); one outcome per report")
+@router.post("/callbacks", summary="Many jobs' reports (CallbackBatch, JSON); one outcome per report",
+             openapi_extra=_json_body(CallbackBatch))
 async def job_callbacks(request: Request, callbacks: Callbacks) -> ReportOutcomes:
     return await callbacks.report_many(await request.body())

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from esap_gateway.adapters.uws_xml import job_url, result_url
 from esap_gateway.handlers.dependencies import Owner, RedirectBase, Sync
-from esap_gateway.handlers.representations import ERRORS
+from esap_gateway.handlers.representations import CREATE, CREATION_FIELDS, ERRORS, query
 from esap_gateway.handlers.requests import NewJob, NewJobFromQuery
 from esap_gateway.services.sync import SyncOutcome
 
@@ -23,11 +23,12 @@ def _redirect(redirect: str, outcome: SyncOutcome) -> RedirectResponse:
     return RedirectResponse(job_url(redirect, outcome.job_id), status_code=303)
 
 
-@router.get("", status_code=303, summary=_SUMMARY)
+@router.get("", status_code=303, summary=_SUMMARY, openapi_extra=query(
+    *((name, schema, schema.get("description", "")) for name, schema in CREATION_FIELDS.items()), others=True))
 async def sync_get(request: NewJobFromQuery, owner: Owner, sync: Sync, redirect: RedirectBase) -> RedirectResponse:
     return _redirect(redirect, await sync.run(request, owner))
 
 
-@router.post("", status_code=303, summary=_SUMMARY)
+@router.post("", status_code=303, summary=_SUMMARY, openapi_extra=CREATE)
 async def sync_post(request: NewJob, owner: Owner, sync: Sync, redirect: RedirectBase) -> RedirectResponse:
     return _redirect(redirect, await sync.run(request, owner))

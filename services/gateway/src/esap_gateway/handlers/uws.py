@@ -25,10 +25,19 @@ from esap_gateway.handlers.dependencies import (
     get_redirect_base,
     next_page_url,
 )
-from esap_gateway.handlers.representations import JOB_RESPONSES, document, job_responses
+from esap_gateway.handlers.representations import (
+    CREATE,
+    ERRORS,
+    JOB_RESPONSES,
+    LIST_QUERY,
+    WAIT_QUERY,
+    document,
+    form,
+    job_responses,
+)
 from esap_gateway.handlers.requests import DeleteAction, Filters, JobId, Query, Wait, form_pairs
 
-router = APIRouter(prefix="/uws/jobs", tags=["uws"])
+router = APIRouter(prefix="/uws/jobs", tags=["uws"], responses=ERRORS)
 
 DELETE_REDIRECT_LAST = 20
 """The list a DELETE redirects to is cut to this many jobs, so that clients do not fetch a huge list."""
@@ -54,13 +63,15 @@ async def create_job(request: Request) -> RedirectResponse:
 
 
 router.add_api_route("", create_job, methods=["POST"], status_code=303, route_class_override=_RequestOnlyRoute,
+                     openapi_extra=CREATE,
                      summary="Create a job: WORKFLOW, FACILITY, RUNID, EXECUTIONDURATION, DESTRUCTION, PHASE=RUN, "
                      "and the workflow's parameters (form-encoded; names case-insensitive)")
 
 
 @router.get("", summary="The caller's jobs, newest first. Filters (AND): PHASE (repeatable; ARCHIVED only when "
             "asked), AFTER, LAST, WORKFLOW, FACILITY, RUNID. Paging: CURSOR from the Link rel=next header "
-            "(or 'next' in JSON)", response_class=Response, responses=job_responses(JobsJson, "uws:jobs"))
+            "(or 'next' in JSON)", response_class=Response, responses=job_responses(JobsJson, "uws:jobs"),
+            openapi_extra=LIST_QUERY)
 async def list_jobs(query: Query, filters: Filters, owner: Owner, jobs: Jobs, base: BaseUrl,
                     json: WantsJson) -> Response:
     page = await jobs.list(filters, owner)
@@ -71,7 +82,7 @@ async def list_jobs(query: Query, filters: Filters, owner: Owner, jobs: Jobs, ba
 
 
 @router.get("/{job_id}", summary="One job; WAIT=n (-1: the server's longest) blocks while it stays in PHASE "
-            "(or its current phase)", response_class=Response, responses=JOB_RESPONSES)
+            "(or its current phase)", response_class=Response, responses=JOB_RESPONSES, openapi_extra=WAIT_QUERY)
 async def get_job(job_id: JobId, wait: Wait, owner: Owner, jobs: Jobs, base: BaseUrl, json: WantsJson) -> Response:
     view = await jobs.get(job_id, wait, owner)
     return document(to_json_job(view, base) if json else to_uws_job(view, base), json)
@@ -83,7 +94,8 @@ async def delete_job(job_id: JobId, owner: Owner, jobs: Jobs, redirect: Redirect
     return RedirectResponse(f"{redirect}/uws/jobs?LAST={DELETE_REDIRECT_LAST}", status_code=303)
 
 
-@router.post("/{job_id}", status_code=303, summary="ACTION=DELETE: destroy the job", dependencies=[DeleteAction])
+@router.post("/{job_id}", status_code=303, summary="ACTION=DELETE: destroy the job", dependencies=[DeleteAction],
+             openapi_extra=form({"ACTION": {"type": "string", "enum": ["DELETE"]}}, required=("ACTION",)))
 async def post_job(job_id: JobId, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
     await jobs.delete(job_id, owner)
     return RedirectResponse(f"{redirect}/uws/jobs?LAST={DELETE_REDIRECT_LAST}", status_code=303)

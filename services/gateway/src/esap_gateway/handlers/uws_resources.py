@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 
 from esap_gateway.adapters.uws_xml import XML_MEDIA_TYPE, to_uws_parameters, to_uws_results
 from esap_gateway.handlers.dependencies import BaseUrl, Jobs, Owner, RedirectBase
-from esap_gateway.handlers.representations import ERRORS, TEXT
+from esap_gateway.handlers.representations import CREATION_FIELDS, ERRORS, TEXT, form
 from esap_gateway.handlers.requests import JobId, NewDestruction, NewExecutionDuration, NewParameters, NewPhase
 
 router = APIRouter(prefix="/uws/jobs/{job_id}", tags=["uws"], responses=ERRORS)
@@ -31,7 +31,8 @@ async def get_phase(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextRespons
     return PlainTextResponse((await jobs.phase(job_id, owner)).value)
 
 
-@router.post("/phase", status_code=303, summary="PHASE=RUN (a PENDING job) or PHASE=ABORT")
+@router.post("/phase", status_code=303, summary="PHASE=RUN (a PENDING job) or PHASE=ABORT",
+             openapi_extra=form({"PHASE": {"type": "string", "enum": ["RUN", "ABORT"]}}, required=("PHASE",)))
 async def post_phase(job_id: JobId, action: NewPhase, owner: Owner, jobs: Jobs,
                      redirect: RedirectBase) -> RedirectResponse:
     return _to_job(redirect, await jobs.change_phase(job_id, action, owner))
@@ -42,7 +43,9 @@ async def get_execution_duration(job_id: JobId, owner: Owner, jobs: Jobs) -> Pla
     return _text((await jobs.view(job_id, owner)).execution_duration)
 
 
-@router.post("/executionduration", status_code=303, summary="EXECUTIONDURATION=seconds, while PENDING")
+@router.post("/executionduration", status_code=303, summary="EXECUTIONDURATION=seconds, while PENDING",
+             openapi_extra=form({"EXECUTIONDURATION": CREATION_FIELDS["EXECUTIONDURATION"]},
+                                required=("EXECUTIONDURATION",)))
 async def post_execution_duration(job_id: JobId, seconds: NewExecutionDuration, owner: Owner, jobs: Jobs,
                                   redirect: RedirectBase) -> RedirectResponse:
     return _to_job(redirect, await jobs.set_execution_duration(job_id, seconds, owner))
@@ -53,7 +56,8 @@ async def get_destruction(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextR
     return _text((await jobs.view(job_id, owner)).destruction)
 
 
-@router.post("/destruction", status_code=303, summary="DESTRUCTION=ISO 8601 instant in the future")
+@router.post("/destruction", status_code=303, summary="DESTRUCTION=ISO 8601 instant in the future",
+             openapi_extra=form({"DESTRUCTION": CREATION_FIELDS["DESTRUCTION"]}, required=("DESTRUCTION",)))
 async def post_destruction(job_id: JobId, destruction: NewDestruction, owner: Owner, jobs: Jobs,
                            redirect: RedirectBase) -> RedirectResponse:
     return _to_job(redirect, await jobs.set_destruction(job_id, destruction, owner))
@@ -80,7 +84,8 @@ async def get_parameters(job_id: JobId, owner: Owner, jobs: Jobs) -> Response:
     return Response(to_uws_parameters(await jobs.view(job_id, owner)), media_type=XML_MEDIA_TYPE)
 
 
-@router.post("/parameters", status_code=303, summary="Change workflow parameters, while PENDING")
+@router.post("/parameters", status_code=303, summary="Change workflow parameters, while PENDING",
+             openapi_extra=form({}, parameters=True))
 async def post_parameters(job_id: JobId, parameters: NewParameters, owner: Owner, jobs: Jobs,
                           redirect: RedirectBase) -> RedirectResponse:
     return _to_job(redirect, await jobs.set_parameters(job_id, parameters, owner))
