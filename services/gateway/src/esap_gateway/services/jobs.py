@@ -122,8 +122,8 @@ class JobService:
             return await self._load(job_id, owner)
         with self._metrics.open_waits.track_inprogress():
             if self._waiters is not None and self._waiters.live():
-                first = await self._load(job_id, owner)  # 404/403 before any waiting
-                return await wait_for_change(self._waiters, first.job_id, lambda: self._load(job_id, owner),
+                # Its first read answers 404/403 before any waiting: one catalog request, not two, per WAIT.
+                return await wait_for_change(self._waiters, _job_uuid(job_id), lambda: self._load(job_id, owner),
                                              seconds=wait.seconds, phase=wait.phase)
             return await self._load(job_id, owner, wait=wait.seconds, phase=wait.phase)
 
@@ -204,11 +204,7 @@ class JobService:
 
     async def _load(self, job_id: str, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
         try:
-            uuid = UUID(job_id)
-        except ValueError:
-            raise NotFoundError(f"No job {job_id!r}.") from None
-        try:
-            job = await self._catalog.get_job(uuid, owner=owner, wait=wait, phase=phase)
+            job = await self._catalog.get_job(_job_uuid(job_id), owner=owner, wait=wait, phase=phase)
         except ForeignJobError:
             raise NotAllowedError(f"Job {job_id} belongs to another user.") from None
         if job is None:
@@ -216,3 +212,10 @@ class JobService:
         if job.owner != owner:
             raise NotAllowedError(f"Job {job_id} belongs to another user.")
         return job
+
+
+def _job_uuid(job_id: str) -> UUID:
+    try:
+        return UUID(job_id)
+    except ValueError:
+        raise NotFoundError(f"No job {job_id!r}.") from None
