@@ -67,10 +67,11 @@ async def own_stack(args: argparse.Namespace) -> AsyncIterator[tuple[Stack, str]
     namespace, database = f"w{suffix}", f"esap_wait_{suffix}"
     work_root = ROOT / "var" / "bench" / suffix
     work_root.mkdir(parents=True)
+    jobs_root = (args.work_root / suffix) if args.work_root else work_root / "jobs"
     database_url = await create_database(args.database_url, database)
     env = {"ESAP_ENVIRONMENT": "development", "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
-           "ESAP_LOCAL_WORK_ROOT": str(work_root / "jobs"), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
+           "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
            "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
     stack = Stack(env=env, ports=free_ports(), log_dir=work_root)
     try:
@@ -84,7 +85,7 @@ async def own_stack(args: argparse.Namespace) -> AsyncIterator[tuple[Stack, str]
         await connection.close()
         await drop_database(args.database_url, database)
         # A directory of files per job: thousands of runs' worth would fill the disk.
-        await asyncio.to_thread(shutil.rmtree, work_root / "jobs", True)
+        await asyncio.to_thread(shutil.rmtree, jobs_root, True)
         sys.stderr.write(f"service logs: {work_root}\n")
 
 
@@ -235,6 +236,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
     parser.add_argument("--log-level", default="WARNING", help="the services' log level")
+    parser.add_argument("--work-root", type=Path, default=None,
+                        help="where the run's job directories go (in a directory of the run's own); default: "
+                             "var/bench/<run>/jobs")
     return parser.parse_args()
 
 
