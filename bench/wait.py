@@ -10,6 +10,7 @@ timeout. Figures are printed for reading and comparing; nothing is asserted.
 
 import argparse
 import asyncio
+import json
 import shutil
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import aio_pika
 import aiohttp
+import httptools
 from chain import percentile
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -30,7 +32,6 @@ from esap_runtime.stack import Stack, free_ports
 from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
-JSON = {"Accept": "application/json"}
 READ_ROUTE = "/internal/jobs/{id}"
 
 
@@ -58,6 +59,62 @@ class Changes:
                     self.seen.setdefault(str(message.job_id), now)
 
         await queue.consume(on_message, no_ack=True)
+
+
+class Exchange(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends one prepared request at a time; httptools parses the answer,
+    whose arrival time is taken as soon as it is parsed. The bench shares the services' two cores, so its client is
+    kept lean, as bench/chain.py's is: a general client spent several times more per request."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._answer: asyncio.Future[tuple[int, bytes, float]] | None = None
+        self._body: list[bytes] = []
+        self._lost: Exception | None = None
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> "Exchange":
+        _, protocol = await asyncio.get_running_loop().create_connection(cls, host, port)
+        return protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"unparsable answer: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = ConnectionError(f"connection lost: {exc}")
+        self._fail(self._lost)
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result((self._parser.get_status_code(), b"".join(self._body), time.time()))
+
+    def _fail(self, exc: Exception) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(exc)
+
+    async def send(self, request: bytes) -> tuple[int, bytes, float]:
+        """The answer's status, body, and the time it arrived."""
+        assert self._transport is not None
+        if self._lost is not None:
+            raise self._lost
+        self._answer = asyncio.get_running_loop().create_future()
+        self._body = []
+        self._transport.write(request)
+        return await self._answer
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
 
 @asynccontextmanager
@@ -139,32 +196,50 @@ class Waits:
         self.phase: dict[str, str] = {}
         self.errors: list[str] = []
 
-    async def hold(self, client: aiohttp.ClientSession, job_id: str, seconds: int) -> None:
+    async def hold(self, gateway: tuple[str, int], job_id: str, seconds: int) -> None:
+        host, port = gateway
+        request = (f"GET /uws/jobs/{job_id}?WAIT={seconds} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                   "Accept: application/json\r\n\r\n").encode()
+        exchange = None
         try:
-            async with client.get(f"/uws/jobs/{job_id}", params={"WAIT": str(seconds)}, headers=JSON) as response:
-                body = await response.read()
-                self.answered[job_id] = time.time()
-                if response.status != 200:
-                    self.errors.append(f"WAIT {response.status} {body[:80]!r}")
-                    return
-                self.phase[job_id] = (await response.json())["phase"]
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            exchange = await Exchange.open(host, port)
+            async with asyncio.timeout(seconds + 30):
+                status, body, self.answered[job_id] = await exchange.send(request)
+        except OSError as exc:  # refused, lost, unparsable, or timed out (TimeoutError is an OSError)
             self.errors.append(f"WAIT {exc!r}")
+            return
+        finally:
+            if exchange is not None:
+                exchange.close()
+        if status != 200:
+            self.errors.append(f"WAIT {status} {body[:80]!r}")
+            return
+        self.phase[job_id] = json.loads(body)["phase"]
 
 
-async def start_jobs(client: aiohttp.ClientSession, ids: list[str], rate: float) -> list[str]:
-    """``POST /phase RUN`` for each job at ``rate`` per second; the errors."""
+async def start_jobs(gateway: tuple[str, int], ids: list[str], rate: float) -> list[str]:
+    """``POST /phase RUN`` for each job at ``rate`` per second, over keep-alive connections opened as needed; the
+    errors."""
+    host, port = gateway
     errors: list[str] = []
+    idle: list[Exchange] = []
 
     async def one(job_id: str) -> None:
+        request = (f"POST /uws/jobs/{job_id}/phase HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nPHASE=RUN").encode()
+        exchange = idle.pop() if idle else None
         try:
-            async with client.post(f"/uws/jobs/{job_id}/phase", data={"PHASE": "RUN"},
-                                   allow_redirects=False) as response:
-                body = await response.read()
-                if response.status != 303:
-                    errors.append(f"POST {response.status} {body[:80]!r}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            exchange = exchange or await Exchange.open(host, port)
+            async with asyncio.timeout(60):
+                status, body, _ = await exchange.send(request)
+        except OSError as exc:
+            if exchange is not None:
+                exchange.close()
             errors.append(f"POST {exc!r}")
+            return
+        idle.append(exchange)
+        if status != 303:
+            errors.append(f"POST {status} {body[:80]!r}")
 
     first = time.time()
     tasks = []
@@ -174,6 +249,8 @@ async def start_jobs(client: aiohttp.ClientSession, ids: list[str], rate: float)
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(job_id)))
     await asyncio.gather(*tasks)
+    for exchange in idle:
+        exchange.close()
     return errors
 
 
@@ -190,16 +267,14 @@ async def run(args: argparse.Namespace) -> None:
         stack, namespace = await cleanup.enter_async_context(own_stack(args))
         changes = Changes()
         await changes.tap(args.amqp_url, namespace, cleanup)
-        # As many connections as waiters plus the POSTs in flight: the bench must not be the queue it measures.
-        connector = aiohttp.TCPConnector(limit=0)
-        client = await cleanup.enter_async_context(aiohttp.ClientSession(
-            stack.gateway_url, connector=connector, timeout=aiohttp.ClientTimeout(total=args.wait + 30)))
+        client = await cleanup.enter_async_context(aiohttp.ClientSession(stack.gateway_url))
         ids = await create_pending(client, args.jobs, args.workflow, args.concurrency)
+        gateway = ("127.0.0.1", stack.ports["gateway"])
         waits = Waits()
-        holding = [asyncio.create_task(waits.hold(client, job_id, args.wait)) for job_id in ids]
+        holding = [asyncio.create_task(waits.hold(gateway, job_id, args.wait)) for job_id in ids]
         await parked(client, len(ids))
         started = time.time()
-        post_errors = await start_jobs(client, ids, args.rate)
+        post_errors = await start_jobs(gateway, ids, args.rate)
         await asyncio.gather(*holding)
         span = time.time() - started
     report(args, ids, changes, waits, post_errors, span)
