@@ -17,7 +17,9 @@ connection). A request that is not idempotent is never sent again here: it may h
 connection broke. A connection that could not be made at all is not retried either: the server is not there.
 
 Back-pressure. At most ``max_connections`` connections per client; further requests queue in the client until one
-is free, rather than opening more than the server needs to accept.
+is free, rather than opening more than the server needs to accept; and a server's listen backlog
+(``SERVER_BACKLOG``) holds every connection a client may open at once. No server limits its concurrency (uvicorn
+would answer 503 beyond the limit): the clients' limits are the bound.
 
 Depends on aiohttp and structlog only; knows no service.
 """
@@ -39,6 +41,11 @@ SERVER_IDLE_SECONDS = 75
 """A server closes a keep-alive connection idle this long: well past ``CLIENT_IDLE_SECONDS``, so that the client
 is always the side that closes an idle connection, and past the 60 s many reverse proxies keep idle connections to
 their upstreams (the gateway's public side)."""
+
+SERVER_BACKLOG = 2048
+"""Connections a server's kernel queues before it accepts them (uvicorn's default, stated here so that it stays
+large enough): the gateway may open its ``catalog_max_connections`` (1,024) to the catalog at once, when 1,000
+clients start waiting together; a full backlog would drop or reset connections instead of queuing them."""
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 

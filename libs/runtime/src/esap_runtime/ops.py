@@ -19,7 +19,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from esap_runtime.internal_http import SERVER_IDLE_SECONDS
+from esap_runtime.internal_http import SERVER_BACKLOG, SERVER_IDLE_SECONDS
 from esap_runtime.logging import configure_logging
 from esap_runtime.settings import ServiceSettings, describe
 
@@ -118,11 +118,11 @@ class _SettlingServer(uvicorn.Server):
 
 def server_config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
     """How every service serves its app: uvloop, httptools, idle connections kept as ``internal_http`` agrees with
-    the clients (uvicorn's default of 5 s is shorter than theirs)."""
+    the clients (uvicorn's default of 5 s is shorter than theirs), and a listen backlog as large as it says."""
     return uvicorn.Config(
         app, host=settings.http_host, port=settings.http_port, loop="uvloop", http="httptools",
         lifespan="on", access_log=False, log_config=None, timeout_graceful_shutdown=10,
-        server_header=False, timeout_keep_alive=SERVER_IDLE_SECONDS,
+        server_header=False, timeout_keep_alive=SERVER_IDLE_SECONDS, backlog=SERVER_BACKLOG,
     )
 
 
