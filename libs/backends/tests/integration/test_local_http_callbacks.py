@@ -4,7 +4,6 @@ answered per report, retried on 5xx, not on 4xx; the sender keeps each job's rep
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -12,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from esap_backends.local import CallbackError, CallbackRejectedError, CallbackSender, HttpCallbackClient
 from esap_messages import DiracStatus, new_id, utcnow
 from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcome, ReportOutcomes
+from esap_runtime.internal_http import InternalHttpClient
 
 TOKEN = "t" * 24
 
@@ -55,51 +55,52 @@ async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
+async def http() -> AsyncIterator[InternalHttpClient]:
+    client = InternalHttpClient.open(max_connections=16)
+    yield client
+    await client.close()
 
 
 def report(status: DiracStatus = DiracStatus.RUNNING) -> JobCallback:
     return JobCallback(job_id=new_id(), token=TOKEN, report=CallbackReport(status=status, started_at=utcnow()))
 
 
-async def test_reports_are_posted_with_their_tokens_and_answered_one_by_one(gateway, session) -> None:
+async def test_reports_are_posted_with_their_tokens_and_answered_one_by_one(gateway, http) -> None:
     fake, url = gateway
     taken, refused, late = report(), report(DiracStatus.DONE), report(DiracStatus.DONE)
     fake.refuse.add(refused.job_id)
     fake.late.add(late.job_id)
-    outcomes = await HttpCallbackClient(session, url + "/").report_many([taken, refused, late])
+    outcomes = await HttpCallbackClient(http, url + "/").report_many([taken, refused, late])
     assert [(o.accepted, o.late) for o in outcomes] == [(True, False), (False, False), (False, True)]
     assert fake.reports() == [taken, refused, late]
 
 
-async def test_server_errors_are_retried(gateway, session) -> None:
+async def test_server_errors_are_retried(gateway, http) -> None:
     fake, url = gateway
     fake.answers = [503, 500]
-    client = HttpCallbackClient(session, url, attempts=3, backoff_seconds=0.01)
+    client = HttpCallbackClient(http, url, attempts=3, backoff_seconds=0.01)
     assert [o.accepted for o in await client.report_many([report(DiracStatus.DONE)])] == [True]
     assert len(fake.requests) == 3
 
 
-async def test_a_refusal_is_not_retried(gateway, session) -> None:
+async def test_a_refusal_is_not_retried(gateway, http) -> None:
     fake, url = gateway
     fake.answers = [422]
-    client = HttpCallbackClient(session, url, attempts=3, backoff_seconds=0.01)
+    client = HttpCallbackClient(http, url, attempts=3, backoff_seconds=0.01)
     with pytest.raises(CallbackRejectedError):
         await client.report_many([report(DiracStatus.DONE)])
     assert len(fake.requests) == 1
 
 
-async def test_an_unreachable_gateway_gives_up_after_the_attempts(session) -> None:
-    client = HttpCallbackClient(session, "http://127.0.0.1:9", attempts=2, backoff_seconds=0.01)
+async def test_an_unreachable_gateway_gives_up_after_the_attempts(http) -> None:
+    client = HttpCallbackClient(http, "http://127.0.0.1:9", attempts=2, backoff_seconds=0.01)
     with pytest.raises(CallbackError, match="after 2 attempts"):
         await client.report_many([report()])
 
 
-async def test_the_sender_batches_reports_due_together_and_keeps_each_jobs_order(gateway, session) -> None:
+async def test_the_sender_batches_reports_due_together_and_keeps_each_jobs_order(gateway, http) -> None:
     fake, url = gateway
-    sender = CallbackSender(HttpCallbackClient(session, url))
+    sender = CallbackSender(HttpCallbackClient(http, url))
     fake.hold.clear()
     first = report()
     sender.send(first.job_id, first.token, first.report)
@@ -119,9 +120,9 @@ async def test_the_sender_batches_reports_due_together_and_keeps_each_jobs_order
     assert statuses == [DiracStatus.RUNNING, DiracStatus.DONE]
 
 
-async def test_a_delayed_sender_holds_each_report_for_its_delay_and_keeps_each_jobs_order(gateway, session) -> None:
+async def test_a_delayed_sender_holds_each_report_for_its_delay_and_keeps_each_jobs_order(gateway, http) -> None:
     fake, url = gateway
-    sender = CallbackSender(HttpCallbackClient(session, url), delay_seconds=0.3)
+    sender = CallbackSender(HttpCallbackClient(http, url), delay_seconds=0.3)
     item = report()
     loop = asyncio.get_running_loop()
     sent_at = loop.time()

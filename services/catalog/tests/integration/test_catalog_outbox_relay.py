@@ -1,11 +1,29 @@
 """The outbox relay on real PostgreSQL and RabbitMQ: stored bodies go out byte for byte, never parsed again,
 with the schema version they were written with; a row of a type this version does not know cannot hold back the
-others."""
+others; rows committed while earlier ones await the broker's confirm go out without waiting for it."""
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
 
 import aio_pika
 import asyncpg
+from prometheus_client import CollectorRegistry
 
-from esap_messages import BATCH_HEADER, JobPhaseChanged, Phase, Topology, encode, join_bodies, new_id, utcnow
+from esap_catalog.metrics import CatalogMetrics
+from esap_catalog.services.relay import OutboxRelay
+from esap_catalog.storage.messages import OutboxStore
+from esap_messages import (
+    BATCH_HEADER,
+    Encoded,
+    JobPhaseChanged,
+    Phase,
+    Topology,
+    encode,
+    join_bodies,
+    new_id,
+    utcnow,
+)
 
 from .conftest import Catalog, eventually
 
@@ -81,3 +99,41 @@ async def test_a_row_of_an_unknown_type_is_dropped_and_the_others_go_out(
     await eventually(drained, within=5)
     assert sorted(raw.routing_key for raw in received) == sorted([before.routing_key_for(), after.routing_key_for()])
     await connection.close()
+
+
+async def test_rows_committed_while_others_await_their_confirm_go_out_at_once(db: asyncpg.Pool) -> None:
+    published: list[list[bytes]] = []
+    first_sent, confirm_first = asyncio.Event(), asyncio.Event()
+
+    async def publish(messages: Sequence[Encoded]) -> None:
+        published.append([m.body for m in messages])
+        if len(published) == 1:  # the broker is slow to confirm the first claim (its disk, say)
+            first_sent.set()
+            await confirm_first.wait()
+
+    relay = OutboxRelay(OutboxStore(db), publish, CatalogMetrics(CollectorRegistry()), batch_size=500,
+                        sweep_seconds=60)
+    running = asyncio.create_task(relay.run())
+    earlier, later = phase_changed(Phase.QUEUED), phase_changed(Phase.QUEUED)
+    try:
+        await db.execute(INSERT, "JobPhaseChanged", earlier.routing_key_for(), encode(earlier), 1)
+        relay.wake()
+        await asyncio.wait_for(first_sent.wait(), 5)
+        await db.execute(INSERT, "JobPhaseChanged", later.routing_key_for(), encode(later), 1)
+        relay.wake()
+
+        async def later_sent() -> bool:
+            return len(published) == 2
+
+        await eventually(later_sent, within=2)
+        assert published == [[encode(earlier)], [encode(later)]]
+    finally:
+        confirm_first.set()
+
+    async def drained() -> bool:
+        return await db.fetchval("SELECT count(*) FROM outbox") == 0
+
+    await eventually(drained, within=5)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running

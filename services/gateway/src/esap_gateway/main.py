@@ -1,7 +1,7 @@
 """The gateway's composition root: ``create_app(settings)`` and the ``esap-gateway`` entry point.
 
-The lifespan opens the catalog HTTP session and the bus connection (unless a test passes its own ports) and
-closes them; nothing connects at import time. Must hold no behaviour: it only wires the parts together.
+The lifespan opens the internal HTTP client to the catalog and the bus connection (unless a test passes its own
+ports) and closes them; nothing connects at import time. Must hold no behaviour: it only wires the parts together.
 """
 
 from collections.abc import AsyncIterator
@@ -29,6 +29,7 @@ from esap_gateway.metrics import SERVICE, GatewayMetrics
 from esap_gateway.services.settling import Settlements
 from esap_messages import Topology
 from esap_runtime.bus import Bus
+from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import NO_TELEMETRY, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_runtime.waiters import WaiterRegistry
@@ -49,7 +50,9 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            catalog_port = catalog or await _open_catalog(stack, settings, metrics)
+            http = InternalHttpClient.open(max_connections=settings.catalog_max_connections)
+            stack.push_async_callback(http.close)
+            catalog_port = catalog or _catalog_client(http, settings, metrics)
             publisher_port = publisher or await _open_publisher(stack, settings, metrics)
             verifier = await _open_verifier(stack, settings)
             settlements = Settlements(bound=settings.settle_timeout_seconds, outcomes=metrics.settlements)
@@ -57,7 +60,7 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters,
                                         settlements)
             stack.push_async_callback(app.state.factory.close)
-            app.state.console = console or await open_console(stack, settings, console_settings)
+            app.state.console = console or await open_console(stack, http, settings, console_settings)
             log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
                      anonymous=settings.anonymous_allowed, static_tokens=len(settings.token_users),
                      oidc_issuer=settings.oidc_issuer)
@@ -79,11 +82,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
     return app
 
 
-async def _open_catalog(stack: AsyncExitStack, settings: Settings, metrics: GatewayMetrics) -> CatalogClient:
-    connector = aiohttp.TCPConnector(limit=settings.catalog_max_connections,
-                                     limit_per_host=settings.catalog_max_connections)
-    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-    return HttpCatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds,
+def _catalog_client(http: InternalHttpClient, settings: Settings, metrics: GatewayMetrics) -> CatalogClient:
+    return HttpCatalogClient(http, settings.catalog_url, timeout=settings.catalog_timeout_seconds,
                              latency=metrics.catalog_seconds, creation_grace=settings.catalog_creation_grace_seconds)
 
 

@@ -5,7 +5,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -20,6 +19,7 @@ from esap_messages.api import (
     CallbackVerificationBatch,
     JobList,
 )
+from esap_runtime.internal_http import InternalHttpClient
 
 
 class CatalogDouble:
@@ -54,26 +54,27 @@ async def double() -> AsyncIterator[tuple[CatalogDouble, str]]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
+async def http() -> AsyncIterator[InternalHttpClient]:
+    client = InternalHttpClient.open(max_connections=16)
+    yield client
+    await client.close()
 
 
-def client_for(session: aiohttp.ClientSession, url: str, timeout: float = 2.0) -> HttpCatalogClient:
+def client_for(http: InternalHttpClient, url: str, timeout: float = 2.0) -> HttpCatalogClient:
     latency = Histogram("catalog_seconds", "test", ["route"], registry=CollectorRegistry())
-    return HttpCatalogClient(session, url, timeout=timeout, latency=latency)
+    return HttpCatalogClient(http, url, timeout=timeout, latency=latency)
 
 
 def json_reply(model) -> web.Response:
     return web.Response(body=model.model_dump_json(), content_type="application/json")
 
 
-async def test_catalogue_reads_and_not_found(double, session, catalog) -> None:
+async def test_catalogue_reads_and_not_found(double, http, catalog) -> None:
     fake, url = double
     hello, local = catalog.workflows["hello-world"], catalog.facilities["local"]
     fake.replies["/internal/workflows/hello-world"] = json_reply(hello)
     fake.replies["/internal/facilities/local"] = json_reply(local)
-    client = client_for(session, url)
+    client = client_for(http, url)
 
     assert await client.get_workflow("hello-world") == hello
     assert await client.get_facility("local") == local
@@ -81,11 +82,11 @@ async def test_catalogue_reads_and_not_found(double, session, catalog) -> None:
     assert await client.get_job(new_id(), owner=None) is None
 
 
-async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, session) -> None:
+async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, http) -> None:
     fake, url = double
     job_id = new_id()
     fake.replies["/internal/jobs"] = json_reply(JobList(jobs=[]))
-    client = client_for(session, url)
+    client = client_for(http, url)
 
     await client.get_job(job_id, owner=None, wait=30, phase=Phase.QUEUED)
     await client.get_job(job_id, owner="alice")
@@ -107,11 +108,11 @@ async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, se
         ("cursor", "c")])
 
 
-async def test_callback_verification_passes_the_catalogs_verdict_on(double, session) -> None:
+async def test_callback_verification_passes_the_catalogs_verdict_on(double, http) -> None:
     fake, url = double
     job_id = new_id()
     request = CallbackVerification(job_id=job_id, token="k" * 43, final=True)
-    client = client_for(session, url)
+    client = client_for(http, url)
     route = "/internal/callbacks/verify-batch"
     accepted = CallbackVerdict(job_id=job_id, accepted=True, phase=Phase.EXECUTING)
     fake.replies[route] = json_reply(CallbackVerdicts(verdicts=[accepted]))
@@ -126,7 +127,7 @@ async def test_callback_verification_passes_the_catalogs_verdict_on(double, sess
         await client.verify_callback(request)
 
 
-async def test_concurrent_verifications_travel_in_few_batches(double, session) -> None:
+async def test_concurrent_verifications_travel_in_few_batches(double, http) -> None:
     fake, url = double
     requests = [CallbackVerification(job_id=new_id(), token="k" * 43) for _ in range(50)]
 
@@ -137,7 +138,7 @@ async def test_concurrent_verifications_travel_in_few_batches(double, session) -
         return web.Response(body=body.model_dump_json(), content_type="application/json")
 
     fake.handlers["/internal/callbacks/verify-batch"] = verdicts
-    client = client_for(session, url)
+    client = client_for(http, url)
 
     answers = await asyncio.gather(*(client.verify_callback(r) for r in requests))
 
@@ -146,7 +147,7 @@ async def test_concurrent_verifications_travel_in_few_batches(double, session) -
     assert len(batches) <= 4, len(batches)
 
 
-async def test_a_batch_of_verifications_goes_in_one_request_per_thousand_in_order(double, session) -> None:
+async def test_a_batch_of_verifications_goes_in_one_request_per_thousand_in_order(double, http) -> None:
     fake, url = double
     requests = [CallbackVerification(job_id=new_id(), token="k" * 43, final=i % 2 == 0) for i in range(1500)]
 
@@ -157,7 +158,7 @@ async def test_a_batch_of_verifications_goes_in_one_request_per_thousand_in_orde
         return web.Response(body=body.model_dump_json(), content_type="application/json")
 
     fake.handlers["/internal/callbacks/verify-batch"] = verdicts
-    client = client_for(session, url)
+    client = client_for(http, url)
 
     answers = await client.verify_callbacks(requests)
 
@@ -166,32 +167,51 @@ async def test_a_batch_of_verifications_goes_in_one_request_per_thousand_in_orde
     assert sorted(len(CallbackVerificationBatch.model_validate_json(b[3]).items) for b in batches) == [500, 1000]
 
 
-async def test_a_verdict_missing_from_the_answer_is_an_unusable_answer(double, session) -> None:
+async def test_a_verdict_missing_from_the_answer_is_an_unusable_answer(double, http) -> None:
     fake, url = double
     requests = [CallbackVerification(job_id=new_id(), token="k" * 43) for _ in range(2)]
     only_one = CallbackVerdict(job_id=requests[0].job_id, accepted=True, phase=Phase.QUEUED)
     fake.replies["/internal/callbacks/verify-batch"] = json_reply(CallbackVerdicts(verdicts=[only_one]))
 
     with pytest.raises(CatalogUnavailableError):
-        await client_for(session, url).verify_callbacks(requests)
+        await client_for(http, url).verify_callbacks(requests)
 
 
 @pytest.mark.parametrize("reply", [web.Response(status=500), web.Response(status=503),
                                    web.Response(body=b"{not json", content_type="application/json")])
-async def test_a_failing_catalog_is_unavailable(double, session, reply) -> None:
+async def test_a_failing_catalog_is_unavailable(double, http, reply) -> None:
     fake, url = double
     fake.replies["/internal/workflows/noop"] = reply
 
     with pytest.raises(CatalogUnavailableError):
-        await client_for(session, url).get_workflow("noop")
+        await client_for(http, url).get_workflow("noop")
 
 
-async def test_a_slow_or_absent_catalog_is_unavailable(double, session) -> None:
+async def test_a_slow_or_absent_catalog_is_unavailable(double, http) -> None:
     fake, url = double
     fake.delay = 2.0
 
     with pytest.raises(CatalogUnavailableError):
-        await client_for(session, url, timeout=0.2).get_facility("local")
+        await client_for(http, url, timeout=0.2).get_facility("local")
     with pytest.raises(CatalogUnavailableError):
-        await client_for(session, "http://127.0.0.1:9").get_facility("local")
-    assert await client_for(session, "http://127.0.0.1:9").healthy() is False
+        await client_for(http, "http://127.0.0.1:9").get_facility("local")
+    assert await client_for(http, "http://127.0.0.1:9").healthy() is False
+
+
+async def test_a_verification_may_be_sent_again_only_while_it_consumes_no_token(double, http) -> None:
+    fake, url = double
+    marked: list[bool | None] = []
+    send = http.request
+
+    def recording(method: str, target: str, *, idempotent: bool | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        marked.append(idempotent)
+        return send(method, target, idempotent=idempotent, **kwargs)
+
+    http.request = recording
+    running, final = (CallbackVerification(job_id=new_id(), token="k" * 43, final=f) for f in (False, True))
+    fake.replies["/internal/callbacks/verify-batch"] = web.Response(status=500)
+
+    for batch in ([running], [running, final]):
+        with pytest.raises(CatalogUnavailableError):
+            await client_for(http, url).verify_callbacks(batch)
+    assert marked == [True, False]

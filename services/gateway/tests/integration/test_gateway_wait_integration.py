@@ -1,5 +1,6 @@
 """WAIT woken by the gateway's own JobPhaseChanged subscription through a real RabbitMQ: the waiters park in the
-gateway (no blocking catalog request), and one phase change wakes exactly the job's waiters, which read it once.
+gateway (no blocking catalog request) after one read each, and one phase change wakes exactly the job's waiters,
+which read it once more.
 The catalog is the in-memory fake."""
 
 import asyncio
@@ -14,7 +15,7 @@ from pydantic import SecretStr
 
 from esap_gateway.config import Settings
 from esap_gateway.main import create_app
-from esap_messages import JobPhaseChanged, Phase, Topology, utcnow
+from esap_messages import JobPhaseChanged, Phase, Topology, new_id, utcnow
 from esap_runtime.bus import Bus, BusMetrics
 
 
@@ -60,4 +61,16 @@ async def test_a_phase_change_on_the_bus_wakes_the_job_s_waiters(waiting_app, bu
         assert uws_job(await other_wait).phase == "EXECUTING"  # not woken: it ran out its own 2 s
     assert all(call["wait"] == 0 for call in catalog.calls_to("get_job"))
     reads = [c for c in catalog.calls_to("get_job") if c["job_id"] == job.job_id]
-    assert len(reads) <= 3 * 50  # a first read, a read before parking, one read per wake-up
+    assert len(reads) == 2 * 50  # one read before parking (its 404 or 403 too), one after the wake-up
+
+
+async def test_a_wait_on_an_unknown_or_foreign_job_is_refused_at_once(waiting_app, catalog, make_job) -> None:
+    foreign = make_job(owner="bob", phase=Phase.EXECUTING)
+    transport = httpx.ASGITransport(app=waiting_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw", timeout=30) as client:
+        unknown = await client.get(f"/uws/jobs/{new_id()}", params={"WAIT": "30"})
+        malformed = await client.get("/uws/jobs/not-a-job", params={"WAIT": "30"})
+        refused = await client.get(f"/uws/jobs/{foreign.job_id}", params={"WAIT": "30"})
+        metrics = (await client.get("/metrics")).text
+    assert (unknown.status_code, malformed.status_code, refused.status_code) == (404, 404, 403)
+    assert "gateway_open_waits 0.0" in metrics

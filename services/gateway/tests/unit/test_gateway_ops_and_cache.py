@@ -1,11 +1,15 @@
-"""Health and metrics endpoints, and the catalogue cache (TTL, shared misses) on a fake clock."""
+"""Health and metrics endpoints, the catalogue cache (TTL, shared misses) on a fake clock, and the catalog's
+listen backlog against the connections the gateway may open to it at once."""
 
 import asyncio
 
 import pytest
+from fastapi import FastAPI
 
 from esap_gateway.adapters.catalog import CatalogUnavailableError
+from esap_gateway.config import Settings
 from esap_gateway.services.catalogue import CatalogueCache
+from esap_runtime.ops import server_config
 
 
 async def test_health_reports_bus_and_catalog(client, catalog, publisher) -> None:
@@ -94,3 +98,9 @@ async def test_requests_do_not_look_for_an_opentelemetry_provider(client, monkey
 
     assert response.status_code == 200
     assert looked == []
+
+
+def test_the_catalog_queues_every_connection_the_gateway_may_open_at_once(work_root) -> None:
+    """1,000 clients that start waiting together make the gateway open that many connections to the catalog."""
+    gateway = Settings(local_work_root=work_root)
+    assert server_config(FastAPI(), gateway).backlog >= gateway.catalog_max_connections

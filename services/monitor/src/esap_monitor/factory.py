@@ -26,6 +26,7 @@ from esap_monitor.services.poller import StatusPoller
 from esap_monitor.services.sync import CatalogSync
 from esap_monitor.services.tracker import Tracker
 from esap_runtime.bus import Bus
+from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import HealthCheck
 from esap_runtime.stopping import cancel_and_wait
 
@@ -34,6 +35,8 @@ log = structlog.get_logger("esap.monitor")
 # The monitor only reads statuses: these two matter to the submitter, which starts and kills jobs.
 LOCAL_MAX_PARALLEL = 64
 LOCAL_KILL_GRACE_SECONDS = 10.0
+# Connections to the catalog: the monitor asks it for little (its active jobs at each resync, its facilities).
+CATALOG_MAX_CONNECTIONS = 4
 # Backends whose submitter publishes the starts and ends it sees: a job's report needs no poll at once.
 SELF_REPORTING = frozenset({LocalBackend.name})
 
@@ -101,6 +104,7 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
     metrics.count_tracked(tracker.__len__)
     topology = Topology(settings.bus_namespace)
     bus = await Bus.connect(settings.amqp_url.get_secret_value(), topology, metrics.bus)
+    http = InternalHttpClient.open(max_connections=CATALOG_MAX_CONNECTIONS)
     try:
         async with aiohttp.ClientSession() as session:
             backends = build_backends(settings, session) if backends is None else backends
@@ -112,7 +116,7 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
                 history_on_every_change=settings.history_on_every_change,
                 results_concurrency=settings.results_fetch_concurrency,
             )
-            catalog = CatalogClient(session, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
+            catalog = CatalogClient(http, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
             sync = CatalogSync(catalog, tracker, metrics, resync_seconds=settings.resync_seconds,
                                on_due=poller.nudge)
             await bus.consume(topology.monitor, monitor_queue_handler(tracker, poller, sync.request),
@@ -124,4 +128,5 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
             finally:
                 await cancel_and_wait([loops])
     finally:
+        await http.close()
         await bus.close()

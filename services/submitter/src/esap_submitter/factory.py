@@ -11,6 +11,7 @@ from esap_backends import ManagedBackend
 from esap_backends.dirac.settings import build_dirac_backend
 from esap_backends.diracx.settings import build_diracx_backend
 from esap_backends.local import HttpCallbackClient, LocalBackend
+from esap_runtime.internal_http import InternalHttpClient
 from esap_submitter.adapters.callbacks import CountingCallbackClient
 from esap_submitter.config import Settings
 from esap_submitter.metrics import SubmitterMetrics
@@ -20,11 +21,12 @@ from esap_submitter.services.observations import OwnObservations
 HOLD_ON_OUTAGE = frozenset({"diracx", "dirac"})
 
 
-def build_backends(settings: Settings, session: aiohttp.ClientSession, metrics: SubmitterMetrics,
-                   observations: OwnObservations | None = None) -> dict[str, ManagedBackend]:
-    """The backends; the local executor tells ``observations`` of the starts and ends it sees itself."""
+def build_backends(settings: Settings, session: aiohttp.ClientSession, http: InternalHttpClient,
+                   metrics: SubmitterMetrics, observations: OwnObservations | None = None) -> dict[str, ManagedBackend]:
+    """The backends; ``session`` reaches DiracX, ``http`` the gateway (callbacks). The local executor tells
+    ``observations`` of the starts and ends it sees itself."""
     callbacks = CountingCallbackClient(
-        HttpCallbackClient(session, settings.gateway_url, attempts=settings.callback_attempts),
+        HttpCallbackClient(http, settings.gateway_url, attempts=settings.callback_attempts),
         metrics.callbacks,
     )
     local = LocalBackend(

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from esap_messages import Topology
 from esap_runtime.bus import Bus
+from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import NO_TELEMETRY, HealthCheck, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_submitter.config import Settings
@@ -26,6 +27,9 @@ from esap_submitter.services.submission import SubmissionService
 
 log = structlog.get_logger("esap.submitter")
 
+# Connections to the gateway: the local executor's callbacks go one request at a time.
+GATEWAY_MAX_CONNECTIONS = 4
+
 
 def create_app(settings: Settings) -> FastAPI:
     metrics = SubmitterMetrics(CollectorRegistry())
@@ -36,8 +40,10 @@ def create_app(settings: Settings) -> FastAPI:
         async with AsyncExitStack() as stack:
             session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
             stack.push_async_callback(session.close)
+            http = InternalHttpClient.open(max_connections=GATEWAY_MAX_CONNECTIONS)
+            stack.push_async_callback(http.close)
             observations = OwnObservations()
-            backends = build_backends(settings, session, metrics, observations)
+            backends = build_backends(settings, session, http, metrics, observations)
             for backend in backends.values():
                 stack.push_async_callback(backend.close)
                 await backend.recover()

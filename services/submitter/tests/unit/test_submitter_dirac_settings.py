@@ -6,12 +6,20 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from esap_backends import ManagedBackend
 from esap_backends.dirac import DiracBackend
+from esap_runtime.internal_http import InternalHttpClient
 from esap_submitter.config import Settings
 from esap_submitter.factory import HOLD_ON_OUTAGE, build_backends
 from esap_submitter.metrics import SubmitterMetrics
 
 DIRAC_VARS = ("DIRAC_SETUP", "DIRAC_CONFIG_SERVER", "DIRAC_CFG", "DIRAC_PROXY_PATH", "DIRAC_SITES")
+
+
+def built(settings: Settings, session: aiohttp.ClientSession) -> dict[str, ManagedBackend]:
+    """The submitter's backends, its callbacks and DiracX both over ``session``."""
+    http = InternalHttpClient(session, session)
+    return build_backends(settings, session, http, SubmitterMetrics(CollectorRegistry()))
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +31,7 @@ def _no_dirac_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_without_a_setup_there_is_no_dirac_backend(tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as session:
-        backends = build_backends(Settings(local_work_root=tmp_path), session, SubmitterMetrics(CollectorRegistry()))
+        backends = built(Settings(local_work_root=tmp_path), session)
     assert "dirac" not in backends
 
 
@@ -43,7 +51,7 @@ async def test_the_common_prefix_configures_dirac_its_bridge_and_placement(
     assert command[command.index("--config-server") + 1] == "dips://cs.example:9135/Configuration/Server"
     assert settings.dirac_bridge_env()["X509_USER_PROXY"] == str(proxy)
     async with aiohttp.ClientSession() as session:
-        backends = build_backends(settings, session, SubmitterMetrics(CollectorRegistry()))
+        backends = built(settings, session)
     assert isinstance(backends["dirac"], DiracBackend)
     assert "dirac" in HOLD_ON_OUTAGE
     await backends["dirac"].close()  # the bridge never started: nothing to stop
@@ -53,4 +61,4 @@ async def test_a_setup_without_a_configuration_is_refused(tmp_path: Path, monkey
     monkeypatch.setenv("SUBMITTER_DIRAC_SETUP", "CTAO-Production")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(ValueError, match="dirac_config_server"):
-            build_backends(Settings(local_work_root=tmp_path), session, SubmitterMetrics(CollectorRegistry()))
+            built(Settings(local_work_root=tmp_path), session)

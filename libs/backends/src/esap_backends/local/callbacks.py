@@ -8,7 +8,7 @@ publishes the same start or end on the bus at once, and once the catalog holds i
 publish for the report (a Running it knows is no news, an end after the job's end is refused). One request is out
 at a time, so a job's reports arrive in order (Running before its final report). Callbacks are hints (the monitor
 reads the job directory for the truth): a report that cannot be delivered is logged and dropped. Depends on
-aiohttp, structlog, the backend interface's statuses, and esap_messages.api.
+aiohttp, structlog, the backend interface's statuses, esap_messages.api and esap_runtime.internal_http.
 """
 
 import asyncio
@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from esap_backends.base import FINAL_STATUSES
 from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcome, ReportOutcomes
+from esap_runtime.internal_http import InternalHttpClient
 
 log = structlog.get_logger("esap.backends.callbacks")
 
@@ -49,12 +50,13 @@ class CallbackClient(Protocol):
 class HttpCallbackClient:
     """POSTs CallbackBatches to ``{gateway_url}/uws/callbacks``.
 
-    Connection errors, timeouts and 5xx are tried again with backoff; a 4xx is final.
+    Connection errors, timeouts and 5xx are tried again with backoff; a 4xx is final. (Not idempotent: the
+    gateway publishes what a report says, so the internal client never sends it again by itself.)
     """
 
-    def __init__(self, session: aiohttp.ClientSession, gateway_url: str, *, attempts: int = 4,
+    def __init__(self, http: InternalHttpClient, gateway_url: str, *, attempts: int = 4,
                  backoff_seconds: float = 0.25, timeout_seconds: float = 10.0) -> None:
-        self._session = session
+        self._http = http
         self._url = gateway_url.rstrip("/") + "/uws/callbacks"
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds
@@ -66,7 +68,7 @@ class HttpCallbackClient:
         problem = ""
         for attempt in range(1, self._attempts + 1):
             try:
-                async with self._session.post(self._url, data=body, headers=headers,
+                async with self._http.request("POST", self._url, data=body, headers=headers,
                                               timeout=self._timeout) as response:
                     if response.status == 200:
                         return _outcomes(await response.read(), reports)

@@ -86,12 +86,9 @@ class IngestService:
                 # Another writer stored one of these jobs after our read: start the batch again, from the row.
                 raise DependencyUnavailableError("a job was inserted concurrently; applying the batch again")
             await store.update(list(outcome.updated.values()))
-            await store.append_history(outcome.history)
-            await store.add_backend_history(outcome.backend_history)
+            await store.record(outcome.history, outcome.backend_history, outcome.outbox, outcome.changed_ids)
             await store.replace_results(outcome.results)
             await store.delete(outcome.deleted)
-            await store.add_to_outbox(outcome.outbox)
-            await store.notify(outcome.changed_ids)
         return outcome
 
     async def _env(self, conn: asyncpg.Connection, messages: list[Message], jobs: dict[UUID, Job]) -> Env:

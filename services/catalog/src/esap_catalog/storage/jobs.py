@@ -1,8 +1,9 @@
 """The write side of jobs: what one batch transaction runs, each step one statement whatever the batch size.
 
 Bulk statements pass columns as arrays and ``unnest`` them, so a batch of 500 messages costs the same handful
-of round trips as a batch of one. Rows are converted to domain objects here (``job_from_record``) and never
-leave this module. Depends on asyncpg, the domain and esap_messages.
+of round trips as a batch of one; what follows the jobs' update (history, outbox, notifications) is one statement.
+Rows are converted to domain objects here (``job_from_record``) and never leave this module. Depends on asyncpg,
+the domain and esap_messages.
 """
 
 import hashlib
@@ -60,15 +61,6 @@ WHERE j.job_id = u.job_id
 _INBOX = """
 INSERT INTO inbox (message_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING message_id
 """
-_HISTORY = """
-INSERT INTO job_phase_history (job_id, phase, previous_phase, at, source, detail)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
-"""
-_BACKEND_HISTORY = """
-INSERT INTO job_backend_history (job_id, status_time, entry_digest, status, minor_status, application_status, source)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[])
-ON CONFLICT DO NOTHING
-"""
 _DELETE_JOBS = """
 WITH gone AS (DELETE FROM jobs WHERE job_id = ANY($1::uuid[]) RETURNING job_id)
 INSERT INTO deleted_jobs (job_id) SELECT job_id FROM gone ON CONFLICT DO NOTHING
@@ -78,11 +70,24 @@ _RESULTS = """
 INSERT INTO job_results (job_id, result_id, size, mime_type, location)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[])
 """
-_OUTBOX = """
-INSERT INTO outbox (message_type, routing_key, body, schema_version)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int4[])
+# The phase history, the backend history, the outbox and the notifications: four tables, one round trip. (A
+# data-modifying WITH runs whether or not anything reads it; an empty array inserts nothing.)
+_RECORD = """
+WITH history AS (
+    INSERT INTO job_phase_history (job_id, phase, previous_phase, at, source, detail)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+), backend_history AS (
+    INSERT INTO job_backend_history
+        (job_id, status_time, entry_digest, status, minor_status, application_status, source)
+    SELECT * FROM unnest($7::uuid[], $8::timestamptz[], $9::bytea[], $10::text[], $11::text[], $12::text[],
+                         $13::text[])
+    ON CONFLICT DO NOTHING
+), outbox AS (
+    INSERT INTO outbox (message_type, routing_key, body, schema_version)
+    SELECT * FROM unnest($14::text[], $15::text[], $16::bytea[], $17::int4[])
+)
+SELECT pg_notify('esap_job_changed', id::text) FROM unnest($18::uuid[]) AS id
 """
-_NOTIFY = "SELECT pg_notify('esap_job_changed', id::text) FROM unnest($1::uuid[]) AS id"
 
 CHANNEL = "esap_job_changed"
 
@@ -171,18 +176,23 @@ class JobStore:
         if ids:
             await self._conn.execute(_DELETE_JOBS, ids)
 
-    async def append_history(self, entries: Sequence[PhaseChange]) -> None:
-        if entries:
-            rows = ((e.job_id, e.phase.value, e.previous_phase.value if e.previous_phase else None, e.at,
-                     e.source, e.detail) for e in entries)
-            await self._conn.execute(_HISTORY, *_columns(rows, 6))
-
-    async def add_backend_history(self, history: Mapping[UUID, Sequence[BackendHistoryEntry]]) -> None:
-        """Store each entry once: an entry already stored (by a repeated observation) adds nothing."""
-        rows = {(job_id, e.at, entry_digest(e)): (e.status, e.minor_status, e.application_status, e.source)
-                for job_id, entries in history.items() for e in entries}
-        if rows:
-            await self._conn.execute(_BACKEND_HISTORY, *_columns((k + v for k, v in rows.items()), 7))
+    async def record(self, history: Sequence[PhaseChange],
+                     backend_history: Mapping[UUID, Sequence[BackendHistoryEntry]],
+                     outbox: Sequence[Message], changed: Iterable[UUID]) -> None:
+        """Append the phase history and the backend history (an entry already stored, by a repeated observation,
+        adds nothing), add the messages to the outbox and notify the changed jobs' listeners at commit: one
+        statement, as they touch different tables. Before a deletion of the same batch, whose cascade then takes
+        the new history with the job."""
+        ids = list(changed)
+        if not (history or backend_history or outbox or ids):
+            return
+        entries = ((e.job_id, e.phase.value, e.previous_phase.value if e.previous_phase else None, e.at,
+                    e.source, e.detail) for e in history)
+        backend = {(job_id, e.at, entry_digest(e)): (e.status, e.minor_status, e.application_status, e.source)
+                   for job_id, stored in backend_history.items() for e in stored}
+        messages = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in outbox)
+        await self._conn.execute(_RECORD, *_columns(entries, 6), *_columns((k + v for k, v in backend.items()), 7),
+                                 *_columns(messages, 4), ids)
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         if not results:
@@ -193,12 +203,3 @@ class JobStore:
         if rows:
             await self._conn.execute(_RESULTS, *_columns(rows, 5))
 
-    async def add_to_outbox(self, messages: Sequence[Message]) -> None:
-        if messages:
-            rows = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in messages)
-            await self._conn.execute(_OUTBOX, *_columns(rows, 4))
-
-    async def notify(self, job_ids: Iterable[UUID]) -> None:
-        ids = list(job_ids)
-        if ids:
-            await self._conn.execute(_NOTIFY, ids)

@@ -1,7 +1,8 @@
 """The catalog's internal HTTP API, as the gateway uses it: a Protocol (the port) and its aiohttp client.
 
 Bodies are the pydantic models of ``esap_messages.api``. An unreachable, slow or failing catalog raises
-``CatalogUnavailableError``; "not found" (and, for callbacks, "refused") is ``None``, not an error.
+``CatalogUnavailableError``; "not found" (and, for callbacks, "refused") is ``None``, not an error. Requests go
+through ``esap_runtime.internal_http`` (its idle timeouts and its retry of idempotent requests).
 Must not depend on the services or on FastAPI; it knows no UWS rule.
 """
 
@@ -33,6 +34,7 @@ from esap_messages.api import (
     WorkflowView,
 )
 from esap_runtime.batching import Coalescer
+from esap_runtime.internal_http import InternalHttpClient
 
 log = structlog.get_logger("esap.gateway.catalog")
 
@@ -96,11 +98,11 @@ class CatalogClient(Protocol):
 
 
 class HttpCatalogClient:
-    """The catalog client over one shared aiohttp session."""
+    """The catalog client over the gateway's internal HTTP client."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout: float,
+    def __init__(self, http: InternalHttpClient, base_url: str, *, timeout: float,
                  latency: Histogram, creation_grace: float = 0.0) -> None:
-        self._session = session
+        self._http = http
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._creation_grace = creation_grace
@@ -184,7 +186,10 @@ class HttpCatalogClient:
     async def _verify_batch(self, requests: list[CallbackVerification]) -> list[CallbackVerdict]:
         route = "/internal/callbacks/verify-batch"
         batch = CallbackVerificationBatch(items=list(requests))
-        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json())
+        # Sent again on a broken connection only while it only reads: a final report consumes its job's token.
+        read_only = not any(request.final for request in requests)
+        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json(),
+                                           idempotent=read_only)
         if status != 200:
             raise self._unexpected(route, status, body)
         verdicts = _parse(CallbackVerdicts, body).verdicts
@@ -210,13 +215,14 @@ class HttpCatalogClient:
 
     async def _request(self, method: str, route: str, path: str, *,
                        params: dict[str, str] | list[tuple[str, str]] | None = None,
-                       json_body: str | None = None, extra_time: float = 0) -> tuple[int, bytes]:
+                       json_body: str | None = None, extra_time: float = 0,
+                       idempotent: bool | None = None) -> tuple[int, bytes]:
         timeout = aiohttp.ClientTimeout(total=self._timeout + extra_time)
         headers = {"Content-Type": "application/json"} if json_body is not None else None
         start = time.perf_counter()
         try:
-            async with self._session.request(method, self._base + path, params=params, data=json_body,
-                                             headers=headers, timeout=timeout) as response:
+            async with self._http.request(method, self._base + path, params=params, data=json_body,
+                                          headers=headers, timeout=timeout, idempotent=idempotent) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Catalog request failed.", route=route, error=repr(exc))

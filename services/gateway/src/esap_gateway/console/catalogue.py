@@ -16,6 +16,7 @@ import aiohttp
 
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_messages.api import FacilityList, FacilityView, WorkflowList, WorkflowView
+from esap_runtime.internal_http import InternalHttpClient
 
 
 class CatalogueLister(Protocol):
@@ -33,9 +34,9 @@ class SearchResult:
 class HttpCatalogueLister:
     """Both lists from the catalog (``GET /internal/workflows``, ``/internal/facilities``), held ``ttl`` seconds."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, ttl: float, timeout: float,
+    def __init__(self, http: InternalHttpClient, base_url: str, *, ttl: float, timeout: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._session = session
+        self._http = http
         self._base = base_url.rstrip("/")
         self._ttl = ttl
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -59,7 +60,7 @@ class HttpCatalogueLister:
 
     async def _get(self, path: str) -> bytes:
         try:
-            async with self._session.get(self._base + path, timeout=self._timeout) as response:
+            async with self._http.request("GET", self._base + path, timeout=self._timeout) as response:
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CatalogUnavailableError(f"catalog request {path} failed: {exc!r}") from exc

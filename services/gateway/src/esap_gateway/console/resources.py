@@ -13,6 +13,7 @@ from esap_gateway.config import Settings
 from esap_gateway.console.catalogue import CatalogueLister, HttpCatalogueLister
 from esap_gateway.console.oidc import CodeExchanger, OidcClient
 from esap_gateway.console.settings import ConsoleSettings
+from esap_runtime.internal_http import InternalHttpClient
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,13 @@ class ConsoleResources:
     """None: no OIDC provider configured (static tokens or anonymous use only)."""
 
 
-async def open_console(stack: AsyncExitStack, settings: Settings,
+async def open_console(stack: AsyncExitStack, http: InternalHttpClient, settings: Settings,
                        console_settings: ConsoleSettings | None = None) -> ConsoleResources:
+    """``http``: the gateway's client of the catalog; the sign-in, to the identity provider, has a session of its
+    own."""
     own = console_settings or ConsoleSettings()
     session = await stack.enter_async_context(aiohttp.ClientSession())
-    catalogue = HttpCatalogueLister(session, settings.catalog_url, ttl=settings.catalogue_cache_seconds,
+    catalogue = HttpCatalogueLister(http, settings.catalog_url, ttl=settings.catalogue_cache_seconds,
                                     timeout=settings.catalog_timeout_seconds)
     sign_in = None
     if settings.oidc_issuer and own.oidc_client_id:

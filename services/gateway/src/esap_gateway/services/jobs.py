@@ -128,8 +128,8 @@ class JobService:
             return await self._load(job_id, owner)
         with self._metrics.open_waits.track_inprogress():
             if self._waiters is not None and self._waiters.live():
-                first = await self._load(job_id, owner)  # 404/403 before any waiting
-                return await wait_for_change(self._waiters, first.job_id, lambda: self._load(job_id, owner),
+                # Its first read answers 404/403 before any waiting: one catalog request, not two, per WAIT.
+                return await wait_for_change(self._waiters, job_id, lambda: self._load(job_id, owner),
                                              seconds=wait.seconds, phase=wait.phase)
             return await self._load(job_id, owner, wait=wait.seconds, phase=wait.phase)
 

@@ -1,6 +1,7 @@
 """Client of the catalog's internal read API, as far as the monitor needs it: active jobs and facilities.
 
-Bodies are the shared models of esap_messages.api. Depends on aiohttp; knows nothing of the bus or backends.
+Bodies are the shared models of esap_messages.api. Requests go through ``esap_runtime.internal_http`` (its idle
+timeouts and its retry of idempotent requests). Knows nothing of the bus or backends.
 """
 
 from typing import TypeVar
@@ -9,6 +10,7 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from esap_messages.api import ActiveJobList, FacilityList
+from esap_runtime.internal_http import InternalHttpClient
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -18,8 +20,8 @@ class CatalogUnavailableError(Exception):
 
 
 class CatalogClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout: float) -> None:
-        self._session = session
+    def __init__(self, http: InternalHttpClient, base_url: str, *, timeout: float) -> None:
+        self._http = http
         self._base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
@@ -32,7 +34,7 @@ class CatalogClient:
     async def _get(self, path: str, model: type[Body]) -> Body:
         url = f"{self._base_url}{path}"
         try:
-            async with self._session.get(url, timeout=self._timeout) as response:
+            async with self._http.request("GET", url, timeout=self._timeout) as response:
                 body = await response.read()
                 if response.status != 200:
                     raise CatalogUnavailableError(f"GET {path} answered {response.status}: {body[:200]!r}")
