@@ -230,6 +230,20 @@ def bus() -> Board:
     b.add("Batch handling time (p95)", _per_service(
         f"histogram_quantile(0.95, sum by (le) (rate({{service}}_message_batch_duration_seconds_bucket[{RATE}])))",
         CONSUMERS, "{service}"), unit="s", width=8)
+    b.row("Connections (services)")
+    b.add("Live consumers by service and queue", _per_service(
+        "sum by (queue) ({service}_bus_consumers)", CONSUMERS, "{service} {{{{queue}}}}"), width=8,
+        description="1 while the service reads its queue; 0 while it reconnects, or if its consumer did not come back "
+                    "(alert EsapConsumerLost). Readiness fails meanwhile.")
+    b.add("Connected to RabbitMQ", _per_service("min({service}_bus_connected)", SERVICES, "{service}"), width=8)
+    b.add("Reconnections", _per_service(f"sum(increase({{service}}_bus_reconnections_total[{RATE}]))", SERVICES,
+                                        "{service}"), width=8)
+    b.add("Batches held (something they need is away)", _per_service(
+        f"sum(increase({{service}}_messages_held_total[{RATE}]))", CONSUMERS, "{service}"))
+    b.add("Requests refused with 503, by dependency", [
+        (f"sum by (dependency) (rate(gateway_requests_refused_total[{RATE}]))", "gateway: {{dependency}}"),
+        (f"sum by (dependency) (rate(catalog_requests_refused_total[{RATE}]))", "catalog: {{dependency}}")],
+        unit="reqps")
     b.row("Outbox (catalog)")
     b.add("Outbox rows pending", [("sum(catalog_outbox_pending)", "pending")])
     b.add("Outbox lag (p95)", [

@@ -75,6 +75,9 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT_ERRORS)
 
 
+HOLD_PAUSE_MAX = 5.0
+"""Longest pause between two tries of a held batch: once the dependency is back, a held batch waits at most this."""
+
 RECONNECT_SECONDS = 2.0
 """Pause between two attempts to reconnect to the broker: how long a repaired broker waits for its clients at most."""
 
@@ -471,6 +474,7 @@ class _BatchConsumer:
 
     async def _handle(self, deliveries: list[Delivery]) -> None:
         pause = 0.5
+        held_since: float | None = None
         while True:
             try:
                 with self._bus.metrics.batch_seconds.time():
@@ -479,18 +483,22 @@ class _BatchConsumer:
                 if not is_transient(exc):
                     await self._refused(deliveries, exc)
                     return
-                if pause == 0.5:
+                if held_since is None:  # logged once per held batch, however long the outage
+                    held_since = asyncio.get_running_loop().time()
                     self._bus.metrics.held.inc()
-                log.warning("Something the handler needs is away; holding the messages.", queue=self._spec.name,
-                            held=len(deliveries), retry_in=pause, error=repr(exc))
+                    log.warning("Something the handler needs is away; holding the messages until it returns.",
+                                queue=self._spec.name, held=len(deliveries), error=repr(exc))
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 15.0)
+                pause = min(pause * 2, HOLD_PAUSE_MAX)
                 deliveries = _current(deliveries)
                 if not deliveries:
                     log.info("The held messages' connection was lost; the broker delivers them again.",
                              queue=self._spec.name)
                     return
                 continue
+            if held_since is not None:
+                log.info("Held messages handled.", queue=self._spec.name, handled=len(deliveries),
+                         held_seconds=round(asyncio.get_running_loop().time() - held_since, 1))
             for delivery in deliveries:
                 self._bus.metrics.consumed.labels(delivery.message.type_name()).inc()
                 await _ack(delivery)

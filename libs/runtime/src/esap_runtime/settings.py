@@ -6,6 +6,7 @@ all services at once. Only services' ``config.py`` modules build settings; every
 
 from enum import StrEnum
 from typing import Any, Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -14,6 +15,13 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+def uses_guest_account(amqp_url: str) -> bool:
+    """Whether a connection to this URL logs in as RabbitMQ's guest user: named so (in any spelling the URL allows),
+    or by naming no user at all, since the AMQP client then logs in as guest."""
+    username = urlsplit(amqp_url).username
+    return username is None or unquote(username).strip().lower() in ("", "guest")
 
 
 class ServiceSettings(BaseSettings):
@@ -43,7 +51,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:
-        if self.environment is Environment.PRODUCTION and "guest:guest@" in self.amqp_url.get_secret_value():
+        if self.environment is Environment.PRODUCTION and uses_guest_account(self.amqp_url.get_secret_value()):
             raise ValueError("amqp_url uses RabbitMQ's guest account, refused in production")
         return self
 

@@ -37,6 +37,7 @@ from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
 from esap_runtime.bus import Bus, BusMetrics
 from esap_runtime.ops import HealthCheck
+from esap_runtime.outages import Outage
 from esap_runtime.stopping import cancel_and_wait
 from esap_runtime.waiters import WaiterRegistry
 
@@ -68,10 +69,14 @@ class Factory:
         self.ingest = IngestService(pool, cache, metrics, self.relay.wake)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)
+        self.database_outage = Outage("database", self._database_answers, refused=metrics.requests_refused)
+
+    async def _database_answers(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT 1"))
 
     def health_checks(self) -> Mapping[str, HealthCheck]:
         async def database() -> bool:
-            return bool(await self.pool.fetchval("SELECT 1"))
+            return await self._database_answers()
 
         async def listener() -> bool:
             return self.listener.connected
@@ -100,6 +105,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
                                 BusMetrics("catalog", registry))
         stack.push_async_callback(bus.close)
         factory = Factory(settings, pool, listener, bus, waiters, metrics)
+        stack.push_async_callback(factory.database_outage.close)
         _background(stack, factory.relay.run(), "catalog:outbox-relay")
         _background(stack, prune_inbox_forever(InboxStore(pool), settings.inbox_retention_days),
                     "catalog:inbox-pruning")

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from esap_catalog.config import Settings
 from esap_catalog.factory import Factory, open_factory
+from esap_catalog.handlers.errors import install_error_handlers
 from esap_catalog.handlers.http import router
 from esap_catalog.services.seeding import DefinitionError, seed
 from esap_catalog.storage.catalogue import CatalogueStore
@@ -55,6 +56,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                   telemetry=NO_TELEMETRY)
     app.include_router(ops_router(registry, checks))
     app.include_router(router)
+    install_error_handlers(app)
     add_http_metrics(app, SERVICE, registry)
     return app
 

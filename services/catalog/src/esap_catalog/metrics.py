@@ -38,3 +38,7 @@ class CatalogMetrics:
         self.waiters = Gauge(
             "catalog_waiters", "HTTP requests blocked in WAIT for a job to change.", registry=registry,
         )
+        self.requests_refused = Counter(
+            "catalog_requests_refused_total", "HTTP requests answered 503 because a dependency was away.",
+            ["dependency"], registry=registry,
+        )

@@ -7,9 +7,10 @@ Must not open connections or read settings from the environment: it is given its
 
 from datetime import timedelta
 
-from esap_gateway.adapters.catalog import CatalogClient
-from esap_gateway.adapters.publisher import Publisher
+from esap_gateway.adapters.catalog import CatalogClient, CatalogUnavailableError
+from esap_gateway.adapters.publisher import Publisher, PublishFailedError
 from esap_gateway.adapters.result_files import LocalResultFiles
+from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
 from esap_gateway.config import Settings
 from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.broker import PlanningService
@@ -20,6 +21,7 @@ from esap_gateway.services.jobs import JobService
 from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
 from esap_runtime.ops import HealthCheck
+from esap_runtime.outages import Outage
 from esap_runtime.waiters import WaiterRegistry
 
 
@@ -43,6 +45,19 @@ class Factory:
         self.identity = IdentityService(static_tokens=settings.token_users, allow_anonymous=settings.anonymous_allowed,
                                         verifier=verifier, metrics=metrics)
         self.callbacks = CallbackService(catalog, publisher, metrics)
+        self._outages: dict[type[Exception], Outage] = {
+            CatalogUnavailableError: Outage("catalog", catalog.healthy, refused=metrics.requests_refused),
+            PublishFailedError: Outage("broker", publisher.healthy, refused=metrics.requests_refused),
+            IdentityProviderUnavailableError: Outage("identity provider", None, refused=metrics.requests_refused),
+        }
+
+    def outage(self, exc: Exception) -> Outage:
+        """The outage a refusal of this kind belongs to."""
+        return next(outage for kind, outage in self._outages.items() if isinstance(exc, kind))
+
+    async def close(self) -> None:
+        for outage in self._outages.values():
+            await outage.close()
 
     def health_checks(self) -> dict[str, HealthCheck]:
         return {"bus": self._publisher.healthy, "catalog": self._catalog.healthy}

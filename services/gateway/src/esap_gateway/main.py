@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             verifier = await _open_verifier(stack, settings)
             waiters = await _open_waiters(stack, settings, metrics) if publisher is None else None
             app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters)
+            stack.push_async_callback(app.state.factory.close)
             app.state.console = console or await open_console(stack, settings, console_settings)
             log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
                      anonymous=settings.anonymous_allowed, static_tokens=len(settings.token_users),

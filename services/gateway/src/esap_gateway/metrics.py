@@ -47,6 +47,10 @@ class GatewayMetrics:
         self.open_waits = Gauge(
             "gateway_open_waits", "GET requests blocked in a WAIT for a phase change right now.", registry=registry,
         )
+        self.requests_refused = Counter(
+            "gateway_requests_refused_total", "Requests answered 503 because a dependency was away.",
+            ["dependency"], registry=registry,
+        )
         self.phase_changes_subscribed = Gauge(
             "gateway_phase_changes_subscribed", "1 while the gateway receives phase changes from the bus (WAIT is "
             "woken by them); 0: waits fall back to the catalog's own blocking read.", registry=registry,

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from esap_gateway.config import Settings
 from esap_gateway.main import create_app
@@ -166,3 +167,16 @@ async def test_submitted_jobs_are_counted(client, publisher) -> None:
 
     metrics = (await client.get("/metrics")).text
     assert "gateway_jobs_submitted_total 1.0" in metrics
+
+
+async def test_an_outage_is_logged_once_however_many_requests_it_refuses(client, catalog, app) -> None:
+    catalog.down = True
+
+    with capture_logs() as logs:
+        answers = [await create(client, {"WORKFLOW": "noop"}) for _ in range(5)]
+
+    assert {(a.status_code, a.headers["retry-after"]) for a in answers} == {(503, "5")}
+    started = [e for e in logs if e["event"].startswith("A dependency is unavailable")]
+    assert [e["dependency"] for e in started] == ["catalog"]
+    registry = app.state.factory.jobs._metrics.registry
+    assert registry.get_sample_value("gateway_requests_refused_total", {"dependency": "catalog"}) == 5

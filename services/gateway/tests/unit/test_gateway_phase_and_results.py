@@ -1,5 +1,6 @@
 """POST /uws/jobs/{id}/phase (RUN, ABORT), /results and result content served only from the work root."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,30 @@ async def test_results_outside_the_work_root_or_elsewhere_are_not_served(client,
     ])
 
     for result_id in ("outside", "dotdot", "link", "remote", "host", "gone", "dir", "unknown"):
+        response = await client.get(f"/uws/jobs/{job.job_id}/results/{result_id}")
+        assert response.status_code == 404, result_id
+        assert "secret" not in response.text
+
+
+async def test_links_a_payload_makes_to_another_jobs_files_are_not_served(client, make_job, work_root) -> None:
+    other = work_root / "other-job"
+    other.mkdir()
+    (other / "secret.json").write_text('{"secret": 1}')
+    mine = work_root / "my-job"
+    mine.mkdir()
+    (mine / "symbolic.json").symlink_to(other / "secret.json")
+    os.link(other / "secret.json", mine / "hard.json")
+    os.mkfifo(mine / "fifo")
+    (work_root / "linked-job").symlink_to(other, target_is_directory=True)
+    job = make_job(phase=Phase.COMPLETED, results=[
+        ResultView(id="symbolic", size=13, mime_type="application/json", location=(mine / "symbolic.json").as_uri()),
+        ResultView(id="hard", size=13, mime_type="application/json", location=(mine / "hard.json").as_uri()),
+        ResultView(id="fifo", size=0, mime_type="text/plain", location=(mine / "fifo").as_uri()),
+        ResultView(id="through-a-linked-directory", size=13, mime_type="application/json",
+                   location=(work_root / "linked-job" / "secret.json").as_uri()),
+    ])
+
+    for result_id in ("symbolic", "hard", "fifo", "through-a-linked-directory"):
         response = await client.get(f"/uws/jobs/{job.job_id}/results/{result_id}")
         assert response.status_code == 404, result_id
         assert "secret" not in response.text

@@ -5,7 +5,7 @@ Depends on asyncpg only.
 
 import asyncpg
 
-_OUTAGES: tuple[type[BaseException], ...] = (
+OUTAGE_TYPES: tuple[type[BaseException], ...] = (
     OSError,  # connection refused or reset, including ConnectionError
     TimeoutError,
     asyncpg.PostgresConnectionError,  # connection lost, failure, does not exist
@@ -18,4 +18,4 @@ _OUTAGES: tuple[type[BaseException], ...] = (
 def is_outage(exc: BaseException) -> bool:
     # Plain InterfaceError is "pool closed", "connection is closed"...; its subclasses (DataError: a value that
     # cannot be encoded) are faults of the work and must not hold a batch forever.
-    return isinstance(exc, _OUTAGES) or type(exc) is asyncpg.InterfaceError
+    return isinstance(exc, OUTAGE_TYPES) or type(exc) is asyncpg.InterfaceError

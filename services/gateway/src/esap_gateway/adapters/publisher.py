@@ -1,7 +1,8 @@
 """Publishing the gateway's commands and events on the bus: a Protocol (the port) and its Bus-backed adapter.
 
 ``publish`` returns once the broker confirmed the message, or raises ``PublishFailedError`` (refused, unroutable,
-not confirmed in time, connection lost). Must not depend on the services or on FastAPI.
+not confirmed in time, connection lost); while the connection is down it raises at once, so that a client hears
+503 at once rather than after the confirm timeout. Must not depend on the services or on FastAPI.
 """
 
 import asyncio
@@ -31,12 +32,14 @@ class BusPublisher:
         self._timeout = timeout
 
     async def publish(self, message: Message) -> None:
+        if not self._bus.is_connected:
+            raise PublishFailedError(f"the broker is unreachable; {message.type_name()} was not sent")
         try:
             async with asyncio.timeout(self._timeout):
                 await self._bus.publish(message)
         except Exception as exc:  # aio-pika raises many kinds; all mean "not confirmed"
-            log.warning("Publish not confirmed.", type=message.type_name(), message_id=str(message.message_id),
-                        error=repr(exc))
+            log.debug("Publish not confirmed.", type=message.type_name(), message_id=str(message.message_id),
+                      error=repr(exc))
             raise PublishFailedError(f"the broker did not confirm {message.type_name()}") from exc
 
     async def healthy(self) -> bool:

@@ -1,6 +1,7 @@
-"""How refusals become HTTP answers: a status code and a plain-text message, never a stack trace.
+"""How refusals become HTTP answers: a status code and a plain-text message, never a stack trace. A refusal because
+a dependency is away (503, with Retry-After) is counted in that dependency's outage, which logs it once.
 
-Must not depend on anything but FastAPI and the error types it maps.
+Must not depend on anything but FastAPI, the error types it maps and the factory's outages.
 """
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,7 @@ from starlette.exceptions import HTTPException
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.adapters.publisher import PublishFailedError
 from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
+from esap_gateway.factory import Factory
 from esap_gateway.services.errors import (
     InvalidReportError,
     InvalidRequestError,
@@ -19,8 +21,7 @@ from esap_gateway.services.errors import (
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
-
-RETRY_AFTER_SECONDS = "5"
+from esap_runtime.outages import RETRY_AFTER_SECONDS
 
 _STATUS: dict[type[Exception], int] = {
     InvalidRequestError: 400,
@@ -46,7 +47,10 @@ async def _refused(request: Request, exc: Exception) -> PlainTextResponse:
 
 async def _unavailable(request: Request, exc: Exception) -> PlainTextResponse:
     message = next(text for kind, text in _UNAVAILABLE.items() if isinstance(exc, kind))
-    return PlainTextResponse(message, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    factory: Factory | None = getattr(request.app.state, "factory", None)
+    if factory is not None:
+        factory.outage(exc).failed(exc)
+    return PlainTextResponse(message, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _http_error(request: Request, exc: Exception) -> PlainTextResponse:
