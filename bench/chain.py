@@ -443,7 +443,8 @@ async def main(args: argparse.Namespace) -> None:
     env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
            "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
            "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
-           "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true"}
+           "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true",
+           "GATEWAY_RATE_LIMIT_PER_MINUTE": "0"}  # one client offering hundreds of jobs a second, on purpose
     stack = Stack(env=env, ports=free_ports(), log_dir=work_root)
     peak: dict[str, float] = {}
     stop_sampling = asyncio.Event()

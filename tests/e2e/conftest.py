@@ -41,6 +41,7 @@ async def stack(server_database_url: str, amqp_url: str, request: pytest.Fixture
         "GATEWAY_STATIC_TOKENS": '{"token-a": "alice", "token-b": "bob"}',
         "CATALOG_DESTRUCTION_SWEEP_SECONDS": "0.5",
         "CATALOG_PHASE_COUNT_SECONDS": "0.5",
+        **getattr(request.module, "STACK_ENV", {}),  # what a module's tests need on top
     }
     running = Stack(env=env, ports=free_ports(), log_dir=log_dir)
     running.work_root = work_root  # type: ignore[attr-defined]

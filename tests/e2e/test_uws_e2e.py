@@ -73,13 +73,30 @@ async def test_pyvo_runs_waits_reads_results_and_deletes(stack: Stack, alice: ht
 
     phase, uris, content = await asyncio.to_thread(drive)
 
-    assert phase == "COMPLETED" and len(uris) == 3
+    assert phase == "COMPLETED" and len(uris) == 4 and uris[0].endswith("/results/result")
     assert b'"Parameter1": "pyvo"' in content
     deadline = time.monotonic() + 10  # the deletion is a command: applied moments after the 303
     while job_id in [j.jobid for j in parse_job_list(io.BytesIO((await alice.get("/uws/jobs")).content))]:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     assert (await alice.get(f"/uws/jobs/{job_id}")).status_code == 404
+
+
+async def test_pyvo_fetches_a_completed_job_s_main_result_as_a_table(stack: Stack, alice: httpx.AsyncClient) -> None:
+    job_id = await create_job(alice, workflow="table", rows="7")
+    url = f"{stack.gateway_url}/uws/jobs/{job_id}"
+
+    def drive() -> tuple[str, list[int]]:
+        job = AsyncTAPJob(url, session=pyvo_session(), delete=False)
+        job.run()
+        job.wait(phases={"COMPLETED", "ERROR", "ABORTED"}, timeout=60)
+        table = job.fetch_result().to_table()
+        return job.result_uri, [int(value) for value in table["square"]]
+
+    uri, squares = await asyncio.to_thread(drive)
+
+    assert uri == f"{url}/results/result"
+    assert squares == [1, 4, 9, 16, 25, 36, 49]
 
 
 async def test_pyvo_aborts_a_running_job(stack: Stack, alice: httpx.AsyncClient) -> None:
@@ -174,6 +191,6 @@ async def test_parameters_change_while_pending_then_the_job_runs_with_them(
 async def test_sync_redirects_to_the_main_result(alice: httpx.AsyncClient) -> None:
     response = await alice.get("/uws/sync", params={"WORKFLOW": "hello-world", "Parameter3": "sync"},
                                follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"].endswith("/results/helloworld.json")
+    assert response.status_code == 303 and response.headers["location"].endswith("/results/result")
     content = await alice.get(response.headers["location"])
     assert content.status_code == 200 and content.json()["Parameter3"] == "sync"

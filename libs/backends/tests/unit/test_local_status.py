@@ -56,6 +56,16 @@ def test_non_zero_exit_is_failed_with_the_last_stderr_line() -> None:
     assert status.exit_code == 3
 
 
+def test_a_command_the_launcher_could_not_start_is_told_without_the_host_s_paths() -> None:
+    for code, line in ((126, "bash: line 1: /usr/lib/python3.11/venv/bin/python: Argument list too long"),
+                       (127, "/bin/bash: line 2: /srv/esap/workflows/run.sh: No such file or directory")):
+        error = derive_status(_snapshot(_state(), exit_code_text=str(code), stderr_tail=f"{line}\n")).error
+        assert error is not None and error.startswith("the workflow's command could not be started: ")
+        assert "/" not in error, error
+    own = derive_status(_snapshot(_state(), exit_code_text="127", stderr_tail="my tool: not found\n")).error
+    assert own == "exit code 127: my tool: not found"
+
+
 def test_non_zero_exit_without_stderr_says_the_code_only() -> None:
     assert derive_status(_snapshot(_state(), exit_code_text="127")).error == "exit code 127"
 

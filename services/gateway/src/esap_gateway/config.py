@@ -7,6 +7,7 @@ Must not depend on any other module of the gateway.
 import json
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -26,7 +27,7 @@ class Settings(ServiceSettings):
     public_base_url: str | None = Field(
         None,
         description="Base URL clients reach the gateway at (e.g. https://host/batch), used in links and "
-        "redirects; when unset, links are made from each request's own URL.",
+        "redirects; required in production. Unset (development only): links are made from each request's own URL.",
     )
     max_wait_seconds: int = Field(
         60, ge=1, le=3600, description="Longest a GET ?WAIT=n blocks; WAIT=-1 and larger values mean this."
@@ -50,6 +51,10 @@ class Settings(ServiceSettings):
     )
     catalogue_cache_seconds: float = Field(
         5.0, ge=0, le=3600, description="How long workflows and facilities read from the catalog are reused."
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="State-changing requests (create, run, abort, update, delete) one owner may make a "
+        "minute, in bursts of as many; beyond, 429 with Retry-After. 0: no limit.",
     )
     publish_timeout_seconds: float = Field(
         5.0, gt=0, le=300, description="Time allowed for the broker to confirm one published command."
@@ -113,6 +118,15 @@ class Settings(ServiceSettings):
                 raise ValueError("static_tokens are refused in production; set allow_unsafe_identity to accept them")
             if not self.oidc_issuer:
                 raise ValueError("production needs oidc_issuer (and oidc_audience): nobody could sign in")
+        if self.environment is Environment.PRODUCTION:
+            if self.public_base_url is None:
+                raise ValueError("production needs public_base_url: links, redirects and the sign-in's return "
+                                 "address would otherwise be made from each request's Host header, which the client "
+                                 "chooses")
+            for name in ("oidc_issuer", "oidc_jwks_url"):
+                value = getattr(self, name)
+                if value and not value.lower().startswith("https://"):
+                    raise ValueError(f"{name} must be an https URL in production: its keys decide who is who")
         return self
 
     @field_validator("local_work_root")
@@ -128,7 +142,12 @@ class Settings(ServiceSettings):
     @field_validator("public_base_url")
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
-        return value.rstrip("/") or None if value else None
+        if not value or not value.rstrip("/"):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("public_base_url must be an absolute http(s) URL without query or fragment")
+        return value.rstrip("/")
 
 
 def _token_map(secret: SecretStr | None) -> dict[str, str]:

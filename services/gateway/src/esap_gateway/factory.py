@@ -18,6 +18,7 @@ from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
+from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
 from esap_runtime.ops import HealthCheck
@@ -39,6 +40,7 @@ class Factory:
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
             lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters, planner=self.planning,
+            limiter=RateLimiter(settings.rate_limit_per_minute),
         )
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)

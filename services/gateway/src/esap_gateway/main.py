@@ -23,6 +23,8 @@ from esap_gateway.console.settings import ConsoleSettings
 from esap_gateway.factory import Factory
 from esap_gateway.handlers import callback, catalogue, sync, uws, uws_resources
 from esap_gateway.handlers.errors import install_error_handlers
+from esap_gateway.handlers.headers import SecurityHeaders
+from esap_gateway.handlers.limits import BodyLimit
 from esap_gateway.metrics import SERVICE, GatewayMetrics
 from esap_messages import Topology
 from esap_runtime.bus import Bus
@@ -61,6 +63,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
     app = FastAPI(title="esap-batch gateway", summary="IVOA UWS 1.1 batch jobs.", lifespan=lifespan,
                   telemetry=NO_TELEMETRY)
     add_http_metrics(app, SERVICE, registry)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(ops_router(registry, lambda: app.state.factory.health_checks()))
     app.include_router(uws.router)

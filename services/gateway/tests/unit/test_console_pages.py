@@ -216,3 +216,42 @@ async def test_form_offers_the_planners_facilities_best_first(console_client: ht
     options = re.findall(r'<option value="([^"]*)"', page.text)
     assert options[0] == "" and "local" in options[1:]  # "best offer" first: the planner chooses
     assert re.search(r'<option value="local" >[^<]*ends ~', page.text)
+
+
+@pytest.mark.parametrize("headers", [
+    {"origin": "https://evil.test"},
+    {"origin": "null"},
+    {"sec-fetch-site": "cross-site"},
+    {"sec-fetch-site": "same-site", "origin": "http://sub.gateway.test"},
+], ids=["another-origin", "null-origin", "cross-site", "same-site"])
+async def test_a_post_from_another_site_is_refused_sign_in_included(console_client: httpx.AsyncClient,
+                                                                    publisher: Any, headers: dict[str, str]) -> None:
+    signin = await console_client.post("/signin", data={"token": "token-a", "next": "/jobs"}, headers=headers)
+    assert signin.status_code == 403 and "another site" in signin.text
+    assert "set-cookie" not in signin.headers
+    await _sign_in(console_client)
+    submitted = await console_client.post("/workflows/noop", data={"action": "run"}, headers=headers)
+    signed_out = await console_client.post("/signout", headers=headers)
+    assert submitted.status_code == 403 and signed_out.status_code == 403
+    assert publisher.published == []
+
+
+async def test_a_post_from_the_console_itself_or_from_no_browser_is_taken(console_client: httpx.AsyncClient,
+                                                                          publisher: Any) -> None:
+    same = {"origin": BASE, "sec-fetch-site": "same-origin"}
+    assert (await console_client.post("/signin", data={"token": "token-a", "next": "/jobs"},
+                                      headers=same)).status_code == 303
+    assert (await console_client.post("/workflows/noop", data={"action": "run"}, headers=same)).status_code == 303
+    assert (await console_client.post("/workflows/noop", data={"action": "run"})).status_code == 303
+    assert len(publisher.published) == 2
+
+
+async def test_every_answer_carries_the_security_headers(console_client: httpx.AsyncClient) -> None:
+    await _sign_in(console_client)
+    for path in ("/jobs", "/static/console.js", "/uws/jobs", "/docs", "/nowhere"):
+        answer = await console_client.get(path, headers={"authorization": "Bearer token-a"})
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["referrer-policy"] == "same-origin", path
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], path
+    page = await console_client.get("/jobs")
+    assert "script-src 'self'" in page.headers["content-security-policy"]

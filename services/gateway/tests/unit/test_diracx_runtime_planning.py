@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from esap_gateway.services.planning import refusal
+from esap_gateway.domain.planning import refusal
 from esap_messages.api import FacilityView, WorkflowView
 
 from ..conftest import FakeCatalog, FakePublisher

@@ -36,7 +36,8 @@ async def test_a_job_is_a_valid_uws_document_with_everything_it_knows(client, ma
     assert b'version="1.1"' in response.content
     assert parsed.executionduration.to_value("s") == 60
     assert [(p.id_, p.content) for p in parsed.parameters] == [("Parameter1", "a<b"), ("Parameter2", "2")]
-    [result] = parsed.results
+    main, result = parsed.results
+    assert main.id_ == "result" and main.href == f"http://gateway.test/uws/jobs/{job.job_id}/results/result"
     assert result.id_ == "stdout" and int(result.size) == 12 and result.mimetype == "text/plain"
     assert result.href == f"http://gateway.test/uws/jobs/{job.job_id}/results/stdout"
     assert parsed.errorsummary.type_ == "fatal"
@@ -69,7 +70,7 @@ async def test_links_use_the_public_base_url_when_set(catalog, publisher, work_r
         transport=httpx.ASGITransport(app=app), base_url="http://internal:8000") as http:
         parsed = uws_job(await http.get(f"/uws/jobs/{job.job_id}"))
 
-    assert parsed.results[0].href == f"https://esap.example/batch/uws/jobs/{job.job_id}/results/out.json"
+    assert parsed.results[1].href == f"https://esap.example/batch/uws/jobs/{job.job_id}/results/out.json"
 
 
 @pytest.mark.parametrize("job_id", ["not-a-uuid", str(UUID(int=0)), "../../etc"])

@@ -72,3 +72,25 @@ def test_a_parameter_schema_must_be_consistent() -> None:
     with pytest.raises(ValueError, match="default '7' must be at most 5"):
         ParameterView(name="p", type="integer", maximum=5, default=7)
     assert ParameterView(name="p", type="boolean", default=True).default == "true"
+
+
+@pytest.mark.parametrize("parameters", [
+    {"showers": "5", "label": "\U0001f52d" * 65536},  # one value of 256 KiB in UTF-8
+    {"showers": "5", "label": "x" * 20000, "card": "y" * 20000},  # two values, each acceptable alone
+], ids=["one-huge-value", "two-large-values"])
+async def test_parameters_beyond_what_every_facility_takes_together_are_a_400_naming_the_limit(
+    client: httpx.AsyncClient, publisher: FakePublisher, parameters: dict[str, str]
+) -> None:
+    response = await create(client, **parameters)
+
+    assert response.status_code == 400
+    assert response.text.startswith("parameters: ") and "32768" in response.text
+    assert "/" not in response.text.split(":", 1)[1]
+    assert publisher.published == []
+
+
+async def test_parameters_within_the_limit_together_are_taken(client: httpx.AsyncClient,
+                                                              publisher: FakePublisher) -> None:
+    response = await create(client, showers="5", label="x" * 16000, card="y" * 16000)
+
+    assert response.status_code == 303

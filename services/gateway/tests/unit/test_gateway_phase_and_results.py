@@ -1,6 +1,7 @@
 """POST /uws/jobs/{id}/phase (RUN, ABORT), /results and result content served only from the work root."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,29 @@ async def test_links_a_payload_makes_to_another_jobs_files_are_not_served(client
         response = await client.get(f"/uws/jobs/{job.job_id}/results/{result_id}")
         assert response.status_code == 404, result_id
         assert "secret" not in response.text
+
+
+async def test_the_main_result_is_listed_first_as_result_and_served_whatever_the_workflow_names_it(
+    client, make_job, work_root, uws_schema
+) -> None:
+    job = make_job(phase=Phase.COMPLETED, results=[result(work_root, "stdout", b"log\n", "text/plain"),
+                                                   result(work_root, "stderr", b"", "text/plain"),
+                                                   result(work_root, "helloworld.json", b'{"a": 1}')])
+
+    listed = await client.get(f"/uws/jobs/{job.job_id}/results")
+    main = await client.get(f"/uws/jobs/{job.job_id}/results/result")
+
+    uws_schema.validate(listed.content)
+    ids = re.findall(rb'id="([^"]+)"', listed.content)
+    assert ids == [b"result", b"stdout", b"stderr", b"helloworld.json"]
+    assert f"/uws/jobs/{job.job_id}/results/result".encode() in listed.content
+    assert main.status_code == 200 and main.content == b'{"a": 1}'
+    assert main.headers["content-type"] == "application/json"
+
+
+async def test_without_a_declared_output_the_main_result_is_the_standard_output(client, make_job, work_root) -> None:
+    job = make_job(phase=Phase.COMPLETED, results=[result(work_root, "stdout", b"hello\n", "text/plain"),
+                                                   result(work_root, "stderr", b"", "text/plain")])
+
+    assert (await client.get(f"/uws/jobs/{job.job_id}/results/result")).text == "hello\n"
+    assert (await client.get(f"/uws/jobs/{make_job().job_id}/results/result")).status_code == 404

@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from esap_gateway.config import Settings
+from esap_gateway.domain.planning import plan
 from esap_gateway.main import create_app
-from esap_gateway.services.planning import plan
 from esap_messages import CreateJob
 from esap_messages.api import FacilityStatistics, FacilityView, RuntimeView, WorkflowView
 

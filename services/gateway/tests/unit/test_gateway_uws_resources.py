@@ -176,7 +176,7 @@ async def test_sync_runs_the_job_and_redirects_to_its_main_result(client, catalo
     [command] = publisher.published
     assert isinstance(command, CreateJob) and command.run and command.owner == "alice"
     assert response.status_code == 303
-    assert response.headers["location"] == f"/uws/jobs/{command.job_id}/results/result.json"
+    assert response.headers["location"] == f"/uws/jobs/{command.job_id}/results/result"
     assert catalog.calls_to("get_job")[-1]["wait"] in (4, 5)  # the sync timeout, counted down
 
 

@@ -6,6 +6,7 @@ happens elsewhere; this module only decides. Depends on esap_messages, the backe
 """
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,9 +80,18 @@ def derive_status(snapshot: JobSnapshot) -> BackendStatus:
     return BackendStatus(status=state.status, minor_status=minor, started_at=state.started_at)
 
 
+NOT_STARTED_CODES = (126, 127)
+"""The shell's exit codes for a command it could not run (not executable, not found)."""
+
+_SHELL_PREFIX = re.compile(r"^(?:\S*bash): line \d+: (?:.*: )?(?P<reason>[^:]+)$")
+
+
 def exit_error(code: int, stderr_tail: str) -> str:
-    """``exit code N``, with the last line of the payload's stderr when it wrote one."""
+    """``exit code N``, with the last line of the payload's stderr when it wrote one. When the launcher's shell could
+    not start the command, its line names a path on this host: only the reason is kept."""
     last = last_line(stderr_tail)
+    if code in NOT_STARTED_CODES and (shell := _SHELL_PREFIX.match(last)) is not None:
+        return f"the workflow's command could not be started: {shell.group('reason').strip()}"
     return f"exit code {code}: {last}" if last else f"exit code {code}"
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from esap_gateway.adapters.uws_xml import job_url, result_url
+from esap_gateway.domain.results import listed_results
 from esap_messages.api import JobList, JobSummaryView, JobView
 
 JSON_MEDIA_TYPE = "application/json"
@@ -104,7 +105,7 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,
         execution_duration=view.execution_duration, destruction=view.destruction, parameters=view.parameters,
         results=[ResultJson(id=r.id, href=result_url(base_url, view.job_id, r.id), size=r.size,
-                            mime_type=r.mime_type) for r in view.results],
+                            mime_type=r.mime_type) for r in listed_results(view.results)],
         error_summary=error, job_info=info,
     ))
 

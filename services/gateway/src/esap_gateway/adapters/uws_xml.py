@@ -16,6 +16,7 @@ from vo_models.uws import ErrorSummary, Jobs, JobSummary, Parameter, ResultRefer
 from vo_models.uws.models import NSMAP
 from vo_models.uws.types import ErrorType, ExecutionPhase, UWSVersion
 
+from esap_gateway.domain.results import listed_results
 from esap_messages.api import JobSummaryView, JobView, ResultView
 
 XML_MEDIA_TYPE = "application/xml"
@@ -126,7 +127,7 @@ def _job_ref(job: JobSummaryView, base_url: str) -> ShortJobDescription:
 
 
 def _results(view: JobView, base_url: str) -> Results:
-    return Results(results=[_result(view.job_id, r, base_url) for r in view.results])
+    return Results(results=[_result(view.job_id, r, base_url) for r in listed_results(view.results)])
 
 
 def _result(job_id: UUID, result: ResultView, base_url: str) -> ResultReference:

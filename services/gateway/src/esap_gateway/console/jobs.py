@@ -8,21 +8,23 @@ Routes only: every rule is the gateway's job service's, for the signed-in owner.
 import asyncio
 from datetime import timedelta
 from urllib.parse import quote, urlencode
+from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from esap_gateway.console.live import job_events, list_events, result_items
+from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render, templates
+from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
+from esap_gateway.domain.uws import WAITABLE, PhaseAction, parse_job_id, parse_list_filters
 from esap_gateway.handlers.dependencies import Jobs
-from esap_gateway.handlers.requests import Form, Query
-from esap_gateway.services.errors import InvalidRequestError, NotAllowedError
+from esap_gateway.handlers.requests import Form, JobId, Query
 from esap_gateway.services.jobs import JobService
-from esap_gateway.services.requests import WAITABLE
 from esap_messages import FINAL_PHASES, Phase, utcnow
 from esap_messages.api import JobView
 
-router = APIRouter(tags=["console"], include_in_schema=False)
+router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
 
 ARCHIVE_DELAY = timedelta(seconds=2)
 """ARCHIVE sets the destruction time this close: the catalog's sweeper archives the job at its next pass."""
@@ -44,11 +46,11 @@ def _list_query(query: dict[str, str], size: int) -> list[tuple[str, str]]:
 async def job_list(request: Request, console: Console, owner: ConsoleOwner, jobs: Jobs, query: Query) -> Response:
     chosen = {name: value for name, value in query if name in (*_FILTERS, "cursor")}
     try:
-        page = await jobs.list(_list_query(chosen, console.settings.console_page_size), owner)
+        page = await jobs.list(parse_list_filters(_list_query(chosen, console.settings.console_page_size)), owner)
     except InvalidRequestError as exc:
         return render(request, "jobs.html", {"rows": [], "chosen": chosen, "phases": list(Phase),
                                              "error": str(exc), "next_cursor": None, "active": ""}, 400)
-    views = await asyncio.gather(*(jobs.view(str(j.job_id), owner) for j in page.jobs), return_exceptions=True)
+    views = await asyncio.gather(*(jobs.view(j.job_id, owner) for j in page.jobs), return_exceptions=True)
     rows = [(summary, view if isinstance(view, JobView) else None) for summary, view in zip(page.jobs, views,
                                                                                              strict=True)]
     active = urlencode([("id", str(j.job_id)) for j in page.jobs if j.phase in WAITABLE])
@@ -59,9 +61,18 @@ async def job_list(request: Request, console: Console, owner: ConsoleOwner, jobs
 @router.get("/jobs/events")
 async def job_list_updates(owner: ConsoleOwner, jobs: Jobs, console: Console, query: Query) -> StreamingResponse:
     """Phase changes of the listed jobs still under way (``id`` repeated), for one open job list."""
-    ids = [value for name, value in query if name == "id"][:console.settings.console_page_size]
+    ids = [job_id for name, value in query if name == "id" and (job_id := _job_id(value)) is not None]
+    ids = ids[:console.settings.console_page_size]
     return StreamingResponse(list_events(jobs, ids, owner), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _job_id(value: str) -> UUID | None:
+    """A listed job's id, or None for what is not one (such a job simply has no events)."""
+    try:
+        return parse_job_id(value)
+    except NotFoundError:
+        return None
 
 
 async def _live_html(request: Request, jobs: JobService, view: JobView, owner: str | None) -> str:
@@ -71,14 +82,14 @@ async def _live_html(request: Request, jobs: JobService, view: JobView, owner: s
 
 
 @router.get("/jobs/{job_id}")
-async def job_page(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id: str, notice: str = "") -> Response:
+async def job_page(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id: JobId, notice: str = "") -> Response:
     view = await jobs.view(job_id, owner)
     return render(request, "job.html", {"job": view, "notice": notice,
                                         "live": await _live_html(request, jobs, view, owner)})
 
 
 @router.get("/jobs/{job_id}/events")
-async def job_updates(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id: str) -> StreamingResponse:
+async def job_updates(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id: JobId) -> StreamingResponse:
     await jobs.view(job_id, owner)  # 404/403 before the stream starts
 
     async def live(view: JobView) -> str:
@@ -89,24 +100,23 @@ async def job_updates(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id:
 
 
 @router.get("/jobs/{job_id}/results/{result_id}")
-async def result_file(owner: ConsoleOwner, jobs: Jobs, job_id: str, result_id: str) -> FileResponse:
+async def result_file(owner: ConsoleOwner, jobs: Jobs, job_id: JobId, result_id: str) -> FileResponse:
     content = await jobs.result_content(job_id, result_id, owner)
     return FileResponse(content.path, media_type=content.mime_type, filename=content.path.name)
 
 
-async def _act(jobs: JobService, job_id: str, action: str, owner: str | None) -> str:
+async def _act(jobs: JobService, job_id: UUID, action: str, owner: str | None) -> str:
     if action in ("run", "abort"):
-        await jobs.change_phase(job_id, [("PHASE", action.upper())], owner)
+        await jobs.change_phase(job_id, PhaseAction(action.upper()), owner)
         return f"{action.upper()} requested."
     if action == "archive":
-        when = (utcnow() + ARCHIVE_DELAY).isoformat()
-        await jobs.set_destruction(job_id, [("DESTRUCTION", when)], owner)
+        await jobs.set_destruction(job_id, utcnow() + ARCHIVE_DELAY, owner)
         return "ARCHIVE requested: the job's results are dropped in a moment, its record kept."
     raise InvalidRequestError("action", f"unknown action {action!r}")
 
 
 @router.post("/jobs/{job_id}/actions")
-async def job_action(owner: ConsoleOwner, jobs: Jobs, job_id: str, form: Form) -> Response:
+async def job_action(owner: ConsoleOwner, jobs: Jobs, job_id: JobId, form: Form) -> Response:
     action = dict(form).get("action", "")
     if action == "delete":
         await jobs.delete(job_id, owner)
@@ -118,6 +128,6 @@ async def job_action(owner: ConsoleOwner, jobs: Jobs, job_id: str, form: Form) -
     return RedirectResponse(_job_url(job_id, notice), status_code=303)
 
 
-def _job_url(job_id: str, notice: str) -> str:
+def _job_url(job_id: UUID, notice: str) -> str:
     return f"/jobs/{job_id}?notice={quote(notice)}"
 

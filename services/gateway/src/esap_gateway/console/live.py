@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from esap_gateway.services.errors import NotFoundError
+from esap_gateway.domain.errors import NotFoundError
+from esap_gateway.domain.uws import WAITABLE, WaitRequest
 from esap_gateway.services.jobs import JobService
-from esap_gateway.services.requests import WAITABLE
 from esap_messages.api import JobView, ResultView
 
 PREVIEW_BYTES = 4096
@@ -47,7 +48,7 @@ async def result_items(jobs: JobService, view: JobView, owner: str | None) -> li
         preview = None
         if previewable(result):
             try:
-                content = await jobs.result_content(str(view.job_id), result.id, owner)
+                content = await jobs.result_content(view.job_id, result.id, owner)
                 preview = await asyncio.to_thread(_head, content.path)
             except (NotFoundError, OSError):  # a missing preview must not hide the job
                 preview = None
@@ -64,14 +65,14 @@ def encode(view: JobView, html: str) -> str:
     return f"event: job\ndata: {data}\n\n"
 
 
-async def job_events(jobs: JobService, job_id: str, owner: str | None,
+async def job_events(jobs: JobService, job_id: UUID, owner: str | None,
                      render: Callable[[JobView], Awaitable[str]]) -> AsyncIterator[str]:
     """``event: job`` with the rendered live part of the page, at once and on every change, until final."""
     view = await jobs.view(job_id, owner)
     yield encode(view, await render(view))
     while view.phase in WAITABLE:
         # PHASE: a change between two reads answers at once instead of becoming the phase waited on
-        following = await jobs.get(job_id, [("WAIT", "-1"), ("PHASE", view.phase.value)], owner)
+        following = await jobs.get(job_id, WaitRequest(jobs.max_wait, view.phase), owner)
         if _fingerprint(following) != _fingerprint(view):
             yield encode(following, await render(following))
         else:
@@ -80,16 +81,16 @@ async def job_events(jobs: JobService, job_id: str, owner: str | None,
 
 
 
-async def _follow(jobs: JobService, job_id: str, owner: str | None, changes: "asyncio.Queue[JobView]") -> None:
+async def _follow(jobs: JobService, job_id: UUID, owner: str | None, changes: "asyncio.Queue[JobView]") -> None:
     view = await jobs.view(job_id, owner)
     while view.phase in WAITABLE:
-        following = await jobs.get(job_id, [("WAIT", "-1"), ("PHASE", view.phase.value)], owner)
+        following = await jobs.get(job_id, WaitRequest(jobs.max_wait, view.phase), owner)
         if following.phase is not view.phase:
             await changes.put(following)
         view = following
 
 
-async def list_events(jobs: JobService, job_ids: list[str], owner: str | None, *,
+async def list_events(jobs: JobService, job_ids: list[UUID], owner: str | None, *,
                       keep_alive: float = 30.0) -> AsyncIterator[str]:
     """``event: phase`` ({job_id, phase}) whenever one of ``job_ids`` changes phase; ``event: end`` once all
     have left the active phases."""

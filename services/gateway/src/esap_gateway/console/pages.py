@@ -13,14 +13,16 @@ from fastapi.responses import RedirectResponse, Response
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.console.catalogue import facilities_for, search
 from esap_gateway.console.forms import check_values, form_values, to_fields
+from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render
+from esap_gateway.domain.errors import InvalidRequestError, NotFoundError
+from esap_gateway.domain.uws import Fields, creation
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import Jobs, get_factory
 from esap_gateway.handlers.requests import Form
-from esap_gateway.services.errors import InvalidRequestError, NotFoundError
 from esap_messages.api import ExecutionPlan, WorkflowView
 
-router = APIRouter(tags=["console"], include_in_schema=False)
+router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
 
 AppFactory = Annotated[Factory, Depends(get_factory)]
 
@@ -75,15 +77,10 @@ async def submit(request: Request, console: Console, factory: AppFactory, owner:
     chosen = {"facility": sent.get("facility", ""), "run_id": sent.get("run_id", "").strip()}
     errors = check_values(workflow.parameters, values)
     if not errors:
-        pairs = [("WORKFLOW", slug), *values.items()]
-        if chosen["facility"]:
-            pairs.append(("FACILITY", chosen["facility"]))
-        if chosen["run_id"]:
-            pairs.append(("RUNID", chosen["run_id"]))
-        if sent.get("action") == "run":
-            pairs.append(("PHASE", "RUN"))
         try:
-            job_id = await jobs.create(pairs, owner)
+            job_id = await jobs.create(creation(slug, facility=chosen["facility"], run=sent.get("action") == "run",
+                                                run_id=chosen["run_id"], parameters=Fields(values.items()).others()),
+                                       owner)
         except InvalidRequestError as exc:
             errors = [str(exc)]
         else:

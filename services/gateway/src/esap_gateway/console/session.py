@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from esap_gateway.console.resources import ConsoleResources
+from esap_gateway.domain.errors import UnauthenticatedError
+from esap_gateway.domain.identity import bearer
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import get_factory
-from esap_gateway.services.errors import UnauthenticatedError
 
 TOKEN_COOKIE = "esap_console_token"  # noqa: S105 (a cookie name, not a secret)
 ATTEMPT_COOKIE = "esap_console_signin"
@@ -41,14 +42,14 @@ def get_console(request: Request) -> ConsoleResources:
 async def get_console_owner(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str | None:
     token = request.cookies.get(TOKEN_COOKIE)
     try:
-        return await factory.identity.owner(f"Bearer {token}" if token else None)
+        return await factory.identity.owner(bearer(token))
     except UnauthenticatedError:
         raise SignInRequiredError(request.url.path, refused=token is not None) from None
 
 
 def set_token(response: Response, token: str, console: ConsoleResources) -> None:
     response.set_cookie(TOKEN_COOKIE, token, max_age=int(console.settings.console_session_hours * 3600),
-                        httponly=True, samesite="lax", secure=console.settings.console_cookie_secure, path="/")
+                        httponly=True, samesite="lax", secure=console.settings.cookie_secure, path="/")
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:

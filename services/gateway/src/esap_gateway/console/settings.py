@@ -5,10 +5,12 @@ The gateway's own ``Settings`` keep the token checks; these add only what a brow
 Must not depend on any other module of the gateway.
 """
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from esap_runtime.settings import ServiceSettings
+from esap_runtime.settings import Environment, ServiceSettings
 
 
 class ConsoleSettings(ServiceSettings):
@@ -27,10 +29,24 @@ class ConsoleSettings(ServiceSettings):
     oidc_token_url: str | None = Field(
         None, description="Token endpoint; unset: read from the issuer's OpenID configuration.",
     )
-    console_cookie_secure: bool = Field(
-        False, description="Send the console's cookies only over HTTPS (set it when served over HTTPS).",
+    console_cookie_secure: bool | None = Field(
+        None, description="Send the console's cookies only over HTTPS; unset: on in production (where off is "
+        "refused), off in development.",
     )
     console_session_hours: float = Field(
         12.0, gt=0, le=720, description="Lifetime of the console's sign-in cookie, in hours.",
     )
     console_page_size: int = Field(25, ge=1, le=500, description="Jobs shown per page of the console's job list.")
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.console_cookie_secure is not None:
+            return self.console_cookie_secure
+        return self.environment is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _refuse_plain_cookies_in_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION and self.console_cookie_secure is False:
+            raise ValueError("console_cookie_secure=false is refused in production: the sign-in cookie would "
+                             "travel in clear")
+        return self

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from esap_gateway.console.oidc import SignInAttempt, SignInError, new_attempt
+from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import ATTEMPT_COOKIE, TOKEN_COOKIE, Console, render, set_token
+from esap_gateway.domain.errors import UnauthenticatedError
+from esap_gateway.domain.identity import bearer
 from esap_gateway.factory import Factory
 from esap_gateway.handlers.dependencies import get_factory
-from esap_gateway.services.errors import UnauthenticatedError
 
-router = APIRouter(tags=["console"], include_in_schema=False)
+router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
 
 AppFactory = Annotated[Factory, Depends(get_factory)]
 ATTEMPT_SECONDS = 600
@@ -48,7 +50,7 @@ async def sign_in_page(request: Request, factory: AppFactory, next: str | None =
 async def sign_in_with_token(request: Request, factory: AppFactory, console: Console,
                              token: Annotated[str, Form()], next: Annotated[str, Form()] = "/jobs") -> Response:
     try:
-        await factory.identity.owner(f"Bearer {token.strip()}")
+        await factory.identity.owner(bearer(token))
     except UnauthenticatedError:
         return _page(request, factory, _local(next), "This token is not accepted.", 401)
     response = RedirectResponse(_local(next), status_code=303)
@@ -69,7 +71,7 @@ async def sign_in_with_provider(request: Request, factory: AppFactory, console: 
     response = RedirectResponse(url, status_code=303)
     kept = json.dumps({"state": attempt.state, "verifier": attempt.verifier, "next": _local(next)})
     response.set_cookie(ATTEMPT_COOKIE, kept, max_age=ATTEMPT_SECONDS, httponly=True, samesite="lax",
-                        secure=console.settings.console_cookie_secure, path="/signin")
+                        secure=console.settings.cookie_secure, path="/signin")
     return response
 
 
@@ -87,7 +89,7 @@ async def provider_returned(request: Request, factory: AppFactory, console: Cons
         return _page(request, factory, next_path, reason, 400)
     try:
         token = await console.sign_in.exchange(code, attempt, _callback_url(request, factory))
-        await factory.identity.owner(f"Bearer {token}")
+        await factory.identity.owner(bearer(token))
     except (SignInError, UnauthenticatedError) as exc:
         return _page(request, factory, next_path, f"Sign-in refused: {exc}", 401)
     response = RedirectResponse(next_path, status_code=303)

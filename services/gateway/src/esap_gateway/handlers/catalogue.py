@@ -9,8 +9,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from esap_gateway.adapters.esap import EsapFacility, EsapWorkflow, to_esap_facility, to_esap_workflow
 from esap_gateway.handlers.dependencies import BaseUrl, Planning, Search
-from esap_gateway.handlers.requests import Form, Query
-from esap_gateway.services.requests import Pairs
+from esap_gateway.handlers.requests import EsapSearch, FacilitySearch, PlanFromForm, PlanFromQuery, WorkflowSearch
 from esap_messages.api import ExecutionPlan, FacilityMatches, FacilityView, WorkflowMatches, WorkflowView
 
 router = APIRouter(tags=["catalogue"])
@@ -27,7 +26,7 @@ def _json(model: BaseModel) -> Response:
 
 @router.get("/catalogue/workflows", response_model=WorkflowMatches,
             summary=f"Search workflows. {_SEARCH}; filters keyword, type, runtime_engine, facility_type")
-async def search_workflows(query: Query, search: Search) -> Response:
+async def search_workflows(query: WorkflowSearch, search: Search) -> Response:
     return _json(await search.workflows(query))
 
 
@@ -39,7 +38,7 @@ async def get_workflow(slug: str, search: Search) -> Response:
 
 @router.get("/catalogue/facilities", response_model=FacilityMatches,
             summary=f"Search facilities. {_SEARCH}; filters type, runtime_engine, status")
-async def search_facilities(query: Query, search: Search) -> Response:
+async def search_facilities(query: FacilitySearch, search: Search) -> Response:
     return _json(await search.facilities(query))
 
 
@@ -50,32 +49,26 @@ async def get_facility(slug: str, search: Search) -> Response:
 
 @router.get("/esap-api/batch/workflows/search", response_model=list[EsapWorkflow],
             summary="ESAP's workflow search: keyword (free text); ESAP's field names")
-async def esap_workflows(query: Query, search: Search, base: BaseUrl) -> Response:
-    found = await search.workflows(_esap_query(query))
+async def esap_workflows(query: EsapSearch, search: Search, base: BaseUrl) -> Response:
+    found = await search.workflows(query)
     body = _ESAP_WORKFLOWS.dump_json([to_esap_workflow(w, base) for w in found.workflows])
     return Response(body, media_type="application/json")
 
 
 @router.get("/esap-api/batch/facilities/search", response_model=list[EsapFacility],
             summary="ESAP's facility search: keyword (free text); ESAP's field names")
-async def esap_facilities(query: Query, search: Search, base: BaseUrl) -> Response:
-    found = await search.facilities(_esap_query(query))
+async def esap_facilities(query: EsapSearch, search: Search, base: BaseUrl) -> Response:
+    found = await search.facilities(query)
     body = _ESAP_FACILITIES.dump_json([to_esap_facility(f, base) for f in found.facilities])
     return Response(body, media_type="application/json")
 
 
-def _esap_query(query: Pairs) -> Pairs:
-    """ESAP's ``keyword`` is free text here; the page is the largest one."""
-    text = [("q", value) for name, value in query if name.lower() == "keyword"]
-    return [*text, ("limit", "200")]
-
-
 @router.get("/uws/plan", response_model=ExecutionPlan, summary="Execution planning: WORKFLOW, EXECUTIONDURATION "
             "and the workflow's parameters; offers per able facility (estimated start and end), best first")
-async def plan_get(query: Query, planning: Planning) -> Response:
-    return _json(await planning.answer(query))
+async def plan_get(request: PlanFromQuery, planning: Planning) -> Response:
+    return _json(await planning.answer(request))
 
 
 @router.post("/uws/plan", response_model=ExecutionPlan, summary="Execution planning, parameters as a form")
-async def plan_post(form: Form, planning: Planning) -> Response:
-    return _json(await planning.answer(form))
+async def plan_post(request: PlanFromForm, planning: Planning) -> Response:
+    return _json(await planning.answer(request))

@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
+from esap_gateway.domain.identity import credential_from_header
+from esap_gateway.domain.uws import Pairs
 from esap_gateway.factory import Factory
 from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.jobs import JobService
-from esap_gateway.services.requests import Pairs
 from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
 
@@ -25,7 +26,7 @@ async def get_factory(request: Request) -> Factory:
 
 async def get_owner(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str | None:
     """The caller's identity, as job owner (None: anonymous), from its bearer token; 401 when refused."""
-    return await factory.identity.owner(request.headers.get("authorization"))
+    return await factory.identity.owner(credential_from_header(request.headers.get("authorization")))
 
 
 async def wants_json(request: Request) -> bool:

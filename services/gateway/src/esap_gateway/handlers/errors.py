@@ -12,15 +12,16 @@ from starlette.exceptions import HTTPException
 from esap_gateway.adapters.catalog import CatalogUnavailableError
 from esap_gateway.adapters.publisher import PublishFailedError
 from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
-from esap_gateway.factory import Factory
-from esap_gateway.services.errors import (
+from esap_gateway.domain.errors import (
     InvalidReportError,
     InvalidRequestError,
     NotAllowedError,
     NotFoundError,
+    RateLimitedError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
+from esap_gateway.factory import Factory
 from esap_runtime.outages import RETRY_AFTER_SECONDS
 
 _STATUS: dict[type[Exception], int] = {
@@ -53,6 +54,11 @@ async def _unavailable(request: Request, exc: Exception) -> PlainTextResponse:
     return PlainTextResponse(message, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _rate_limited(request: Request, exc: Exception) -> PlainTextResponse:
+    assert isinstance(exc, RateLimitedError)
+    return PlainTextResponse(str(exc), status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _http_error(request: Request, exc: Exception) -> PlainTextResponse:
     assert isinstance(exc, HTTPException)
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
@@ -67,5 +73,6 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _refused)
     for kind in _UNAVAILABLE:
         app.add_exception_handler(kind, _unavailable)
+    app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)

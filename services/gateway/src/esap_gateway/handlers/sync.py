@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 from esap_gateway.adapters.uws_xml import job_url, result_url
 from esap_gateway.handlers.dependencies import Owner, RedirectBase, Sync
 from esap_gateway.handlers.representations import ERRORS
-from esap_gateway.handlers.requests import Form, Query
+from esap_gateway.handlers.requests import NewJob, NewJobFromQuery
 from esap_gateway.services.sync import SyncOutcome
 
 router = APIRouter(prefix="/uws/sync", tags=["uws"], responses=ERRORS)
@@ -24,10 +24,10 @@ def _redirect(redirect: str, outcome: SyncOutcome) -> RedirectResponse:
 
 
 @router.get("", status_code=303, summary=_SUMMARY)
-async def sync_get(query: Query, owner: Owner, sync: Sync, redirect: RedirectBase) -> RedirectResponse:
-    return _redirect(redirect, await sync.run(query, owner))
+async def sync_get(request: NewJobFromQuery, owner: Owner, sync: Sync, redirect: RedirectBase) -> RedirectResponse:
+    return _redirect(redirect, await sync.run(request, owner))
 
 
 @router.post("", status_code=303, summary=_SUMMARY)
-async def sync_post(form: Form, owner: Owner, sync: Sync, redirect: RedirectBase) -> RedirectResponse:
-    return _redirect(redirect, await sync.run(form, owner))
+async def sync_post(request: NewJob, owner: Owner, sync: Sync, redirect: RedirectBase) -> RedirectResponse:
+    return _redirect(redirect, await sync.run(request, owner))

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from esap_gateway.adapters.uws_json import JobsJson, to_json_job, to_json_jobs
 from esap_gateway.adapters.uws_xml import to_uws_job, to_uws_jobs
+from esap_gateway.domain.uws import parse_creation
 from esap_gateway.handlers.dependencies import (
     BaseUrl,
     Jobs,
@@ -25,7 +26,7 @@ from esap_gateway.handlers.dependencies import (
     next_page_url,
 )
 from esap_gateway.handlers.representations import JOB_RESPONSES, document, job_responses
-from esap_gateway.handlers.requests import Form, Query, form_pairs
+from esap_gateway.handlers.requests import DeleteAction, Filters, JobId, Query, Wait, form_pairs
 
 router = APIRouter(prefix="/uws/jobs", tags=["uws"])
 
@@ -48,7 +49,7 @@ async def create_job(request: Request) -> RedirectResponse:
     # cost a fifth of the gateway's CPU per job (the form is read by form_pairs either way, undocumented).
     factory = await get_factory(request)
     owner = await get_owner(request, factory)
-    job_id = await factory.jobs.create(await form_pairs(request), owner)
+    job_id = await factory.jobs.create(parse_creation(await form_pairs(request)), owner)
     return RedirectResponse(f"{await get_redirect_base(request, factory)}/uws/jobs/{job_id}", status_code=303)
 
 
@@ -60,8 +61,9 @@ router.add_api_route("", create_job, methods=["POST"], status_code=303, route_cl
 @router.get("", summary="The caller's jobs, newest first. Filters (AND): PHASE (repeatable; ARCHIVED only when "
             "asked), AFTER, LAST, WORKFLOW, FACILITY, RUNID. Paging: CURSOR from the Link rel=next header "
             "(or 'next' in JSON)", response_class=Response, responses=job_responses(JobsJson, "uws:jobs"))
-async def list_jobs(query: Query, owner: Owner, jobs: Jobs, base: BaseUrl, json: WantsJson) -> Response:
-    page = await jobs.list(query, owner)
+async def list_jobs(query: Query, filters: Filters, owner: Owner, jobs: Jobs, base: BaseUrl,
+                    json: WantsJson) -> Response:
+    page = await jobs.list(filters, owner)
     following = next_page_url(base, query, page.next_cursor)
     body = to_json_jobs(page, base, following) if json else to_uws_jobs(page.jobs, base)
     headers = {"Link": f'<{following}>; rel="next"'} if following else None
@@ -70,19 +72,19 @@ async def list_jobs(query: Query, owner: Owner, jobs: Jobs, base: BaseUrl, json:
 
 @router.get("/{job_id}", summary="One job; WAIT=n (-1: the server's longest) blocks while it stays in PHASE "
             "(or its current phase)", response_class=Response, responses=JOB_RESPONSES)
-async def get_job(job_id: str, query: Query, owner: Owner, jobs: Jobs, base: BaseUrl, json: WantsJson) -> Response:
-    view = await jobs.get(job_id, query, owner)
+async def get_job(job_id: JobId, wait: Wait, owner: Owner, jobs: Jobs, base: BaseUrl, json: WantsJson) -> Response:
+    view = await jobs.get(job_id, wait, owner)
     return document(to_json_job(view, base) if json else to_uws_job(view, base), json)
 
 
 @router.delete("/{job_id}", status_code=303, summary="Destroy the job (killed first if it runs)")
-async def delete_job(job_id: str, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
+async def delete_job(job_id: JobId, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
     await jobs.delete(job_id, owner)
     return RedirectResponse(f"{redirect}/uws/jobs?LAST={DELETE_REDIRECT_LAST}", status_code=303)
 
 
-@router.post("/{job_id}", status_code=303, summary="ACTION=DELETE: destroy the job")
-async def post_job(job_id: str, form: Form, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
-    await jobs.delete_by_action(job_id, form, owner)
+@router.post("/{job_id}", status_code=303, summary="ACTION=DELETE: destroy the job", dependencies=[DeleteAction])
+async def post_job(job_id: JobId, owner: Owner, jobs: Jobs, redirect: RedirectBase) -> RedirectResponse:
+    await jobs.delete(job_id, owner)
     return RedirectResponse(f"{redirect}/uws/jobs?LAST={DELETE_REDIRECT_LAST}", status_code=303)
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from esap_gateway.adapters.catalog import CatalogUnavailableError
+from esap_gateway.domain.errors import InvalidRequestError
+from esap_gateway.domain.parameters import resolve_parameters
+from esap_gateway.domain.planning import estimate, plan, refusal
+from esap_gateway.domain.uws import PlanRequest
 from esap_gateway.services.catalogue import CatalogueCache
-from esap_gateway.services.creation import resolve_parameters
-from esap_gateway.services.errors import InvalidRequestError
-from esap_gateway.services.planning import estimate, plan, refusal
-from esap_gateway.services.requests import Pairs, parse_plan
 from esap_messages import utcnow
 from esap_messages.api import ExecutionPlan, Offer, WorkflowView
 
@@ -23,9 +23,8 @@ class PlanningService:
         self._catalogue = catalogue
         self._clock = clock
 
-    async def answer(self, query: Pairs) -> ExecutionPlan:
-        """The plan for the job ``query`` describes (WORKFLOW, EXECUTIONDURATION, the workflow's parameters)."""
-        request = parse_plan(query)
+    async def answer(self, request: PlanRequest) -> ExecutionPlan:
+        """The plan for the job ``request`` describes (WORKFLOW, EXECUTIONDURATION, the workflow's parameters)."""
         workflow = await self._catalogue.workflow(request.workflow)
         if workflow is None:
             raise InvalidRequestError("WORKFLOW", f"unknown workflow {request.workflow!r}")

@@ -11,6 +11,7 @@ Must not depend on FastAPI or on a concrete client: it is given the ports.
 
 import asyncio
 import re
+from typing import NoReturn
 from uuid import UUID
 
 import structlog
@@ -18,8 +19,8 @@ from pydantic import ValidationError
 
 from esap_gateway.adapters.catalog import CatalogClient, CatalogUnavailableError
 from esap_gateway.adapters.publisher import Publisher, PublishFailedError
+from esap_gateway.domain.errors import InvalidReportError, NotAllowedError, UnauthenticatedError
 from esap_gateway.metrics import CallbackOutcome, GatewayMetrics
-from esap_gateway.services.errors import InvalidReportError, NotAllowedError, UnauthenticatedError
 from esap_messages import DiracStatus, JobReported, utcnow
 from esap_messages.api import (
     CallbackBatch,
@@ -50,9 +51,15 @@ class CallbackService:
         self._publisher = publisher
         self._metrics = metrics
 
-    async def report(self, job_id: str, authorization: str | None, body: bytes) -> None:
+    def refuse_unauthenticated(self) -> NoReturn:
+        """A report sent without a well-formed credential: refused before its body is read."""
+        self._count(CallbackOutcome.UNAUTHORIZED)
+        raise UnauthenticatedError("Send the job's callback token as 'Authorization: Bearer <token>'.")
+
+    async def report(self, job_id: str, token: str, body: bytes) -> None:
+        """A job's report (the JSON body), presented with ``token``, its callback token from the bearer header."""
         try:
-            await self._report(job_id, authorization, body)
+            await self._report(job_id, token, body)
         except UnauthenticatedError:
             self._count(CallbackOutcome.UNAUTHORIZED)
             raise
@@ -67,10 +74,7 @@ class CallbackService:
             raise
         self._count(CallbackOutcome.ACCEPTED)
 
-    async def _report(self, job_id: str, authorization: str | None, body: bytes) -> None:
-        token = bearer_token(authorization)
-        if token is None:
-            raise UnauthenticatedError("Send the job's callback token as 'Authorization: Bearer <token>'.")
+    async def _report(self, job_id: str, token: str, body: bytes) -> None:
         try:
             report = CallbackReport.model_validate_json(body)
         except ValidationError as exc:

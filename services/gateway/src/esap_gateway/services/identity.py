@@ -7,20 +7,17 @@ Must not depend on FastAPI or on a concrete client: the JWT check is a port (``T
 """
 
 import hmac
-import re
 from collections.abc import Mapping
 from typing import Protocol
 
 import structlog
 
 from esap_gateway.adapters.tokens import InvalidTokenError
+from esap_gateway.domain.errors import UnauthenticatedError
+from esap_gateway.domain.identity import Credential
 from esap_gateway.metrics import GatewayMetrics
-from esap_gateway.services.errors import UnauthenticatedError
 
 log = structlog.get_logger("esap.gateway.identity")
-
-_BEARER = re.compile(r"Bearer +([\x21-\x7e]{1,8192})", re.IGNORECASE)
-
 
 class TokenVerifier(Protocol):
     async def identity(self, token: str) -> str: ...
@@ -30,21 +27,21 @@ class IdentityService:
     def __init__(self, *, static_tokens: Mapping[str, str], allow_anonymous: bool,
                  verifier: TokenVerifier | None, metrics: GatewayMetrics) -> None:
         self._static = dict(static_tokens)
+        self._static_users = frozenset(static_tokens.values())
         self._anonymous = allow_anonymous
         self._verifier = verifier
         self._metrics = metrics
 
-    async def owner(self, authorization: str | None) -> str | None:
-        if not authorization:
+    async def owner(self, credential: Credential) -> str | None:
+        if credential.malformed:
+            self._count("malformed")
+            raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
+        token = credential.token
+        if token is None:
             if self._anonymous:
                 return None
             self._count("missing")
             raise UnauthenticatedError("Authentication required: send 'Authorization: Bearer <token>'.")
-        match = _BEARER.fullmatch(authorization.strip())
-        if match is None:
-            self._count("malformed")
-            raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
-        token = match.group(1)
         user = self._static_user(token)
         if user is not None:
             return user
@@ -52,11 +49,18 @@ class IdentityService:
             self._count("unknown")
             raise UnauthenticatedError("The token is not known to this service.")
         try:
-            return await self._verifier.identity(token)
+            owner = await self._verifier.identity(token)
         except InvalidTokenError as exc:
             self._count("invalid")
             log.info("Token refused.", reason=str(exc))
             raise UnauthenticatedError(str(exc)) from None
+        if owner in self._static_users:
+            # Two sources must never name one owner: the identity provider's user would see the development
+            # token user's jobs (or the other way round).
+            self._count("invalid")
+            log.warning("Token refused: its owner is also a static token's user.", owner=owner)
+            raise UnauthenticatedError("This identity is also a development token's user here; it is refused.")
+        return owner
 
     def _static_user(self, token: str) -> str | None:
         found = None

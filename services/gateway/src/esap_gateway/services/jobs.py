@@ -1,7 +1,8 @@
 """The UWS job resources: create, list, read (with WAIT), change phase, parameters, execution duration and
 destruction, delete, reach results.
 
-Every method takes the caller's ``owner`` (``None``: anonymous) so that ownership rules have one place to live:
+Every method takes typed requests (parsed once at the edge, handlers.requests; the UWS rules are
+``domain.uws``') and the caller's ``owner`` (``None``: anonymous) so that ownership rules have one place to live:
 a caller reaches only its own jobs (anonymous callers only anonymous jobs), and asks the catalog for nothing
 else (reads and listings are scoped there too). Another user's job is refused (403), an unknown one 404.
 Reads go to the catalog; changes are commands on the bus, published with confirms, so that an answer to the
@@ -9,6 +10,7 @@ client means the broker holds the command.
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,26 +21,25 @@ import structlog
 from esap_gateway.adapters.catalog import CatalogClient, ForeignJobError, InvalidCursorError
 from esap_gateway.adapters.publisher import Publisher
 from esap_gateway.adapters.result_files import LocalResultFiles
+from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
+from esap_gateway.domain.parameters import check_facility, resolve_parameters
+from esap_gateway.domain.results import find_result
+from esap_gateway.domain.uws import (
+    CreationRequest,
+    ListFilters,
+    PhaseAction,
+    WaitRequest,
+    check_abort,
+    check_destruction,
+    check_pending,
+    check_run,
+)
 from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
-from esap_gateway.services.creation import check_facility, resolve_parameters
-from esap_gateway.services.errors import InvalidRequestError, NotAllowedError, NotFoundError
-from esap_gateway.services.requests import (
-    CreationRequest,
-    Pairs,
-    PhaseAction,
-    parse_creation,
-    parse_destruction,
-    parse_execution_duration,
-    parse_job_action,
-    parse_list_filters,
-    parse_parameters,
-    parse_phase_action,
-    parse_wait,
-)
+from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.waiting import wait_for_change
-from esap_messages import FINAL_PHASES, AbortJob, CreateJob, DeleteJob, Phase, RunJob, UpdateJob, new_id, utcnow
+from esap_messages import AbortJob, CreateJob, DeleteJob, Phase, RunJob, UpdateJob, new_id, utcnow
 from esap_messages.api import JobList, JobView, WorkflowView
 from esap_runtime.waiters import WaiterRegistry
 
@@ -55,22 +56,25 @@ class JobService:
     def __init__(self, catalog: CatalogClient, publisher: Publisher, catalogue: CatalogueCache,
                  files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str | None,
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
-                 waiters: WaiterRegistry | None = None, planner: PlanningService | None = None) -> None:
+                 waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
         self._files = files
         self._metrics = metrics
         self._default_facility = default_facility
-        self._max_wait = max_wait
+        self.max_wait = max_wait
         self._lifetime = lifetime
         self._waiters = waiters
         self._planner = planner or PlanningService(catalogue)
+        self._limiter = limiter or RateLimiter(0)
 
-    async def create(self, form: Pairs, owner: str | None) -> UUID:
-        """Checked in full before anything is published; without FACILITY, the job goes to the best offer. Its
-        quote is its offer's estimated end (unknown when the catalog cannot say)."""
-        request = parse_creation(form, self._default_facility)
+    async def create(self, request: CreationRequest, owner: str | None) -> UUID:
+        """Checked in full before anything is published; without FACILITY, the job goes to the default facility if
+        one is set, else to the best offer. Its quote is its offer's estimated end (unknown when the catalog
+        cannot say)."""
+        self._limiter.take(owner)
         workflow = await self._catalogue.workflow(request.workflow)
         if workflow is None:
             raise InvalidRequestError("WORKFLOW", f"unknown workflow {request.workflow!r}")
@@ -93,18 +97,18 @@ class JobService:
 
     async def _facility_for(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str]
                             ) -> tuple[str, datetime | None]:
-        if request.facility is None:
+        named = request.facility or self._default_facility
+        if named is None:
             best = await self._planner.best(workflow, parameters, request.execution_duration)
             return best.facility, best.estimated_end
-        facility = await self._catalogue.facility(request.facility)
+        facility = await self._catalogue.facility(named)
         if facility is None:
-            raise InvalidRequestError("FACILITY", f"unknown facility {request.facility!r}")
+            raise InvalidRequestError("FACILITY", f"unknown facility {named!r}")
         check_facility(workflow, facility, request.execution_duration)
         return facility.slug, await self._planner.quote(workflow, facility.slug, request.execution_duration)
 
-    async def list(self, query: Pairs, owner: str | None) -> JobList:
+    async def list(self, f: ListFilters, owner: str | None) -> JobList:
         """The caller's jobs, newest first, one page; ``next_cursor`` leads to the next one."""
-        f = parse_list_filters(query)
         try:
             found = await self._catalog.list_jobs(
                 owner=owner, phases=f.phases, after=f.after, last=f.last, workflow=f.workflow,
@@ -116,8 +120,7 @@ class JobService:
         jobs = [job for job in found.jobs if job.phase in wanted and job.owner == owner]
         return JobList(jobs=jobs, next_cursor=found.next_cursor)
 
-    async def get(self, job_id: str, query: Pairs, owner: str | None) -> JobView:
-        wait = parse_wait(query, self._max_wait)
+    async def get(self, job_id: UUID, wait: WaitRequest, owner: str | None) -> JobView:
         if wait.seconds <= 0:
             return await self._load(job_id, owner)
         with self._metrics.open_waits.track_inprogress():
@@ -127,56 +130,50 @@ class JobService:
                                              seconds=wait.seconds, phase=wait.phase)
             return await self._load(job_id, owner, wait=wait.seconds, phase=wait.phase)
 
-    async def phase(self, job_id: str, owner: str | None) -> Phase:
+    async def phase(self, job_id: UUID, owner: str | None) -> Phase:
         return (await self._load(job_id, owner)).phase
 
-    async def change_phase(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
-        action = parse_phase_action(form)
+    async def change_phase(self, job_id: UUID, action: PhaseAction, owner: str | None) -> UUID:
+        self._limiter.take(owner)
         job = await self._load(job_id, owner)
         if action is PhaseAction.RUN:
-            if job.phase is not Phase.PENDING:
-                raise NotAllowedError(f"PHASE=RUN needs a PENDING job; this job is {job.phase.value}.")
+            check_run(job.phase)
             await self._publisher.publish(RunJob(job_id=job.job_id, owner=owner))
         else:
-            if job.phase in FINAL_PHASES:
-                raise NotAllowedError(f"The job has already ended ({job.phase.value}); there is nothing to abort.")
+            check_abort(job.phase)
             await self._publisher.publish(AbortJob(job_id=job.job_id, owner=owner))
         log.info("Job phase change requested.", job_id=str(job.job_id), action=action.value,
                  phase=job.phase.value)
         return job.job_id
 
-    async def view(self, job_id: str, owner: str | None) -> JobView:
+    async def view(self, job_id: UUID, owner: str | None) -> JobView:
         """The job as it is now: for its sub-resources (results, parameters, error, quote, owner...)."""
         return await self._load(job_id, owner)
 
-    async def delete(self, job_id: str, owner: str | None) -> None:
+    async def delete(self, job_id: UUID, owner: str | None) -> None:
+        self._limiter.take(owner)
         job = await self._load(job_id, owner)
         await self._publisher.publish(DeleteJob(job_id=job.job_id, owner=owner))
         log.info("Job deletion requested.", job_id=str(job.job_id), phase=job.phase.value)
 
-    async def delete_by_action(self, job_id: str, form: Pairs, owner: str | None) -> None:
-        parse_job_action(form)
-        await self.delete(job_id, owner)
-
-    async def set_execution_duration(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
-        duration = parse_execution_duration(form)
-        job = await self._pending(job_id, owner, "its execution duration")
-        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, execution_duration=duration))
+    async def set_execution_duration(self, job_id: UUID, seconds: int, owner: str | None) -> UUID:
+        self._limiter.take(owner)
+        job = await self._load(job_id, owner)
+        check_pending(job.phase, "its execution duration")
+        await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, execution_duration=seconds))
         return job.job_id
 
-    async def set_destruction(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
-        destruction = parse_destruction(form)
-        if destruction <= utcnow():
-            raise InvalidRequestError("DESTRUCTION", "must be in the future")
+    async def set_destruction(self, job_id: UUID, destruction: datetime, owner: str | None) -> UUID:
+        self._limiter.take(owner)
         job = await self._load(job_id, owner)
-        if job.phase is Phase.ARCHIVED:
-            raise NotAllowedError("The job is ARCHIVED: it has been destroyed already.")
+        check_destruction(job.phase, destruction, utcnow())
         await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, destruction=destruction))
         return job.job_id
 
-    async def set_parameters(self, job_id: str, form: Pairs, owner: str | None) -> UUID:
-        given = parse_parameters(form)
-        job = await self._pending(job_id, owner, "its parameters")
+    async def set_parameters(self, job_id: UUID, given: Sequence[tuple[str, str]], owner: str | None) -> UUID:
+        self._limiter.take(owner)
+        job = await self._load(job_id, owner)
+        check_pending(job.phase, "its parameters")
         workflow = await self._catalogue.workflow(job.workflow)
         if workflow is None:
             raise NotAllowedError(f"The workflow {job.workflow!r} is no longer offered; parameters are fixed.")
@@ -186,9 +183,9 @@ class JobService:
         await self._publisher.publish(UpdateJob(job_id=job.job_id, owner=owner, parameters=parameters))
         return job.job_id
 
-    async def result_content(self, job_id: str, result_id: str, owner: str | None) -> ResultContent:
+    async def result_content(self, job_id: UUID, result_id: str, owner: str | None) -> ResultContent:
         job = await self._load(job_id, owner)
-        result = next((r for r in job.results if r.id == result_id), None)
+        result = find_result(job.results, result_id)
         if result is None:
             raise NotFoundError(f"Job {job.job_id} has no result {result_id!r}.")
         path = await self._files.open_path(result.location)
@@ -196,23 +193,13 @@ class JobService:
             raise NotFoundError(f"The content of result {result_id!r} cannot be served here.")
         return ResultContent(path, result.mime_type)
 
-    async def _pending(self, job_id: str, owner: str | None, what: str) -> JobView:
-        job = await self._load(job_id, owner)
-        if job.phase is not Phase.PENDING:
-            raise NotAllowedError(f"Only a PENDING job may change {what}; this job is {job.phase.value}.")
-        return job
-
-    async def _load(self, job_id: str, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
+    async def _load(self, job_id: UUID, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
         try:
-            uuid = UUID(job_id)
-        except ValueError:
-            raise NotFoundError(f"No job {job_id!r}.") from None
-        try:
-            job = await self._catalog.get_job(uuid, owner=owner, wait=wait, phase=phase)
+            job = await self._catalog.get_job(job_id, owner=owner, wait=wait, phase=phase)
         except ForeignJobError:
             raise NotAllowedError(f"Job {job_id} belongs to another user.") from None
         if job is None:
-            raise NotFoundError(f"No job {job_id!r}.")
+            raise NotFoundError(f"No job {job_id}.")
         if job.owner != owner:
             raise NotAllowedError(f"Job {job_id} belongs to another user.")
         return job

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-from esap_gateway.services.requests import WAITABLE
+from esap_gateway.domain.uws import WAITABLE
 from esap_messages import Phase
 from esap_messages.api import JobView
 from esap_runtime.waiters import WaiterRegistry

@@ -1,8 +1,11 @@
-"""UWS request parameters: names case-insensitive, reserved names and their values, as the standard has them.
+"""The UWS rules of the gateway, in one place: requests and what each may do to a job in each phase.
 
-Turns the name/value pairs of a form or query string into typed requests, or raises ``InvalidRequestError``
-naming the field. Parameters of a workflow are passed on as given; matching them is ``creation``'s work.
-Must not depend on HTTP, the adapters or I/O: pure functions over name/value pairs.
+Requests: names case-insensitive, reserved names and their values, as the standard has them. The name/value pairs
+of a form or query string become typed requests (``parse_*``), or ``InvalidRequestError`` naming the field; the
+HTTP layer calls these once per request (handlers.requests) and the services take the typed values. Parameters of a
+workflow are passed on as given; matching them is ``domain.parameters``' work.
+Phases: which change a job in a given phase accepts (``check_*``), refused with ``NotAllowedError`` saying why.
+Must not depend on HTTP, the adapters or I/O: pure functions.
 """
 
 import re
@@ -10,9 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from uuid import UUID
 
-from esap_gateway.services.errors import InvalidRequestError
-from esap_messages import Phase
+from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
+from esap_messages import FINAL_PHASES, Phase
 
 Pairs = Sequence[tuple[str, str]]
 """Name/value pairs in the order sent, names as the client spelled them."""
@@ -36,7 +40,7 @@ class PhaseAction(StrEnum):
 class CreationRequest:
     workflow: str
     facility: str | None
-    """None: the best offer of execution planning."""
+    """None: not named (the service's default facility, else the best offer of execution planning)."""
     run: bool
     run_id: str | None
     execution_duration: int
@@ -107,24 +111,32 @@ def parse_plan(pairs: Pairs) -> PlanRequest:
     )
 
 
-def parse_creation(pairs: Pairs, default_facility: str | None) -> CreationRequest:
+def parse_creation(pairs: Pairs) -> CreationRequest:
     fields = Fields(pairs)
     phase = fields.one("PHASE")
     if phase is not None and phase.upper() != PhaseAction.RUN:
         raise InvalidRequestError("PHASE", f"only RUN is accepted when creating a job, not {phase!r}")
-    run_id = fields.one("RUNID")
-    if run_id is not None and len(run_id) > MAX_RUN_ID:
-        raise InvalidRequestError("RUNID", f"longer than {MAX_RUN_ID} characters")
     duration = fields.one("EXECUTIONDURATION")
     destruction = fields.one("DESTRUCTION")
-    return CreationRequest(
-        workflow=_slug("WORKFLOW", fields.one("WORKFLOW")),
-        facility=_optional_slug("FACILITY", fields.one("FACILITY") or default_facility),
-        run=phase is not None,
-        run_id=run_id,
+    return creation(
+        fields.one("WORKFLOW"), facility=fields.one("FACILITY"), run=phase is not None, run_id=fields.one("RUNID"),
         execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
         destruction=None if destruction is None else _instant("DESTRUCTION", destruction),
         parameters=fields.others(),
+    )
+
+
+def creation(workflow: str | None, *, facility: str | None, run: bool, run_id: str | None,
+             parameters: Sequence[tuple[str, str]], execution_duration: int = 0,
+             destruction: datetime | None = None) -> CreationRequest:
+    """A creation request from values already apart (the console's form), checked as a UWS one is; ``parameters``
+    as ``Fields.others()`` gives them (checked, reserved names apart)."""
+    if run_id is not None and len(run_id) > MAX_RUN_ID:
+        raise InvalidRequestError("RUNID", f"longer than {MAX_RUN_ID} characters")
+    return CreationRequest(
+        workflow=_slug("WORKFLOW", workflow), facility=_optional_slug("FACILITY", facility or None), run=run,
+        run_id=run_id or None, execution_duration=execution_duration, destruction=destruction,
+        parameters=tuple(parameters),
     )
 
 
@@ -159,6 +171,37 @@ def parse_destruction(pairs: Pairs) -> datetime:
     if value is None:
         raise InvalidRequestError("DESTRUCTION", "required: an ISO 8601 date and time")
     return _instant("DESTRUCTION", value)
+
+
+def parse_job_id(value: str) -> UUID:
+    """A job id in a URL: anything but a UUID names no job (404, not 400: the resource does not exist)."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFoundError(f"No job {value[:100]!r}.") from None
+
+
+def check_run(phase: Phase) -> None:
+    if phase is not Phase.PENDING:
+        raise NotAllowedError(f"PHASE=RUN needs a PENDING job; this job is {phase.value}.")
+
+
+def check_abort(phase: Phase) -> None:
+    if phase in FINAL_PHASES:
+        raise NotAllowedError(f"The job has already ended ({phase.value}); there is nothing to abort.")
+
+
+def check_pending(phase: Phase, what: str) -> None:
+    """Parameters and the execution duration change only before the job is run."""
+    if phase is not Phase.PENDING:
+        raise NotAllowedError(f"Only a PENDING job may change {what}; this job is {phase.value}.")
+
+
+def check_destruction(phase: Phase, destruction: datetime, now: datetime) -> None:
+    if destruction <= now:
+        raise InvalidRequestError("DESTRUCTION", "must be in the future")
+    if phase is Phase.ARCHIVED:
+        raise NotAllowedError("The job is ARCHIVED: it has been destroyed already.")
 
 
 def parse_job_action(pairs: Pairs) -> None:

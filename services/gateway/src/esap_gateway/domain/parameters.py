@@ -3,15 +3,22 @@
 Parameter names match the workflow's case-insensitively and are kept with the workflow's spelling; a name the
 workflow does not declare, a required one left out, or a value that breaks its rule (type, range, choices, file)
 is refused, naming the parameter and the rule.
-Declared defaults are filled in, so that the job shows every value it runs with.
+Declared defaults are filled in, so that the job shows every value it runs with. A job's parameters together, as
+UTF-8, may not exceed MAX_PARAMETERS_BYTES: every backend passes them to the job whole (the local executor as
+environment variables and arguments, the DIRAC backends in one argument of the job's JDL), and the kernel refuses
+one argument above 128 KiB ("Argument list too long") after the job was accepted.
 Must not depend on anything but esap_messages and the planning rules: pure functions, no I/O.
 """
 
 from collections.abc import Sequence
 
-from esap_gateway.services.errors import InvalidRequestError
-from esap_gateway.services.planning import refusal
+from esap_gateway.domain.errors import InvalidRequestError
+from esap_gateway.domain.planning import refusal
 from esap_messages.api import FacilityView, ParameterView, WorkflowView
+
+MAX_PARAMETERS_BYTES = 32 * 1024
+"""Names and values of a job's parameters together, in UTF-8: encoded in base64 with a job wrapper of a few KiB,
+they stay well inside one 128 KiB argument, the smallest limit of any backend."""
 
 
 def check_facility(workflow: WorkflowView, facility: FacilityView, execution_duration: int) -> None:
@@ -39,6 +46,10 @@ def resolve_parameters(workflow: WorkflowView, given: Sequence[tuple[str, str]])
             values[parameter.name] = parameter.default
         elif parameter.required:
             raise InvalidRequestError(parameter.name, f"required by workflow {workflow.slug!r}")
+    size = sum(len(name.encode()) + len(value.encode()) for name, value in values.items())
+    if size > MAX_PARAMETERS_BYTES:
+        raise InvalidRequestError("parameters", f"{size} bytes together (UTF-8, names and values), more than the "
+                                                f"{MAX_PARAMETERS_BYTES} a job's parameters may take on every facility")
     return values
 
 

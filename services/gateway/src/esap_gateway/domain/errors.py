@@ -31,3 +31,12 @@ class UnauthenticatedError(Exception):
 
 class InvalidReportError(Exception):
     """A job's callback report does not match the contract (422)."""
+
+
+class RateLimitedError(Exception):
+    """The caller made more state-changing requests than its rate allows (429); ``retry_after`` in seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests: at most the configured number of changes a minute; try again in "
+                         f"{retry_after} s.")
+        self.retry_after = retry_after
