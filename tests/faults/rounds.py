@@ -246,6 +246,7 @@ async def open_round(name: str, servers: Servers, *, drain_bound: float,
         "ESAP_WORKFLOWS_DIR": str(workflows),
         "ESAP_FACILITIES_DIR": str(ROOT / "facilities"),
         "MONITOR_POLL_INTERVAL_SECONDS": "0.5",
+        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",  # one anonymous client offering 25 jobs a second, on purpose
         **(env or {}),
     }
     stack = Stack(env=stack_env, ports=free_ports(), log_dir=log_dir)
