@@ -105,6 +105,22 @@ async def test_kill_of_a_running_job_reaches_its_payload(backend: DiracXBackend,
     assert await backend.kill(dirac_id, "again") is KillOutcome.ALREADY_FINAL
 
 
+async def test_a_job_running_through_an_outage_of_diracx_ends_done(backend: DiracXBackend, diracx_server: DevServer,
+                                                                   tmp_path: Path) -> None:
+    """The pilot sends its reports again while DiracX is away, as DIRAC's job wrapper does: a job that runs and
+    ends during the outage is Done once the server is back, not left Running for good."""
+    async with running_pilot(diracx_server, tmp_path):
+        dirac_id = await backend.submit(sleep_job(2))
+        await wait_for_status(backend, dirac_id, DiracStatus.RUNNING)
+        await asyncio.to_thread(diracx_server.stop_api)
+        try:
+            await asyncio.sleep(4)  # heartbeats, the output sandbox and Done all meet a server that is away
+        finally:
+            await asyncio.to_thread(diracx_server.start_api)
+        await wait_for_status(backend, dirac_id, DiracStatus.DONE)
+    assert await backend.client.output_sandboxes(int(dirac_id))
+
+
 async def test_a_refused_kill_is_reported_with_the_status_dirac_kept(backend: DiracXBackend,
                                                                      diracx_server: DevServer) -> None:
     dirac_id = await backend.submit(sleep_job())

@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -141,7 +142,7 @@ class DevServer:
         self._cli([dirac, "internal", "add-user", f"--vo={VO}", "--group", USER_GROUP, "--group", PILOT_GROUP,
                    "--group", ADMIN_GROUP, f"--sub={uuid.uuid4()}", f"--preferred-username={USER}", cs])
         urls = self._tool(["-m", "diracx.db", "generate-local-urls", str(db)])
-        env = dict(_parse_exports(urls))
+        env = {name: _patient(value) for name, value in _parse_exports(urls)}
         fernet = self._tool(["-c", "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"])
         env.update({
             "DIRACX_CONFIG_BACKEND_URL": cs,
@@ -230,6 +231,17 @@ def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> str:
     if done.returncode != 0:
         raise DevServerError(f"could not {what} (exit {done.returncode}): {(done.stderr or done.stdout)[-3000:]}")
     return done.stdout
+
+
+SQLITE_BUSY_SECONDS = 20
+"""How long a sqlite write waits for another's lock. sqlite's default, 5 s, is soon spent when jobs are submitted,
+matched and heartbeating together (after an outage, say), and DiracX 0.7.0 then answers a submission with a
+misleading 400 "JDL syntax error", which fails the job for good. Below the 30 s a DiracX client allows a call."""
+
+
+def _patient(value: str) -> str:
+    """A database URL (or DiracX's JSON settings naming one) of sqlite, waiting SQLITE_BUSY_SECONDS for locks."""
+    return re.sub(r'(sqlite\+aiosqlite:///[^"?\s]+)', rf"\1?timeout={SQLITE_BUSY_SECONDS}", value)
 
 
 def _parse_exports(text: str) -> list[tuple[str, str]]:

@@ -1,11 +1,12 @@
 """TestPilot: plays DIRAC's pilot and job wrapper against the development DiracX, on this host.
 
-It takes Received or Waiting jobs (acting as the optimizers too), reads each job's JDL from the server's job
-database (DiracX 0.7.0 has no route for it), reports Matched and Running, runs Executable with Arguments (split as
-a shell would) in a directory of its own, sends heartbeats and obeys a Kill command from them, uploads the output
-sandbox (tar.zst, as DiracX's own job API makes it) with the owner's identity, and reports Done or Failed. For
-tests and development only. Depends on the DiracX client and the development server's layout; knows nothing of
-esap-batch's services.
+It takes Received or Waiting jobs (acting as the optimizers too; one status change per step for all the jobs it
+takes), reads each job's JDL from the server's job database (DiracX 0.7.0 has no route for it), reports Matched and
+Running, runs Executable with Arguments (split as a shell would) in a directory of its own, sends one heartbeat for
+all its running jobs and obeys a Kill command from it, uploads the output sandbox (tar.zst, as DiracX's own job API
+makes it) with the owner's identity, and reports Done or Failed. Like DIRAC's job wrapper, it sends a job's reports
+again while the server is away, so an outage of DiracX delays them and loses none. For tests and development only.
+Depends on the DiracX client and the development server's layout; knows nothing of esap-batch's services.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ import signal
 import sqlite3
 import tarfile
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ import aiohttp
 import structlog
 import zstandard
 
+from esap_backends.base import BackendError, PermanentBackendError
 from esap_backends.diracx.client import DiracXClient
 from esap_messages import DiracStatus, utcnow
 
@@ -86,6 +89,8 @@ class TestPilot:
         self._poll = poll_seconds
         self._heartbeat = heartbeat_seconds
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._kills: dict[int, asyncio.Event] = {}
+        """The jobs the heartbeat speaks for (from Running to their end), each with its Kill command's event."""
         self.paused = False
         # While set, jobs reach Running but their payload waits (heartbeating, so a Kill still ends them).
         self.hold_payloads = False
@@ -93,6 +98,7 @@ class TestPilot:
 
     async def run(self) -> None:
         """Take jobs until cancelled."""
+        heartbeat = asyncio.get_running_loop().create_task(self._beat())
         try:
             while True:
                 if not self.paused:
@@ -100,33 +106,52 @@ class TestPilot:
                         await self.take_jobs()
                 await asyncio.sleep(self._poll)
         finally:
+            heartbeat.cancel()
             for task in self._running.values():
                 task.cancel()
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+            await asyncio.gather(heartbeat, *self._running.values(), return_exceptions=True)
+
+    async def _beat(self) -> None:
+        """One heartbeat for all the running jobs every ``heartbeat_seconds``; a Kill command it brings back sets
+        its job's event. A heartbeat the server did not take is a missed one."""
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            if not self._kills:
+                continue
+            try:
+                commands = await self._pilot.call("PATCH", "/api/jobs/heartbeat",
+                                                  body={str(job_id): {} for job_id in self._kills})
+            except BackendError as exc:
+                log.info("Test pilot heartbeat missed.", error=repr(exc)[:200])
+                continue
+            for command in commands or []:
+                if isinstance(command, dict) and command.get("command") == "Kill":
+                    kill = self._kills.get(int(command.get("job_id", -1)))
+                    if kill is not None:
+                        kill.set()
 
     async def take_jobs(self) -> int:
+        """Match every Received or Waiting job, in one status change per step for all of them."""
         rows = await self._admin.search(("JobID", "Status"), [
             {"parameter": "Status", "operator": "in", "values": [DiracStatus.RECEIVED.value,
                                                                  DiracStatus.WAITING.value]}])
-        taken = 0
-        for row in rows:
-            job_id = int(row["JobID"])
-            if job_id in self._running:
-                continue
-            if not await self._match(job_id, str(row["Status"])):
-                continue
+        found = {int(row["JobID"]): str(row["Status"]) for row in rows if int(row["JobID"]) not in self._running}
+        received = [job_id for job_id, status in found.items() if status == DiracStatus.RECEIVED]
+        waiting = [job_id for job_id, status in found.items() if status == DiracStatus.WAITING]
+        waiting += await self._set_many(received, DiracStatus.WAITING, "Pilot Agent Submission")
+        matched = await self._set_many(waiting, DiracStatus.MATCHED, "Assigned")
+        for job_id in matched:
             self._running[job_id] = asyncio.get_running_loop().create_task(self._run_job(job_id))
-            taken += 1
-        return taken
+        return len(matched)
 
-    async def _match(self, job_id: int, status: str) -> bool:
-        steps = [(DiracStatus.WAITING, "Pilot Agent Submission")] if status == DiracStatus.RECEIVED else []
-        steps.append((DiracStatus.MATCHED, "Assigned"))
-        for step, minor in steps:
-            answer = await self._set(job_id, step, minor)
-            if answer.get("Status") != step.value:
-                return False  # killed meanwhile, or taken by another pilot
-        return True
+    async def _set_many(self, job_ids: list[int], status: DiracStatus, minor: str) -> list[int]:
+        """The jobs that reached ``status`` (not those killed meanwhile, or taken by another pilot)."""
+        if not job_ids:
+            return []
+        fields = {"Status": status.value, "MinorStatus": minor, "Source": SOURCE}
+        answer = await self._pilot.set_status({job_id: fields for job_id in job_ids}, utcnow())
+        success = answer.get("success") or {}
+        return [job_id for job_id in job_ids if (success.get(str(job_id)) or {}).get("Status") == status.value]
 
     async def _run_job(self, job_id: int) -> None:
         try:
@@ -137,15 +162,18 @@ class TestPilot:
             with contextlib.suppress(Exception):
                 await self._set(job_id, DiracStatus.FAILED, "Pilot error", application=str(exc)[:200])
         finally:
+            self._kills.pop(job_id, None)
             self._running.pop(job_id, None)
             self.finished.append(job_id)
 
     async def _execute(self, job_id: int, job: PilotJob) -> None:
         directory = self._work_dir / str(job_id)
         directory.mkdir(parents=True, exist_ok=True)
-        await self._set(job_id, DiracStatus.RUNNING, "Application", application="Running", site=SITE)
+        await self._until_sent(lambda: self._set(job_id, DiracStatus.RUNNING, "Application", application="Running",
+                                                 site=SITE))
+        kill = self._kills[job_id] = asyncio.Event()
         while self.hold_payloads:
-            if await self._kill_commanded(job_id):
+            if kill.is_set():
                 log.info("Test pilot dropped a held job on command.", dirac_job_id=job_id)
                 return
             await asyncio.sleep(self._heartbeat)
@@ -153,35 +181,53 @@ class TestPilot:
             process = await asyncio.create_subprocess_exec(
                 job.executable, *shlex.split(job.arguments), cwd=directory, stdout=out, stderr=err,
                 start_new_session=True, env={"PATH": os.environ.get("PATH", os.defpath), "HOME": str(directory)})
-        killed = await self._watch(job_id, process)
+        killed = await self._watch(process, kill)
         if killed:
             log.info("Test pilot killed a job on command.", dirac_job_id=job_id)
             return
         code = process.returncode
-        await self._upload_outputs(job_id, directory, job.output_sandbox)
+        await self._until_sent(lambda: self._upload_outputs(job_id, directory, job.output_sandbox))
         if code == 0:
-            await self._set(job_id, DiracStatus.DONE, "Execution Complete", application="Finished successfully")
+            await self._until_sent(lambda: self._set(job_id, DiracStatus.DONE, "Execution Complete",
+                                                     application="Finished successfully"))
         else:
-            await self._set(job_id, DiracStatus.FAILED, "Application Finished With Errors",
-                            application=f"exit code {code}")
+            await self._until_sent(lambda: self._set(job_id, DiracStatus.FAILED, "Application Finished With Errors",
+                                                     application=f"exit code {code}"))
 
-    async def _watch(self, job_id: int, process: asyncio.subprocess.Process) -> bool:
-        """Wait for the payload, heartbeating; True when a Kill command ended it."""
+    async def _until_sent(self, send: Callable[[], Awaitable[object]]) -> None:
+        """Send a job's report again until the server takes it: DIRAC's job wrapper keeps a report it could not
+        send (a failover request) and sends it later, so a server away for a while delays a job's end, never
+        loses it. A refusal (PermanentBackendError) is not retried."""
+        pause = 0.5
         while True:
             try:
-                await asyncio.wait_for(process.wait(), self._heartbeat)
-                return False
-            except TimeoutError:
-                pass
-            if await self._kill_commanded(job_id):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
-                return True
+                await send()
+                return
+            except PermanentBackendError:
+                raise
+            except BackendError as exc:
+                log.info("Test pilot could not reach DiracX; sending again.", error=repr(exc)[:200], retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
-    async def _kill_commanded(self, job_id: int) -> bool:
-        commands = await self._pilot.call("PATCH", "/api/jobs/heartbeat", body={str(job_id): {}})
-        return any(isinstance(c, dict) and c.get("command") == "Kill" for c in commands or [])
+    @staticmethod
+    async def _watch(process: asyncio.subprocess.Process, kill: asyncio.Event) -> bool:
+        """Wait for the payload; True when a Kill command ended it."""
+        ended = asyncio.ensure_future(process.wait())
+        killed = asyncio.ensure_future(kill.wait())
+        try:
+            await asyncio.wait((ended, killed), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            ended.cancel()
+            raise
+        finally:
+            killed.cancel()
+        if ended.done():
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await ended
+        return True
 
     async def _upload_outputs(self, job_id: int, directory: Path, names: tuple[str, ...]) -> None:
         archive = await asyncio.to_thread(_tar, directory, names)
