@@ -43,6 +43,22 @@ async def test_requests_queued_behind_a_batch_in_flight_leave_together() -> None
     assert sender.batches == [[0], [2, 4, 6, 8]]
 
 
+async def test_a_request_whose_caller_gave_up_before_it_left_is_never_sent() -> None:
+    sender = Sender()
+    sender.release.clear()
+    coalescer: Coalescer[int, int] = Coalescer(sender.send, max_in_flight=1)
+    first = asyncio.create_task(coalescer.submit(0))
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):  # a caller that answered "not sent" (say, 503) after its timeout
+        await asyncio.wait_for(coalescer.submit(2), 0.01)
+    kept = asyncio.create_task(coalescer.submit(4))
+    await asyncio.sleep(0.01)
+    sender.release.set()
+
+    assert await first == 0 and await kept == 40
+    assert sender.batches == [[0], [4]]
+
+
 async def test_a_batch_lingers_while_requests_come_fast_and_never_at_a_quiet_time() -> None:
     sender = Sender()
     coalescer: Coalescer[int, int] = Coalescer(sender.send, max_in_flight=1, linger=0.2, linger_above=50)

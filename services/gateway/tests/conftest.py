@@ -179,11 +179,16 @@ class FakePublisher:
     def __init__(self) -> None:
         self.published: list[Message] = []
         self.refuse = False
+        self.lose_confirms = 0
+        """How many of the next publishes leave for the broker and lose their confirm (it may hold them)."""
         self.listeners: list[Callable[[Message], None]] = []
 
     async def publish(self, message: Message) -> None:
         if self.refuse:
             raise PublishFailedError("not confirmed (fake)")
+        if self.lose_confirms:
+            self.lose_confirms -= 1
+            raise PublishFailedError("confirm lost (fake)", maybe_sent=True)
         self.published.append(message)
         for listener in self.listeners:
             listener(message)

@@ -11,7 +11,7 @@ leave at once.
 
 Each caller gets its own answer: the batch sender returns one outcome per request, in order, and an outcome that
 is an exception is raised to that caller only; an exception raised by the sender reaches every caller of the
-batch. Depends on the standard library only.
+batch. A request whose caller stopped waiting before its batch left is never sent. Depends on the standard library only.
 """
 
 import asyncio
@@ -93,6 +93,9 @@ class Coalescer(Generic[T, R]):
 
     def _dispatch(self) -> None:
         self._scheduled = False
+        # A request whose caller gave up before it left (a timeout, a cancelled request) is not sent: its caller has
+        # answered as if it had not been, and sending it now would make that answer wrong.
+        self._waiting = [(item, future) for item, future in self._waiting if not future.done()]
         while self._waiting and len(self._in_flight) < self._max_in_flight:
             batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
             task = asyncio.get_running_loop().create_task(self._run(batch))

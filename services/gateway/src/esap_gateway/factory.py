@@ -19,6 +19,7 @@ from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
 from esap_gateway.services.ratelimit import RateLimiter
+from esap_gateway.services.resending import CreationResender
 from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.settling import Settlements
 from esap_gateway.services.sync import SyncService
@@ -35,13 +36,14 @@ class Factory:
         self._catalog = catalog
         self._publisher = publisher
         catalogue = CatalogueCache(catalog, ttl=settings.catalogue_cache_seconds)
+        self.resender = CreationResender(publisher, resent=metrics.creations_resent)
         self.planning = PlanningService(catalogue)
         self.search = CatalogueSearchService(catalog, catalogue)
         self.jobs = JobService(
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
             lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters, planner=self.planning,
-            limiter=RateLimiter(settings.rate_limit_per_minute), settlements=settlements,
+            limiter=RateLimiter(settings.rate_limit_per_minute), settlements=settlements, resender=self.resender,
         )
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)

@@ -4,6 +4,7 @@ The lifespan opens the internal HTTP client to the catalog and the bus connectio
 ports) and closes them; nothing connects at import time. Must hold no behaviour: it only wires the parts together.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from esap_runtime.bus import Bus
 from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import NO_TELEMETRY, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
+from esap_runtime.stopping import cancel_and_wait
 from esap_runtime.waiters import WaiterRegistry
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters,
                                         settlements)
             stack.push_async_callback(app.state.factory.close)
+            resending = asyncio.create_task(app.state.factory.resender.run(), name="gateway:resend-creations")
+            stack.push_async_callback(cancel_and_wait, [resending])
             app.state.console = console or await open_console(stack, http, settings, console_settings)
             log.info("Gateway ready.", catalog_url=settings.catalog_url, namespace=settings.bus_namespace,
                      anonymous=settings.anonymous_allowed, static_tokens=len(settings.token_users),

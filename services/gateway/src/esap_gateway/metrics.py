@@ -52,6 +52,10 @@ class GatewayMetrics:
             "refused (by the catalog), timeout (no settlement within the bound), unwaited (the subscription was "
             "down).", ["outcome"], registry=registry,
         )
+        self.creations_resent = Counter(
+            "gateway_creations_resent_total", "Creations whose confirm was lost with the broker, sent again once it "
+            "answered (the catalog keeps one copy).", registry=registry,
+        )
         self.requests_refused = Counter(
             "gateway_requests_refused_total", "Requests answered 503 because a dependency was away.",
             ["dependency"], registry=registry,

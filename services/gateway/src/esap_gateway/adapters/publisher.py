@@ -2,12 +2,15 @@
 
 ``publish`` returns once the broker confirmed the message, or raises ``PublishFailedError`` (refused, unroutable,
 not confirmed in time, connection lost); while the connection is down it raises at once, so that a client hears
-503 at once rather than after the confirm timeout. Must not depend on the services or on FastAPI.
+503 at once rather than after the confirm timeout. The error says whether the broker may hold the message all the
+same (``maybe_sent``: it left, and its confirm was lost with the connection or came too late) or surely does not
+(never sent, refused, unroutable). Must not depend on the services or on FastAPI.
 """
 
 import asyncio
 from typing import Protocol
 
+import aiormq
 import structlog
 
 from esap_messages import Message
@@ -17,7 +20,11 @@ log = structlog.get_logger("esap.gateway.publisher")
 
 
 class PublishFailedError(Exception):
-    """The broker did not confirm the message: the request it came from did not take effect."""
+    """The broker did not confirm the message. ``maybe_sent``: it may hold it all the same."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 class Publisher(Protocol):
@@ -40,7 +47,10 @@ class BusPublisher:
         except Exception as exc:  # aio-pika raises many kinds; all mean "not confirmed"
             log.debug("Publish not confirmed.", type=message.type_name(), message_id=str(message.message_id),
                       error=repr(exc))
-            raise PublishFailedError(f"the broker did not confirm {message.type_name()}") from exc
+            # A nack or a return is the broker's own refusal; anything else may have left with its confirm lost.
+            refused = isinstance(exc, aiormq.exceptions.DeliveryError)
+            raise PublishFailedError(f"the broker did not confirm {message.type_name()}",
+                                     maybe_sent=not refused) from exc
 
     async def healthy(self) -> bool:
         return self._bus.is_connected

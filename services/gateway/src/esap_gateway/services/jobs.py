@@ -20,7 +20,7 @@ from uuid import UUID
 import structlog
 
 from esap_gateway.adapters.catalog import CatalogClient, ForeignJobError, InvalidCursorError
-from esap_gateway.adapters.publisher import Publisher
+from esap_gateway.adapters.publisher import Publisher, PublishFailedError
 from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
 from esap_gateway.domain.parameters import check_facility, resolve_parameters
@@ -39,6 +39,7 @@ from esap_gateway.metrics import GatewayMetrics
 from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.ratelimit import RateLimiter
+from esap_gateway.services.resending import CreationResender
 from esap_gateway.services.settling import Settlements
 from esap_gateway.services.waiting import wait_for_change
 from esap_messages import AbortJob, CreateJob, DeleteJob, Message, Phase, RunJob, UpdateJob, new_id, utcnow
@@ -59,7 +60,8 @@ class JobService:
                  files: LocalResultFiles, metrics: GatewayMetrics, *, default_facility: str | None,
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
                  waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
-                 limiter: RateLimiter | None = None, settlements: Settlements | None = None) -> None:
+                 limiter: RateLimiter | None = None, settlements: Settlements | None = None,
+                 resender: CreationResender | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -72,6 +74,7 @@ class JobService:
         self._planner = planner or PlanningService(catalogue)
         self._limiter = limiter or RateLimiter(0)
         self._settlements = settlements
+        self._resender = resender
 
     async def create(self, request: CreationRequest, owner: str | None) -> UUID:
         """Checked in full before anything is published; without FACILITY, the job goes to the default facility if
@@ -197,19 +200,28 @@ class JobService:
         return ResultContent(path, result.mime_type)
 
     async def _send(self, command: Message, job_id: UUID, *, creation: bool = False) -> None:
-        """Publish ``command`` and return once the catalog settled it (or raise its refusal)."""
-        if self._settlements is None:
-            await self._publisher.publish(command)
-            return
-        future = self._settlements.expect(command)
+        """Publish ``command`` and return once the catalog settled it (or raise its refusal). A creation whose confirm
+        was lost is answered as made and sent again once the broker answers (services.resending)."""
+        future = self._settlements.expect(command) if self._settlements is not None else None
         try:
             await self._publisher.publish(command)
-        except BaseException:
-            self._settlements.forget(command)
+        except PublishFailedError as exc:
+            if self._settlements is not None:
+                self._settlements.forget(command)
+            if exc.maybe_sent and isinstance(command, CreateJob) and self._resender is not None:
+                self._resender.keep(command)
+                return
             raise
-        await self._settlements.answer(command, job_id, future, creation=creation)
+        except BaseException:
+            if self._settlements is not None:
+                self._settlements.forget(command)
+            raise
+        if self._settlements is not None:
+            await self._settlements.answer(command, job_id, future, creation=creation)
 
     async def _load(self, job_id: UUID, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
+        if self._resender is not None and self._resender.holds(job_id):
+            raise PublishFailedError("the job's creation waits for the message broker")
         try:
             job = await self._catalog.get_job(job_id, owner=owner, wait=wait, phase=phase)
         except ForeignJobError:
