@@ -131,8 +131,8 @@ class FakeCatalog:
         ])
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
-                      phase: Phase | None = None) -> JobView | None:
-        self._call("get_job", {"job_id": job_id, "wait": wait, "phase": phase, "owner": owner})
+                      phase: Phase | None = None, grace: bool = False) -> JobView | None:
+        self._call("get_job", {"job_id": job_id, "wait": wait, "phase": phase, "owner": owner, "grace": grace})
         job = self.jobs.get(job_id)
         if job is not None and job.owner != owner:
             raise ForeignJobError(str(job_id))

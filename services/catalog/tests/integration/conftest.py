@@ -29,6 +29,9 @@ from esap_runtime.bus import Bus, BusMetrics
 
 REPO = Path(__file__).resolve().parents[4]
 
+GRACE = {"grace": "true"}
+"""A read right after publishing a creation asks for the catalog's creation grace, as the gateway does."""
+
 
 async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
     """The first truthy result of ``check``, polled for up to ``within`` seconds; fails the test otherwise."""

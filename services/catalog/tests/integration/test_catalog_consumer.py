@@ -28,7 +28,7 @@ from esap_messages import (
 )
 from esap_runtime.bus import Bus
 
-from .conftest import Catalog, Collector, StartCatalog, eventually
+from .conftest import GRACE, Catalog, Collector, StartCatalog, eventually
 
 
 def create(**fields: Any) -> CreateJob:
@@ -49,7 +49,7 @@ async def test_create_with_run_queues_the_job_and_hands_it_to_the_submitter(
         catalog: Catalog, bus: Bus, queues: dict[str, Collector], db: asyncpg.Pool) -> None:
     message = create(parameters={"Parameter1": "999"}, execution_duration=60, run_id="run-1")
     await bus.publish(message)
-    response = await catalog.http.get(f"/internal/jobs/{message.job_id}")
+    response = await catalog.http.get(f"/internal/jobs/{message.job_id}", params=GRACE)
     assert response.status_code == 200
     job = response.json()
     assert job["phase"] == "QUEUED" and job["parameters"]["Parameter1"] == "999"
@@ -82,7 +82,7 @@ async def test_duplicates_change_nothing(catalog: Catalog, bus: Bus, queues: dic
     await queues["submitter"].wait_for(KillJob)
     assert len(queues["submitter"].of(SubmitJob)) == 1
     assert len(queues["phases"].of(JobPhaseChanged)) == 1
-    job = (await catalog.http.get(f"/internal/jobs/{message.job_id}")).json()
+    job = (await catalog.http.get(f"/internal/jobs/{message.job_id}", params=GRACE)).json()
     assert job["parameters"]["Parameter1"] == "1" and len(job["history"]) == 1
     assert await db.fetchval("SELECT count(*) FROM inbox") == 3
     assert catalog.sample("catalog_events_ignored_total", reason="duplicate") == 1
@@ -104,7 +104,7 @@ async def test_a_stale_observation_leaves_a_completed_job_completed(
                   observed(DiracStatus.RUNNING, 2)):
         await bus.publish(event)
     await consumed(catalog, "JobStatusObserved", 3)
-    job = (await catalog.http.get(f"/internal/jobs/{job_id}")).json()
+    job = (await catalog.http.get(f"/internal/jobs/{job_id}", params=GRACE)).json()
     assert job["phase"] == "COMPLETED" and job["dirac"]["status"] == "Done" and job["backend_job_id"] == "4711"
     assert [h["phase"] for h in job["history"]] == ["QUEUED", "EXECUTING", "COMPLETED"]
     assert job["results"] == [{"id": "helloworld.json", "size": 42, "mime_type": "application/json",
@@ -128,7 +128,7 @@ async def test_a_poison_message_does_not_hold_back_its_batch(
         await consumed(catalog, "CreateJob", 4)
         phases = dict(await db.fetch("SELECT job_id, phase FROM jobs"))
         assert phases == {**{m.job_id: "QUEUED" for m in good}, unknown.job_id: "ERROR"}
-        error = (await catalog.http.get(f"/internal/jobs/{unknown.job_id}")).json()["error"]
+        error = (await catalog.http.get(f"/internal/jobs/{unknown.job_id}", params=GRACE)).json()["error"]
         assert error == {"type": "fatal", "message": "unknown workflow 'no-such-workflow'"}
         assert catalog.sample("catalog_events_ignored_total", reason="unknown_job") == 1
         assert catalog.sample("catalog_messages_dead_lettered_total", type="CreateJob") == 1

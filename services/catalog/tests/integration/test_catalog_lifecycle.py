@@ -13,7 +13,7 @@ from esap_catalog.storage.destruction import SWEEP_LOCK_KEY
 from esap_messages import CreateJob, DeleteJob, JobPhaseChanged, Phase, UpdateJob, new_id, utcnow
 from esap_runtime.bus import Bus
 
-from .conftest import Catalog, Collector, StartCatalog, eventually
+from .conftest import GRACE, Catalog, Collector, StartCatalog, eventually
 
 
 def create(**fields: Any) -> CreateJob:
@@ -23,7 +23,7 @@ def create(**fields: Any) -> CreateJob:
 
 
 async def stored(catalog: Catalog, message: CreateJob) -> dict[str, Any]:
-    response = await catalog.http.get(f"/internal/jobs/{message.job_id}")
+    response = await catalog.http.get(f"/internal/jobs/{message.job_id}", params=GRACE)
     assert response.status_code == 200, response.text
     return dict(response.json())
 

@@ -13,7 +13,7 @@ from esap_catalog.storage.catalogue import CatalogueStore
 from esap_messages import CreateJob, new_id, utcnow
 from esap_runtime.bus import Bus
 
-from .conftest import REPO, Catalog, eventually
+from .conftest import GRACE, REPO, Catalog, eventually
 
 
 async def workflows(catalog: Catalog, **params: Any) -> dict[str, Any]:
@@ -100,7 +100,7 @@ async def test_a_job_keeps_its_quote(catalog: Catalog, bus: Bus) -> None:
     await bus.publish(message)
 
     async def read() -> dict[str, Any] | None:
-        response = await catalog.http.get(f"/internal/jobs/{message.job_id}")
+        response = await catalog.http.get(f"/internal/jobs/{message.job_id}", params=GRACE)
         return dict(response.json()) if response.status_code == 200 else None
 
     job = await eventually(read)

@@ -17,7 +17,7 @@ from esap_messages import (
 )
 from esap_runtime.bus import Bus
 
-from .conftest import Catalog, eventually
+from .conftest import GRACE, Catalog, eventually
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 LOG = (("Received", "Job accepted", "Unknown", "JobManager"), ("Matched", "Assigned", "Unknown", "Matcher"),
@@ -60,7 +60,7 @@ async def test_a_repeated_observation_stores_the_history_once(catalog: Catalog, 
     assert [(r["status"], r["minor_status"], r["source"]) for r in rows] == [(s, m, src) for s, m, _, src in LOG]
     assert [r["status_time"] for r in rows] == [e.at for e in logged(5)]
 
-    response = await catalog.http.get(f"/internal/jobs/{job_id}")
+    response = await catalog.http.get(f"/internal/jobs/{job_id}", params=GRACE)
     assert response.status_code == 200
     job = response.json()
     assert job["phase"] == "COMPLETED"

@@ -57,6 +57,11 @@ class Settings(ServiceSettings):
         "delete) waits for the catalog to settle it before its 303; past it the request is answered as applied "
         "(the broker holds the command), and the redirect's target may not show it yet.",
     )
+    settle_patience_seconds: float = Field(
+        0.5, gt=0, le=300, description="A request waiting for its command's settlement gives up sooner when the "
+        "catalog settled nothing at all for this long (it is stopped or without its database): it is then answered "
+        "as applied, as at settle_timeout_seconds.",
+    )
     rate_limit_per_minute: int = Field(
         600, ge=0, description="State-changing requests (create, run, abort, update, delete) one owner may make a "
         "minute, in bursts of as many; beyond, 429 with Retry-After. 0: no limit.",

@@ -57,7 +57,8 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
             catalog_port = catalog or _catalog_client(http, settings, metrics)
             publisher_port = publisher or await _open_publisher(stack, settings, metrics)
             verifier = await _open_verifier(stack, settings)
-            settlements = Settlements(bound=settings.settle_timeout_seconds, outcomes=metrics.settlements)
+            settlements = Settlements(bound=settings.settle_timeout_seconds,
+                                      patience=settings.settle_patience_seconds, outcomes=metrics.settlements)
             waiters = await _open_waiters(stack, settings, metrics, settlements) if publisher is None else None
             app.state.factory = Factory(settings, catalog_port, publisher_port, metrics, verifier, waiters,
                                         settlements)

@@ -49,8 +49,9 @@ class GatewayMetrics:
         )
         self.settlements = Counter(
             "gateway_command_settlements_total", "Commands of requests, by how their request was answered: applied, "
-            "refused (by the catalog), timeout (no settlement within the bound), unwaited (the subscription was "
-            "down).", ["outcome"], registry=registry,
+            "refused (by the catalog), timeout (no settlement within the bound), stalled (the catalog settled nothing "
+            "for the patience: stopped or without its database), unwaited (the subscription was down).", ["outcome"],
+            registry=registry,
         )
         self.creations_resent = Counter(
             "gateway_creations_resent_total", "Creations whose confirm was lost with the broker, sent again once it "
@@ -68,5 +69,5 @@ class GatewayMetrics:
             self.callbacks.labels(outcome.value)
         for reason in AUTH_REFUSALS:
             self.auth_refused.labels(reason)
-        for settled in ("applied", "refused", "timeout", "unwaited"):
+        for settled in ("applied", "refused", "timeout", "stalled", "unwaited"):
             self.settlements.labels(settled)

@@ -82,6 +82,20 @@ async def test_catalogue_reads_and_not_found(double, http, catalog) -> None:
     assert await client.get_job(new_id(), owner=None) is None
 
 
+@pytest.mark.parametrize("slug", ["hello-world?owner=x", "hello-world#x", "../jobs", "a/b", "100%"])
+async def test_a_slug_is_one_path_segment_whatever_it_holds(double, http, catalog, slug: str) -> None:
+    fake, url = double
+    fake.replies["/internal/workflows/hello-world"] = json_reply(catalog.workflows["hello-world"])
+    client = client_for(http, url)
+
+    assert await client.get_workflow(slug) is None
+    assert await client.get_facility(slug) is None
+    assert await client.planning_statistics(slug) is None
+
+    assert [(path, query) for _, path, query, _ in fake.requests] == [
+        (f"/internal/{kind}/{slug}", []) for kind in ("workflows", "facilities", "planning")]
+
+
 async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, http) -> None:
     fake, url = double
     job_id = new_id()
@@ -89,7 +103,7 @@ async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, ht
     client = client_for(http, url)
 
     await client.get_job(job_id, owner=None, wait=30, phase=Phase.QUEUED)
-    await client.get_job(job_id, owner="alice")
+    await client.get_job(job_id, owner="alice", grace=True)
     listed = await client.list_jobs(owner=None, phases=[Phase.QUEUED, Phase.EXECUTING],
                                     after=datetime(2025, 1, 1, tzinfo=UTC), last=5)
     fake.replies["/internal/jobs"] = json_reply(JobList(jobs=[]))
@@ -99,7 +113,7 @@ async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, ht
     assert listed == JobList(jobs=[])
     assert fake.requests[0][:3] == ("GET", f"/internal/jobs/{job_id}",
                                     [("anonymous", "true"), ("wait", "30"), ("phase", "QUEUED")])
-    assert fake.requests[1][:3] == ("GET", f"/internal/jobs/{job_id}", [("owner", "alice")])
+    assert fake.requests[1][:3] == ("GET", f"/internal/jobs/{job_id}", [("owner", "alice"), ("grace", "true")])
     assert fake.requests[2][:3] == ("GET", "/internal/jobs", [
         ("phase", "QUEUED"), ("phase", "EXECUTING"), ("anonymous", "true"), ("after", "2025-01-01T00:00:00+00:00"),
         ("last", "5")])

@@ -87,11 +87,11 @@ async def test_wait_passes_to_the_catalog_capped_and_counted(client, catalog, ma
     for wait, expected in (("5", 5), ("-1", 60), ("600", 60), ("0", 0)):
         uws_job(await client.get(f"/uws/jobs/{job.job_id}", params={"WAIT": wait}))
         assert catalog.calls_to("get_job")[-1] == {"job_id": job.job_id, "wait": expected, "phase": None,
-                                                   "owner": None}
+                                                   "owner": None, "grace": False}
 
     uws_job(await client.get(f"/uws/jobs/{job.job_id}", params={"wait": "10", "phase": "queued"}))
     assert catalog.calls_to("get_job")[-1] == {"job_id": job.job_id, "wait": 10, "phase": Phase.QUEUED,
-                                               "owner": None}
+                                               "owner": None, "grace": False}
     assert "gateway_open_waits 0.0" in (await client.get("/metrics")).text
 
 

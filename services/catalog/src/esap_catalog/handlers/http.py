@@ -64,10 +64,12 @@ def _scope(owner: str | None, anonymous: bool) -> Scope:
 @router.get("/jobs/{job_id}", response_model=JobView,
             summary="One job; with wait, once it changed; 403 when owner/anonymous names someone else")
 async def get_job(job_id: UUID, factory: FactoryDep, wait: float | None = None, phase: Phase | None = None,
-                  owner: str | None = None, anonymous: bool = False) -> Response:
+                  owner: str | None = None, anonymous: bool = False, grace: bool = False) -> Response:
+    """With ``grace``, a job created moments ago (its UUIDv7 says when) and not stored yet is waited for: the
+    gateway asks for it only for a creation it sent and has not seen stored."""
     scope = _scope(owner, anonymous)
     try:
-        return _found(await factory.jobs.job(job_id, wait=wait, phase=phase, scope=scope), "job")
+        return _found(await factory.jobs.job(job_id, wait=wait, phase=phase, scope=scope, grace=grace), "job")
     except NotOwnerError as exc:
         raise HTTPException(403, str(exc)) from None
 

@@ -66,9 +66,10 @@ class JobQueryService:
         self._list_limit = list_limit
 
     async def job(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None,
-                  scope: Scope = EVERYONE) -> JobView | None:
-        """None when unknown; raises NotOwnerError for another owner's job (never waiting on it)."""
-        view = await self._waiter.get(job_id, wait=wait, phase=phase, accept=scope.allows)
+                  scope: Scope = EVERYONE, grace: bool = False) -> JobView | None:
+        """None when unknown (with ``grace``, once a job just created had time to be stored); raises NotOwnerError
+        for another owner's job (never waiting on it)."""
+        view = await self._waiter.get(job_id, wait=wait, phase=phase, accept=scope.allows, grace=grace)
         if view is not None and not scope.allows(view):
             raise NotOwnerError(f"job {job_id} is not the caller's")
         return view

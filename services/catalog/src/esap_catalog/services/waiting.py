@@ -2,9 +2,10 @@
 
 A request registers its future BEFORE it reads the job, so a change committed between the read and the wait
 still wakes it. A wake-up only says "read again": the request re-reads and decides whether to keep waiting.
-A job id made moments ago (UUIDv7 carries its time) may not be stored yet: a read waits for it to appear for
-up to ``creation_grace`` seconds after its creation, so a GET right after the gateway's 303 finds the job; a
-job that was stored and deleted since is answered as unknown at once.
+A job id made moments ago (UUIDv7 carries its time) may not be stored yet: a read that asks for the grace waits
+for it to appear for up to ``creation_grace`` seconds after its creation, so a GET right after the gateway's 303
+finds the job; a job that was stored and deleted since is answered as unknown at once. Only the gateway's reads
+of a creation it sent and has not seen stored ask for it: a made-up id stamped "now" costs nothing.
 Depends on the domain and storage.
 """
 
@@ -49,13 +50,14 @@ class JobWaiter:
         return min(self._grace, self._grace - age)
 
     async def get(self, job_id: UUID, *, wait: float | None = None, phase: Phase | None = None,
-                  accept: Callable[[JobView], bool] = lambda _view: True) -> JobView | None:
+                  accept: Callable[[JobView], bool] = lambda _view: True, grace: bool = True) -> JobView | None:
         """The job; with ``wait`` (seconds, negative for the longest allowed), once it left ``phase`` (or the
-        phase it had when first read), or the time ran out. None when it does not exist. A job ``accept``
-        refuses (another owner's) is answered at once, never waited on."""
+        phase it had when first read), or the time ran out. None when it does not exist (with ``grace``, once a
+        job just created had its time to appear). A job ``accept`` refuses (another owner's) is answered at once,
+        never waited on."""
         start = self._monotonic()
         budget = None if wait is None else (self._max_wait if wait < 0 else min(wait, self._max_wait))
-        appearance = self._appearance_budget(job_id)
+        appearance = self._appearance_budget(job_id) if grace else 0.0
         target = phase
         while True:
             future = self._registry.register(job_id)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
+from urllib.parse import quote
 from uuid import UUID
 
 import aiohttp
@@ -53,6 +54,11 @@ class InvalidCursorError(Exception):
     """The catalog did not recognise a paging cursor."""
 
 
+def _segment(value: str) -> str:
+    """A value as one path segment of an internal URL: a '?', '#', '/' or '%' in it stays part of it."""
+    return quote(value, safe="")
+
+
 def _scope(owner: str | None) -> list[tuple[str, str]]:
     return [("owner", owner)] if owner is not None else [("anonymous", "true")]
 
@@ -74,9 +80,10 @@ class CatalogClient(Protocol):
         ...
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
-                      phase: Phase | None = None) -> JobView | None:
+                      phase: Phase | None = None, grace: bool = False) -> JobView | None:
         """``owner``'s job (None: an anonymous job), or None when unknown; ForeignJobError when it is someone
-        else's. With ``wait`` > 0, once it left ``phase`` (or its current active phase) or the time ran out."""
+        else's. With ``wait`` > 0, once it left ``phase`` (or its current active phase) or the time ran out. With
+        ``grace``, a job created moments ago and not stored yet is waited for (the catalog's creation grace)."""
         ...
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
@@ -111,10 +118,12 @@ class HttpCatalogClient:
         self._verifier: Coalescer[CallbackVerification, CallbackVerdict] = Coalescer(self._verify_batch)
 
     async def get_workflow(self, slug: str) -> WorkflowView | None:
-        return await self._get_one("/internal/workflows/{slug}", f"/internal/workflows/{slug}", WorkflowView)
+        return await self._get_one("/internal/workflows/{slug}", f"/internal/workflows/{_segment(slug)}",
+                                   WorkflowView)
 
     async def get_facility(self, slug: str) -> FacilityView | None:
-        return await self._get_one("/internal/facilities/{slug}", f"/internal/facilities/{slug}", FacilityView)
+        return await self._get_one("/internal/facilities/{slug}", f"/internal/facilities/{_segment(slug)}",
+                                   FacilityView)
 
     async def search_workflows(self, params: Sequence[tuple[str, str]]) -> WorkflowMatches:
         route = "/internal/workflows/search"
@@ -131,19 +140,21 @@ class HttpCatalogClient:
         return _parse(FacilityMatches, body)
 
     async def planning_statistics(self, workflow: str) -> PlanningStatistics | None:
-        return await self._get_one("/internal/planning/{workflow}", f"/internal/planning/{workflow}",
+        return await self._get_one("/internal/planning/{workflow}", f"/internal/planning/{_segment(workflow)}",
                                    PlanningStatistics)
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
-                      phase: Phase | None = None) -> JobView | None:
+                      phase: Phase | None = None, grace: bool = False) -> JobView | None:
         params = dict(_scope(owner))
+        if grace:
+            params["grace"] = "true"
         if wait > 0:
             params["wait"] = str(wait)
             if phase is not None:
                 params["phase"] = phase.value
         route = "/internal/jobs/{id}?wait" if wait > 0 else "/internal/jobs/{id}"
         status, body = await self._request("GET", route, f"/internal/jobs/{job_id}", params=params,
-                                           extra_time=wait + self._creation_grace)
+                                           extra_time=wait + (self._creation_grace if grace else 0.0))
         if status == 404:
             return None
         if status == 403:

@@ -223,7 +223,8 @@ class JobService:
         if self._resender is not None and self._resender.holds(job_id):
             raise PublishFailedError("the job's creation waits for the message broker")
         try:
-            job = await self._catalog.get_job(job_id, owner=owner, wait=wait, phase=phase)
+            grace = self._settlements is not None and self._settlements.creating(job_id)
+            job = await self._catalog.get_job(job_id, owner=owner, wait=wait, phase=phase, grace=grace)
         except ForeignJobError:
             raise NotAllowedError(f"Job {job_id} belongs to another user.") from None
         if job is None:

@@ -4,10 +4,12 @@ following its 303 sees the change (or hears why it was refused).
 The request registers its command's id before publishing; the catalog's ``CommandSettled``, arriving on the
 gateway's own subscription, resolves it. ``answer`` then returns (applied) or raises the refusal in the gateway's
 terms: 404 for a job that does not exist (any more), 403 for another owner's job or a change its phase does not
-allow, saying which phase. The wait is bounded (``bound`` seconds): past it the request is answered as if the
-command were applied, since the broker holds it and the catalog applies it once it reaches it (its backlog is then
-behind by more than the bound: the operators' alerts say so). While the subscription is down nothing can be waited
-on, and requests are answered once the broker holds their command, as before.
+allow, saying which phase. The wait lasts while the catalog shows it is working: a request gives up when no
+settlement at all (for any command) arrived for ``patience`` seconds, and in any case at ``bound`` seconds. Past
+either the request is answered as if the command were applied, since the broker holds it and the catalog applies it
+once it reaches it: so a catalog that is stopped, killed or without its database costs a request ``patience``, not
+``bound``, while a catalog working through a backlog is waited for. While the subscription is down nothing can be
+waited on, and requests are answered once the broker holds their command.
 Must not depend on FastAPI or on a concrete client.
 """
 
@@ -40,9 +42,11 @@ def refusal_error(settled: CommandSettled) -> Exception:
 class Settlements:
     """The commands of this gateway's requests waiting for their settlement."""
 
-    def __init__(self, *, bound: float, outcomes: Counter | None = None,
+    def __init__(self, *, bound: float, patience: float | None = None, outcomes: Counter | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._bound = bound
+        self._patience = min(patience if patience is not None else bound, bound)
+        self._last_settled = -float("inf")
         self._outcomes = outcomes
         self._monotonic = monotonic
         self._waiting: dict[UUID, asyncio.Future[CommandSettled]] = {}
@@ -66,6 +70,7 @@ class Settlements:
 
     def settle(self, settled: CommandSettled) -> None:
         """A settlement arrived (called by the subscription, for every gateway's commands: others are ignored)."""
+        self._last_settled = self._monotonic()
         future = self._waiting.pop(settled.command_id, None)
         if future is not None and not future.done():
             future.set_result(settled)
@@ -84,22 +89,30 @@ class Settlements:
     async def answer(self, command: Message, job_id: UUID, future: asyncio.Future[CommandSettled] | None,
                      *, creation: bool = False) -> None:
         """Once the catalog settled ``command`` (published, registered as ``future``): return when applied, raise
-        its refusal otherwise; return at the bound when no settlement came."""
+        its refusal otherwise; return when the catalog shows no progress for ``patience``, or at the bound."""
         if future is None:
             self._count("unwaited")
             if creation:
                 self._remember_creation(job_id)
             return
-        try:
-            settled = await asyncio.wait_for(future, self._bound)
-        except TimeoutError:
-            self._waiting.pop(command.message_id, None)
-            self._count("timeout")
-            if creation:
-                self._remember_creation(job_id)
-            log.warning("No settlement within the bound; answered as applied.", command=command.type_name(),
-                        job_id=str(job_id), bound=self._bound)
-            return
+        start = self._monotonic()
+        while not future.done():
+            now = self._monotonic()
+            late = now - start >= self._bound
+            idle = now - max(start, self._last_settled) >= self._patience
+            if late or idle:
+                self._waiting.pop(command.message_id, None)
+                future.cancel()
+                self._count("timeout" if late else "stalled")
+                if creation:
+                    self._remember_creation(job_id)
+                log.warning("No settlement in time; answered as applied.", command=command.type_name(),
+                            job_id=str(job_id), waited=round(now - start, 3),
+                            why="bound" if late else "the catalog settled nothing meanwhile")
+                return
+            wake = min(start + self._bound, max(start, self._last_settled) + self._patience)
+            await asyncio.wait((future,), timeout=max(wake - now, 0.001))
+        settled = future.result()
         self._count("applied" if settled.applied else "refused")
         if not settled.applied:
             raise refusal_error(settled)
