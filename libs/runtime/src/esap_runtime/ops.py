@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from esap_runtime.internal_http import SERVER_BACKLOG, SERVER_IDLE_SECONDS
 from esap_runtime.logging import configure_logging
 from esap_runtime.settings import ServiceSettings, describe
+from esap_runtime.slow_clients import deadline_protocol
 
 HealthCheck = Callable[[], Awaitable[bool]]
 
@@ -117,10 +118,11 @@ class _SettlingServer(uvicorn.Server):
 
 
 def server_config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
-    """How every service serves its app: uvloop, httptools, idle connections kept as ``internal_http`` agrees with
-    the clients (uvicorn's default of 5 s is shorter than theirs), and a listen backlog as large as it says."""
+    """How every service serves its app: uvloop, httptools with deadlines for requests sent too slowly
+    (``slow_clients``), idle connections kept as ``internal_http`` agrees with the clients (uvicorn's default of
+    5 s is shorter than theirs), and a listen backlog as large as it says."""
     return uvicorn.Config(
-        app, host=settings.http_host, port=settings.http_port, loop="uvloop", http="httptools",
+        app, host=settings.http_host, port=settings.http_port, loop="uvloop", http=deadline_protocol(),
         lifespan="on", access_log=False, log_config=None, timeout_graceful_shutdown=10,
         server_header=False, timeout_keep_alive=SERVER_IDLE_SECONDS, backlog=SERVER_BACKLOG,
     )
