@@ -4,17 +4,19 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 WAIT_BENCH_ARGS ?=
+READS_BENCH_ARGS ?=
 DIRACX_BENCH_ARGS ?=
 DIRAC_INSTALL_ARGS ?=
 PYTHON ?=
 
-.PHONY: help install run test test-unit lint typecheck schemas bench bench-wait bench-diracx diracx-dev dirac-install clean up
+.PHONY: help install run test test-unit lint typecheck schemas bench bench-wait bench-reads bench-diracx diracx-dev dirac-install clean up
 
 help:
 	@echo "make run        install, migrate, seed and start the four services (Ctrl-C stops them)"
 	@echo "make test       the whole suite against the local PostgreSQL and RabbitMQ"
 	@echo "make bench      the whole-chain benchmark (BENCH_ARGS='--jobs 2000 --rate 600 --concurrency 64')"
 	@echo "make bench-wait the WAIT benchmark alone (WAIT_BENCH_ARGS='--jobs 1000 --rate 100')"
+	@echo "make bench-reads the reads benchmark alone (READS_BENCH_ARGS='--jobs 1000000 --connections 50')"
 	@echo "make bench-diracx  the monitor benchmark alone, against a real development DiracX"
 	@echo "make diracx-dev a development DiracX on loopback (installs it into var/diracx-venv once)"
 	@echo "make dirac-install  classic DIRAC for the dirac backend, into var/dirac-venv (DIRAC_INSTALL_ARGS='--apt')"
@@ -46,10 +48,14 @@ schemas: install
 bench: install
 	$(UV) run --frozen python bench/chain.py $(BENCH_ARGS)
 	$(UV) run --frozen python bench/wait.py $(WAIT_BENCH_ARGS)
+	$(UV) run --frozen python bench/reads.py $(READS_BENCH_ARGS)
 	$(UV) run --frozen python bench/diracx_monitor.py $(DIRACX_BENCH_ARGS)
 
 bench-wait: install
 	$(UV) run --frozen python bench/wait.py $(WAIT_BENCH_ARGS)
+
+bench-reads: install
+	$(UV) run --frozen python bench/reads.py $(READS_BENCH_ARGS)
 
 bench-diracx: install
 	$(UV) run --frozen python bench/diracx_monitor.py $(DIRACX_BENCH_ARGS)
