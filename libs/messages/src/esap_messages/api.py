@@ -135,6 +135,36 @@ class CallbackVerified(_View):
         default=None, description="The backend status the catalog knows: a report of it again is no news.")
 
 
+MAX_JOB_READS = 500
+"""Most reads in one JobReadBatch."""
+
+
+class JobRead(_View):
+    """One job, read for ``owner`` (None: an anonymous job's reader)."""
+
+    job_id: UUID
+    owner: str | None = None
+
+
+class JobReadBatch(_View):
+    """Many job reads in one request: the gateway coalesces the reads that come together (a burst of WAITs woken
+    by one catalog batch, many clients polling)."""
+
+    items: list[JobRead] = Field(min_length=1, max_length=MAX_JOB_READS)
+
+
+class JobReadOutcome(_View):
+    """One answer of a JobReadBatch, in the order of the request: the job, or nothing when unknown; ``foreign``
+    (and no job) when it belongs to someone other than the reader."""
+
+    job: JobView | None = None
+    foreign: bool = False
+
+
+class JobReadOutcomes(_View):
+    outcomes: list[JobReadOutcome]
+
+
 MAX_VERIFICATIONS = 1000
 """Most verifications in one CallbackVerificationBatch."""
 
@@ -204,6 +234,7 @@ class ReportOutcomes(_View):
 
 
 __all__ = [
+    "MAX_JOB_READS",
     "ActiveJob",
     "ActiveJobList",
     "CallbackBatch",
@@ -222,6 +253,10 @@ __all__ = [
     "FacilityView",
     "JobCallback",
     "JobList",
+    "JobRead",
+    "JobReadBatch",
+    "JobReadOutcome",
+    "JobReadOutcomes",
     "JobSummaryView",
     "JobView",
     "Offer",

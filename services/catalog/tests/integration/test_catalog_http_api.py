@@ -18,6 +18,7 @@ from esap_messages import (
     new_id,
     utcnow,
 )
+from esap_messages.api import MAX_JOB_READS
 from esap_runtime.bus import Bus
 
 from .conftest import GRACE, Catalog, Collector, StartCatalog, eventually
@@ -133,6 +134,33 @@ async def test_an_unknown_job_is_404(catalog: Catalog) -> None:
     start = time.monotonic()
     response = await catalog.http.get("/internal/jobs/8d3f2a4e-9d7b-4f4e-8a41-1c2b3d4e5f60")
     assert response.status_code == 404 and time.monotonic() - start < 1
+
+
+async def test_many_jobs_read_at_once_each_for_its_reader_in_request_order(catalog: Catalog, bus: Bus) -> None:
+    alices, anonymous = create(), create(owner=None)
+    for message in (alices, anonymous):
+        await bus.publish(message)
+    for message in (alices, anonymous):
+        await catalog.http.get(f"/internal/jobs/{message.job_id}", params=GRACE)  # stored by now
+    unknown = new_id()
+    reads = [{"job_id": str(alices.job_id), "owner": "alice"}, {"job_id": str(unknown), "owner": "alice"},
+             {"job_id": str(alices.job_id), "owner": "bob"}, {"job_id": str(anonymous.job_id), "owner": None},
+             {"job_id": str(alices.job_id), "owner": None}, {"job_id": str(alices.job_id), "owner": "alice"}]
+
+    response = await catalog.http.post("/internal/jobs/read-batch", json={"items": reads})
+
+    assert response.status_code == 200
+    outcomes = response.json()["outcomes"]
+    assert [(o["job"]["job_id"] if o["job"] else None, o["foreign"]) for o in outcomes] == [
+        (str(alices.job_id), False), (None, False), (None, True), (str(anonymous.job_id), False), (None, True),
+        (str(alices.job_id), False)]
+    assert outcomes[0]["job"] == (await catalog.http.get(f"/internal/jobs/{alices.job_id}")).json()
+
+
+async def test_a_read_batch_beyond_its_limit_is_refused(catalog: Catalog) -> None:
+    reads = [{"job_id": str(new_id()), "owner": "alice"} for _ in range(MAX_JOB_READS + 1)]
+    response = await catalog.http.post("/internal/jobs/read-batch", json={"items": reads})
+    assert response.status_code == 422
 
 
 async def test_wait_returns_when_the_job_changes(catalog: Catalog, bus: Bus) -> None:

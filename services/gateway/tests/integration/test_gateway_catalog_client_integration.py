@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry, Histogram
 
-from esap_gateway.adapters.catalog import CatalogUnavailableError, HttpCatalogClient
+from esap_gateway.adapters.catalog import CatalogUnavailableError, ForeignJobError, HttpCatalogClient
 from esap_messages import Phase, new_id
 from esap_messages.api import (
     CallbackVerdict,
@@ -18,6 +18,9 @@ from esap_messages.api import (
     CallbackVerification,
     CallbackVerificationBatch,
     JobList,
+    JobReadBatch,
+    JobReadOutcome,
+    JobReadOutcomes,
 )
 from esap_runtime.internal_http import InternalHttpClient
 
@@ -79,7 +82,6 @@ async def test_catalogue_reads_and_not_found(double, http, catalog) -> None:
     assert await client.get_workflow("hello-world") == hello
     assert await client.get_facility("local") == local
     assert await client.get_workflow("missing") is None
-    assert await client.get_job(new_id(), owner=None) is None
 
 
 @pytest.mark.parametrize("slug", ["hello-world?owner=x", "hello-world#x", "../jobs", "a/b", "100%"])
@@ -94,6 +96,37 @@ async def test_a_slug_is_one_path_segment_whatever_it_holds(double, http, catalo
 
     assert [(path, query) for _, path, query, _ in fake.requests] == [
         (f"/internal/{kind}/{slug}", []) for kind in ("workflows", "facilities", "planning")]
+
+
+async def test_reads_that_come_together_go_in_one_request_each_answered_for_its_reader(
+    double, http, make_job
+) -> None:
+    fake, url = double
+    jobs = {job.job_id: job for job in (make_job(owner="alice"), make_job(owner="bob"), make_job(owner=None))}
+
+    async def read_batch(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)  # long enough for the reads that come meanwhile to queue behind this one
+        reads = JobReadBatch.model_validate_json(await request.read()).items
+        outcomes = []
+        for read in reads:
+            job = jobs.get(read.job_id)
+            foreign = job is not None and job.owner != read.owner
+            outcomes.append(JobReadOutcome(job=None if foreign else job, foreign=foreign))
+        return json_reply(JobReadOutcomes(outcomes=outcomes))
+
+    fake.handlers["/internal/jobs/read-batch"] = read_batch
+    client = client_for(http, url)
+    alice, bob, anonymous = jobs
+    asked = [(alice, "alice"), (bob, "alice"), (anonymous, None), (new_id(), "alice"), (alice, None)] * 10
+
+    answers = await asyncio.gather(*(client.get_job(job_id, owner=owner) for job_id, owner in asked),
+                                   return_exceptions=True)
+
+    expected = [jobs[alice], ForeignJobError, jobs[anonymous], None, ForeignJobError] * 10
+    assert [type(a) if isinstance(a, Exception) else a for a in answers] == expected
+    batches = [r for r in fake.requests if r[1] == "/internal/jobs/read-batch"]
+    assert len(fake.requests) == len(batches) <= 3  # sent at once, then what queued meanwhile, together
+    assert sum(len(JobReadBatch.model_validate_json(r[3]).items) for r in batches) == 50
 
 
 async def test_job_reads_send_wait_and_phase_and_the_list_its_filters(double, http) -> None:

@@ -26,6 +26,8 @@ from esap_messages.api import (
     FacilityMatches,
     FacilityView,
     JobList,
+    JobReadBatch,
+    JobReadOutcomes,
     JobView,
     PlanningStatistics,
     WorkflowList,
@@ -72,6 +74,12 @@ async def get_job(job_id: UUID, factory: FactoryDep, wait: float | None = None, 
         return _found(await factory.jobs.job(job_id, wait=wait, phase=phase, scope=scope, grace=grace), "job")
     except NotOwnerError as exc:
         raise HTTPException(403, str(exc)) from None
+
+
+@router.post("/jobs/read-batch", response_model=JobReadOutcomes,
+             summary="Many jobs at once, each for its reader, never waiting; outcomes in request order")
+async def read_jobs(body: JobReadBatch, factory: FactoryDep) -> Response:
+    return _json(JobReadOutcomes(outcomes=await factory.jobs.read_many(body.items)))
 
 
 @router.get("/jobs", response_model=JobList, summary="Jobs, newest first, one page at a time (next_cursor)")

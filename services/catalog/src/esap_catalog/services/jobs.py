@@ -1,4 +1,5 @@
-"""The jobs' read API: one job (optionally waiting for it to change), listings, and the monitor's active set.
+"""The jobs' read API: one job (optionally waiting for it to change), many jobs at once, listings, and the
+monitor's active set.
 
 Ownership is enforced here as well as in the gateway: a read scoped to an owner (None meaning anonymous) finds
 only that owner's jobs, and a listing is filtered by owner in SQL. Listings page with a stable cursor: the
@@ -8,6 +9,7 @@ Depends on storage and the waiting machinery.
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
@@ -15,7 +17,7 @@ from uuid import UUID
 from esap_catalog.services.waiting import JobWaiter
 from esap_catalog.storage.views import JobFilter, JobViewStore
 from esap_messages import Phase
-from esap_messages.api import ActiveJobList, JobList, JobSummaryView, JobView
+from esap_messages.api import ActiveJobList, JobList, JobRead, JobReadOutcome, JobSummaryView, JobView
 
 __all__ = ["EVERYONE", "InvalidCursorError", "JobFilter", "JobQueryService", "NotOwnerError", "Scope"]
 
@@ -73,6 +75,19 @@ class JobQueryService:
         if view is not None and not scope.allows(view):
             raise NotOwnerError(f"job {job_id} is not the caller's")
         return view
+
+    async def read_many(self, reads: Sequence[JobRead]) -> list[JobReadOutcome]:
+        """Each read answered in order, never waiting: the job, nothing when unknown, ``foreign`` when it is not
+        the reader's."""
+        found = await self._store.jobs_by_id(list({read.job_id: None for read in reads}))
+        outcomes = []
+        for read in reads:
+            view = found.get(read.job_id)
+            if view is not None and view.owner != read.owner:
+                outcomes.append(JobReadOutcome(foreign=True))
+            else:
+                outcomes.append(JobReadOutcome(job=view))
+        return outcomes
 
     async def jobs(self, where: JobFilter, *, last: int | None = None, limit: int | None = None,
                    cursor: str | None = None) -> JobList:

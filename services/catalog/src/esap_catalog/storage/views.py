@@ -39,7 +39,7 @@ SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, 
                                                    'at', b.status_time, 'source', b.source)
                                  ORDER BY b.status_time, b.id)
                  FROM job_backend_history b WHERE b.job_id = j.job_id), '[]') AS backend_history
-FROM jobs j WHERE j.job_id = $1
+FROM jobs j WHERE j.job_id = ANY($1::uuid[])
 """
 _LIST = "SELECT job_id, run_id, owner, phase, workflow, facility, creation_time FROM jobs WHERE phase = ANY($1::text[])"
 _LIST_ORDER = " ORDER BY creation_time DESC, job_id DESC LIMIT $2"
@@ -118,8 +118,12 @@ class JobViewStore:
         self._pool = pool
 
     async def job(self, job_id: UUID) -> JobView | None:
-        row = await self._pool.fetchrow(_JOB, job_id)
+        row = await self._pool.fetchrow(_JOB, [job_id])
         return job_view_from_record(row) if row else None
+
+    async def jobs_by_id(self, job_ids: Sequence[UUID]) -> dict[UUID, JobView]:
+        """The jobs of ``job_ids`` that exist, in one query."""
+        return {row["job_id"]: job_view_from_record(row) for row in await self._pool.fetch(_JOB, list(job_ids))}
 
     async def jobs(self, where: JobFilter, limit: int) -> list[JobSummaryView]:
         wanted = [p.value for p in where.phases] if where.phases else list(LISTED_BY_DEFAULT)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from esap_messages import Phase
 from esap_messages.api import (
+    MAX_JOB_READS,
     MAX_VERIFICATIONS,
     CallbackVerdict,
     CallbackVerdicts,
@@ -29,6 +30,10 @@ from esap_messages.api import (
     FacilityMatches,
     FacilityView,
     JobList,
+    JobRead,
+    JobReadBatch,
+    JobReadOutcome,
+    JobReadOutcomes,
     JobView,
     PlanningStatistics,
     WorkflowMatches,
@@ -116,6 +121,9 @@ class HttpCatalogClient:
         self._latency = latency
         # Callbacks that arrive together are verified in one catalog request (one query).
         self._verifier: Coalescer[CallbackVerification, CallbackVerdict] = Coalescer(self._verify_batch)
+        # Reads of one job that come together (WAITs woken by one catalog batch, clients polling) in one request.
+        self._reader: Coalescer[JobRead, JobReadOutcome] = Coalescer(self._read_batch, max_batch=MAX_JOB_READS,
+                                                                     max_in_flight=4)
 
     async def get_workflow(self, slug: str) -> WorkflowView | None:
         return await self._get_one("/internal/workflows/{slug}", f"/internal/workflows/{_segment(slug)}",
@@ -145,6 +153,11 @@ class HttpCatalogClient:
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
                       phase: Phase | None = None, grace: bool = False) -> JobView | None:
+        if wait <= 0 and not grace:
+            outcome = await self._reader.submit(JobRead(job_id=job_id, owner=owner))
+            if outcome.foreign:
+                raise ForeignJobError(str(job_id))
+            return outcome.job
         params = dict(_scope(owner))
         if grace:
             params["grace"] = "true"
@@ -207,6 +220,17 @@ class HttpCatalogClient:
         if len(verdicts) != len(requests):
             raise CatalogUnavailableError(f"{route}: {len(verdicts)} verdicts for {len(requests)} verifications")
         return verdicts
+
+    async def _read_batch(self, reads: list[JobRead]) -> list[JobReadOutcome]:
+        route = "/internal/jobs/read-batch"
+        batch = JobReadBatch(items=reads)
+        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json(), idempotent=True)
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        outcomes = _parse(JobReadOutcomes, body).outcomes
+        if len(outcomes) != len(reads):
+            raise CatalogUnavailableError(f"{route}: {len(outcomes)} outcomes for {len(reads)} reads")
+        return outcomes
 
     async def healthy(self) -> bool:
         try:
