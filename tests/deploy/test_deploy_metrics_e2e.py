@@ -73,7 +73,7 @@ MOVING_COUNTERS: list[tuple[str, str, dict[str, str]]] = [
     # HTTP latency by route, and the gateway's calls to the catalog
     ("gateway", "gateway_http_request_duration_seconds_count", {"method": "POST", "route": "/uws/jobs"}),
     ("gateway", "gateway_http_request_duration_seconds_count", {"method": "GET", "route": "/uws/jobs/{job_id}"}),
-    ("catalog", "catalog_http_request_duration_seconds_count", {"route": "/internal/jobs/{job_id}"}),
+    ("catalog", "catalog_http_request_duration_seconds_count", {"route": "/internal/jobs/read-batch"}),
     ("submitter", "submitter_http_request_duration_seconds_count", {"route": "/metrics"}),
     ("monitor", "monitor_http_request_duration_seconds_count", {"route": "/metrics"}),
     ("gateway", "gateway_catalog_request_duration_seconds_count", {}),
