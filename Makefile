@@ -20,7 +20,7 @@ help:
 	@echo "make bench-diracx  the monitor benchmark alone, against a real development DiracX"
 	@echo "make diracx-dev a development DiracX on loopback (installs it into var/diracx-venv once)"
 	@echo "make dirac-install  classic DIRAC for the dirac backend, into var/dirac-venv (DIRAC_INSTALL_ARGS='--apt')"
-	@echo "make lint       ruff and mypy"
+	@echo "make lint       ruff, mypy and the import contracts (pyproject.toml's [tool.importlinter])"
 	@echo "make schemas    rewrite the committed message schema snapshots"
 
 # The interpreter of a new .venv: PYTHON if given, else the fastest CPython 3.11+ here (scripts/pick-python).
@@ -41,6 +41,7 @@ test: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen mypy libs/messages/src libs/runtime/src libs/backends/src services/catalog/src services/gateway/src services/submitter/src services/monitor/src
+	$(UV) run --frozen lint-imports
 
 schemas: install
 	$(UV) run --frozen python -m esap_messages.schemas

@@ -1,6 +1,6 @@
 """A DIRAC job's attributes as both DIRAC backends read them: a DiracX search row and a classic DIRAC job summary
 hold the same names (Status, MinorStatus, ApplicationStatus, Site, StartExecTime, EndExecTime), times as naive
-UTC text. Depends on the backend interface and esap_messages only.
+UTC text. Depends on the backend interface, esap_messages and structlog only.
 """
 
 from collections.abc import Mapping

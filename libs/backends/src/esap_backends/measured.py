@@ -2,8 +2,8 @@
 backend and operation, for the operators' dashboards.
 
 The histogram is the caller's (each service names it in its own registry); labels: backend, operation
-(submit, kill, bulk_status, changes_since, fetch_results), outcome (ok, transient, permanent). Depends on base.py
-and prometheus_client only.
+(submit, kill, bulk_status, changes_since, fetch_results), outcome (ok, transient, permanent). Depends on base.py,
+esap_messages and prometheus_client only.
 """
 
 import time

@@ -1,6 +1,6 @@
 """Message contracts of the esap-batch bus: every message, its routing key, and the topology.
 
-This package depends on pydantic only. No service logic, no I/O.
+This package depends on pydantic (and uuid_utils, for the ids) only. No service logic, no I/O.
 """
 
 from esap_messages.base import Message, new_id, utcnow

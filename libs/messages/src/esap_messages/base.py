@@ -1,6 +1,6 @@
 """The envelope every bus message shares: identity, time, schema version, routing key.
 
-Depends on pydantic only.
+Depends on pydantic and uuid_utils (time-ordered message ids) only.
 """
 
 from datetime import UTC, datetime

@@ -2,7 +2,7 @@
 retry queue (delayed redelivery) and a dead-letter queue (messages that cannot be handled).
 
 A ``namespace`` prefixes every name, so that test runs and deployments can share a broker.
-Depends on nothing but the standard library.
+Depends on nothing but the standard library and this package's messages (whose routing keys it binds).
 """
 
 from dataclasses import dataclass, field

@@ -21,7 +21,7 @@ is free, rather than opening more than the server needs to accept; and a server'
 (``SERVER_BACKLOG``) holds every connection a client may open at once. No server limits its concurrency (uvicorn
 would answer 503 beyond the limit): the clients' limits are the bound.
 
-Depends on aiohttp and structlog only; knows no service.
+Depends on aiohttp (and its yarl URLs) and structlog only; knows no service.
 """
 
 from collections.abc import AsyncIterator

@@ -1,13 +1,14 @@
 """The catalog's composition root for one process: builds the pool, the LISTEN connection, the bus, the
 background tasks and the services, in order, and tears them down in reverse.
 
-Nothing here runs at import time; ``open_factory`` is entered by the app's lifespan.
-Depends on config, metrics, services, storage, handlers.messages and the runtime bus.
+Nothing here runs at import time; ``open_factory`` is entered by the app's lifespan, which hands it the queue's
+consumer (handlers sit above the factory: they ask it for services).
+Depends on config, metrics, services, storage and the runtime bus; never on handlers.
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,6 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from esap_catalog.config import Settings
-from esap_catalog.handlers.messages import batch_handler
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.callbacks import CallbackService
 from esap_catalog.services.catalogue import CatalogueCache, CatalogueService
@@ -36,7 +36,7 @@ from esap_catalog.storage.pool import close_pool, create_pool
 from esap_catalog.storage.search import CatalogueSearchStore
 from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
-from esap_runtime.bus import Bus, BusMetrics
+from esap_runtime.bus import Bus, BusMetrics, Handler
 from esap_runtime.ops import HealthCheck
 from esap_runtime.outages import Outage
 from esap_runtime.stopping import cancel_and_wait
@@ -90,8 +90,10 @@ class Factory:
 
 
 @contextlib.asynccontextmanager
-async def open_factory(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[Factory]:
-    """Everything the app needs, running; refuses to start on a schema that is not this version's."""
+async def open_factory(settings: Settings, registry: CollectorRegistry,
+                       consumer: Callable[[IngestService], Handler]) -> AsyncIterator[Factory]:
+    """Everything the app needs, running; refuses to start on a schema that is not this version's. The catalog
+    queue is consumed last, by ``consumer(factory.ingest)``, once the background tasks run."""
     url = settings.database_url.get_secret_value()
     metrics = CatalogMetrics(registry)
     async with contextlib.AsyncExitStack() as stack:
@@ -116,7 +118,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry) -> Async
         _background(stack, maintain_tables_forever(pool), "catalog:table-maintenance")
         _background(stack, count_phases_forever(pool, metrics.jobs_by_phase, settings.phase_count_seconds),
                     "catalog:phase-counts")
-        await bus.consume(bus.topology.catalog, batch_handler(factory.ingest), batch_size=settings.batch_size,
+        await bus.consume(bus.topology.catalog, consumer(factory.ingest), batch_size=settings.batch_size,
                           linger=settings.batch_linger_ms / 1000.0)
         log.info("Catalog ready.", queue=bus.topology.catalog.name)
         yield factory

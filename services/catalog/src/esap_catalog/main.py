@@ -20,6 +20,7 @@ from esap_catalog.config import Settings
 from esap_catalog.factory import Factory, open_factory
 from esap_catalog.handlers.errors import install_error_handlers
 from esap_catalog.handlers.http import router
+from esap_catalog.handlers.messages import batch_handler
 from esap_catalog.services.seeding import DefinitionError, seed
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.migrator import MigrationError, SchemaNotReadyError, migrate
@@ -40,7 +41,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            async with open_factory(settings, registry) as factory:
+            async with open_factory(settings, registry, batch_handler) as factory:
                 app.state.factory = factory
                 app.state.started = True
                 yield

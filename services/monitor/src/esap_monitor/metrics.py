@@ -1,7 +1,7 @@
 """The monitor's Prometheus metrics, in one explicit registry per app.
 
 Labels come from small sets only (backend names, DIRAC statuses, outcomes), never a job id.
-Depends on prometheus_client and esap_runtime's BusMetrics only.
+Depends on prometheus_client, esap_runtime's BusMetrics and esap_backends.measured only.
 """
 
 from collections.abc import Callable

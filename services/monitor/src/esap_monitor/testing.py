@@ -1,7 +1,7 @@
 """Fakes of the monitor's ports, for tests: a backend whose statuses (histories, results) a test sets, and a
 catalog reader.
 
-In memory, no I/O. Depends on esap_backends' protocol types and esap_messages.api only.
+In memory, no I/O. Depends on esap_backends' protocol types, esap_messages and the catalog adapter's error only.
 """
 
 import asyncio

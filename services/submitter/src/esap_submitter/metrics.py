@@ -1,5 +1,6 @@
 """The submitter's metrics, in one explicit registry per app. Labels come from small fixed sets (backend
-names, outcomes), never a job id. Depends on prometheus_client and the runtime's BusMetrics only."""
+names, outcomes), never a job id. Depends on prometheus_client, the runtime's BusMetrics and esap_backends.measured
+only."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 

@@ -3,7 +3,7 @@ environment, and the checks on the workflow files it ships. Pure functions, no I
 a job whose workflow names a container is refused for good.
 
 Values never pass through a shell: each ``{Name}`` is replaced inside one argv item, so a value with quotes,
-braces, spaces, ``=`` or ``;`` arrives unchanged. Depends on esap_messages and the backend errors only.
+braces, spaces, ``=`` or ``;`` arrives unchanged. Depends on esap_messages, the backend errors and the layout only.
 """
 
 import re

@@ -16,7 +16,7 @@ assigning LANG makes bash reload its locale, which cost 0.2 ms per job.
 
 ``.launch`` holds NUL-terminated fields: the number N of environment entries, N entries ``NAME=value``, then the
 argv. Values are never parsed by the shell: ``mapfile`` reads them and ``export``/``"${argv[@]}"`` take them
-whole. Depends on the standard library and the layout's file names only.
+whole. Depends on the standard library, structlog and the layout's file names only.
 """
 
 import asyncio

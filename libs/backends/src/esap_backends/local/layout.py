@@ -6,8 +6,8 @@ last complete line. Appending costs a few microseconds; replacing a file by rena
 (auto_da_alloc) and blocked the event loop for milliseconds under load.
 
 One directory per job under the work root (docs/ARCHITECTURE.md). Only the submitter writes these files; any
-process (the monitor) may read them. Depends on esap_messages and the standard library only: nothing here knows
-of processes, callbacks or the bus.
+process (the monitor) may read them. Depends on esap_messages, pydantic and the standard library only: nothing
+here knows of processes, callbacks or the bus.
 """
 
 import os

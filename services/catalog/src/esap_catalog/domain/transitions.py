@@ -2,7 +2,8 @@
 
 Each returns the new job and the effects of the change (phase history, messages for the outbox); none decides
 whether a change is allowed, which is the state machine's job.
-No I/O: the clock and the token source come in through ``Env``. Depends on esap_messages and the domain only.
+No I/O: the clock and the token source come in through ``Env``.
+Depends on esap_messages, pydantic's SecretStr and the domain only.
 """
 
 import hashlib

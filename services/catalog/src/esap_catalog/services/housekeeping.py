@@ -2,7 +2,7 @@
 jobs by phase for the operators' gauge, and, on a server whose autovacuum is off, vacuuming and analyzing the
 busiest tables.
 
-Depends on storage and the metrics only.
+Depends on asyncpg, storage, esap_messages' phases and the metrics (prometheus_client) only.
 """
 
 import asyncio

@@ -4,7 +4,7 @@ A settlement is a hint for the gateway holding the request that sent the command
 redirect's target shows the change): it is published in the background, so the batch's acknowledgement never waits
 for it, and not through the outbox, so it costs no row. One lost (the broker away, the catalog killed between the
 commit and the publish) makes that request wait for the gateway's bound; the change itself is committed.
-Depends on the message contracts and a publish callable only.
+Depends on the message contracts, structlog and a publish callable only.
 """
 
 import asyncio

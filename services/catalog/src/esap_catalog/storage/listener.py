@@ -2,7 +2,7 @@
 
 If the connection drops, it reconnects with backoff and then reports ``on_reconnect``, because notifications
 sent meanwhile are lost: whoever waits must read again. A periodic ping finds connections that died silently.
-Depends on asyncpg only.
+Depends on asyncpg, storage's outage classification and channel name, and esap_runtime's stopping only.
 """
 
 import asyncio

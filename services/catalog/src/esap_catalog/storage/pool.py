@@ -3,7 +3,7 @@
 Connections are handed back without asyncpg's default reset query (a round trip on every release): the catalog
 never changes session state on pooled connections (its LISTEN connection and the migration lock are separate),
 and open transactions are still rolled back by asyncpg itself.
-Depends on asyncpg and orjson only.
+Depends on asyncpg, orjson and structlog only.
 """
 
 import asyncio

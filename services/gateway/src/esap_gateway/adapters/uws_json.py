@@ -1,8 +1,8 @@
 """UWS documents as JSON (``Accept: application/json``): the fields of the XML, named as the XML names them.
 
 For the web console and the ESAP GUI. The models are the OpenAPI description of that representation too.
-Conversions are named ``to_json_*``. Must not depend on anything but pydantic and esap_messages; it knows
-nothing of HTTP or the bus.
+Conversions are named ``to_json_*``. Must not depend on anything but pydantic, esap_messages, the domain's UWS and
+result rules and the XML's URLs (adapters.uws_xml); it knows nothing of HTTP or the bus.
 """
 
 from datetime import datetime

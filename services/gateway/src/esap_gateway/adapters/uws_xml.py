@@ -5,7 +5,8 @@ the two side by side): four times cheaper, 0.5 ms of the gateway's CPU for 50 jo
 Conversions are named ``to_uws_*``; each returns the serialised document. Elements the schema makes optional are
 left out when empty (the models are serialised with ``exclude_unset``, and only known values are set), while
 nillable ones (ownerId, startTime, endTime, destruction) are always present, nil when unknown.
-Must not depend on anything but vo-models, lxml and esap_messages; it knows nothing of HTTP or the bus.
+Must not depend on anything but vo-models (pydantic-xml), lxml, esap_messages and the domain's UWS and result
+rules; it knows nothing of HTTP or the bus.
 """
 
 from datetime import UTC, datetime

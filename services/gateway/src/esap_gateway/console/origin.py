@@ -7,7 +7,7 @@ than the console's (or ``null``), is refused with 403. The console's origin is t
 URL, else this request's own. A request with neither header comes from no browser (a script holding its own
 token) and carries no ambient authority to abuse: it is let through, as the cookie's SameSite=Lax already keeps
 cross-site browsers from sending it.
-Must not depend on anything but FastAPI, the factory and the gateway's errors.
+Must not depend on anything but FastAPI, the factory (through handlers.dependencies) and the gateway's errors.
 """
 
 from typing import Annotated

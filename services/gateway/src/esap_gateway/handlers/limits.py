@@ -5,7 +5,7 @@ that sends more than its limit without saying so is stopped at the limit (413), 
 than a limit's worth of a body. The limits fit what each route takes: a job's report (a few KiB), a batch of up
 to 1,000 reports, a UWS or console form (a job's parameters take at most 32 KiB together, percent-encoding
 multiplies that by up to 9).
-A plain ASGI middleware; Depends on Starlette only.
+A plain ASGI middleware; Depends on Starlette (and FastAPI's HTTPException) only.
 """
 
 from fastapi import HTTPException

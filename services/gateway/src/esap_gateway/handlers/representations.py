@@ -2,7 +2,7 @@
 gives, and of the form fields and query parameters that the routes read themselves (UWS names are
 case-insensitive, so FastAPI's own parameter parsing cannot read them; the description is written here instead).
 
-Must not depend on anything but FastAPI and the adapters' media types and JSON models.
+Must not depend on anything but FastAPI, pydantic's BaseModel and the adapters' media types and JSON models.
 """
 
 from typing import Any

@@ -4,7 +4,8 @@ Form bodies and query strings are read as name/value pairs (form-encoded bodies 
 fast one; multipart bodies through Starlette), then made typed by ``domain.uws``' parsers: a creation request, a
 wait request, list filters, a phase action, a job id as a UUID... A route declares what it takes
 (``NewJob``, ``Wait``, ``JobId``...) and never sees pairs or header strings.
-Must not depend on anything but FastAPI, the domain and the factory (for the settings a parser needs).
+Must not depend on anything but FastAPI, the domain and the factory (through handlers.dependencies, for the
+settings a parser needs).
 """
 
 from datetime import datetime

@@ -1,6 +1,6 @@
 """A CallbackClient that counts what became of each report, around the real one (HTTP to the gateway).
 
-Depends on the backends' callback port and prometheus_client only.
+Depends on the backends' callback port, esap_messages.api and prometheus_client only.
 """
 
 from collections.abc import Sequence
