@@ -20,13 +20,13 @@ from uuid import UUID
 
 import structlog
 
-from esap_backends.base import FINAL_STATUSES, BackendError, BackendStatus, KillOutcome
+from esap_backends.base import BackendError, BackendStatus, KillOutcome
 from esap_backends.local import launch, layout, processes, status
 from esap_backends.local.callbacks import CallbackClient, CallbackSender
 from esap_backends.local.launcher import Launcher, LauncherGone, launch_spec
 from esap_backends.local.layout import JobState, KillIntent
 from esap_backends.local.store import JobStore
-from esap_messages import DiracStatus, ResultFile, SubmitJob, utcnow
+from esap_messages import FINAL_STATUSES, DiracStatus, ResultFile, SubmitJob, utcnow
 from esap_messages.api import CallbackReport
 
 log = structlog.get_logger("esap.backends.local")

@@ -36,12 +36,6 @@ _RANK: dict[Phase, int] = {
 }
 _FINAL_RANK = 3
 
-WAITABLE_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING})
-"""Phases a WAIT blocks in (UWS 1.1 section 2.2.3.2)."""
-
-BACKEND_PHASES = frozenset({Phase.QUEUED, Phase.EXECUTING})
-"""Phases in which the job is in its backend's hands and backend observations may move it."""
-
 
 def phase_of(status: DiracStatus) -> Phase:
     return DIRAC_TO_PHASE.get(status, Phase.UNKNOWN)
