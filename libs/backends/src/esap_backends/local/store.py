@@ -22,7 +22,9 @@ from esap_messages import FINAL_STATUSES, DiracStatus, SubmitJob, utcnow
 STDERR_TAIL_BYTES = 4096
 
 
-class JobStore:
+class JobDirectoryStore:
+    """The job directories under the work root: one per job, its files and its state journal."""
+
     def __init__(self, root: Path, workflows_dir: Path | None) -> None:
         self.root = root
         self.workflows_dir = workflows_dir
