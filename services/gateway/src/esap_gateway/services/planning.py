@@ -1,4 +1,5 @@
-"""The execution broker: answers ``/uws/plan`` and picks the facility of a job created without one.
+"""Execution planning, the execution broker: answers ``/uws/plan`` and picks the facility of a job created
+without one.
 
 Parameters are checked against the workflow first (the same rules as creation), then the catalog's recent times
 (cached for a few seconds per workflow, so a burst of plans costs one catalog request) become offers.
