@@ -1,4 +1,5 @@
-"""UWS phases as the catalog orders them, and the mapping of DIRAC statuses onto them.
+"""UWS phases as the catalog orders them, and the mapping of DIRAC statuses onto them: the one table of the
+project, which docs/ARCHITECTURE.md shows (a test keeps the two equal).
 
 A job only moves forward: PENDING < QUEUED < EXECUTING < a final phase. DIRAC's Completed is not final (it can
 still become Failed) and Stalled can come back to Running, so both stay EXECUTING.
