@@ -55,12 +55,13 @@ def test_every_dependency_names_a_service_and_the_migration_runs_first(compose: 
     assert services["catalog"]["depends_on"]["seed"]["condition"] == "service_completed_successfully"
 
 
-def test_every_image_is_built_from_its_own_dockerfile(compose: dict[str, Any]) -> None:
+def test_every_image_is_built_from_the_one_dockerfile_for_its_service(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name in SERVICES:
         image = services[name]["image"]
         builder = next(s for s in services.values() if s.get("image") == image and "build" in s)
-        assert builder["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+        assert builder["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert builder["build"]["args"] == {"SERVICE": name}
         assert (DEPLOY / builder["build"]["context"] / builder["build"]["dockerfile"]).is_file()
     assert services["migrate"]["image"] == services["seed"]["image"] == services["catalog"]["image"]
 

@@ -1,6 +1,10 @@
-"""The services' Dockerfiles and the build context, checked without a Docker engine: two slim stages, the locked
-dependencies installed by uv without development tools, a non-root user, a health check on the service's own
-/healthz, production settings, and an entry point that the service's package declares."""
+"""The services' Dockerfile and the build context, checked without a Docker engine: one Dockerfile whose build
+argument SERVICE names the service, two slim stages, the locked dependencies installed by uv without development
+tools, a non-root user, a health check on the service's own /healthz, production settings, and an entry point
+that the service's package declares.
+
+The image of a service is read as BuildKit builds it with ``--build-arg SERVICE=<name>``: the build stage, the
+runtime stage, the service's own stage and the last one (``FROM ${SERVICE}``), with ``${SERVICE}`` replaced."""
 
 import re
 import tomllib
@@ -12,15 +16,39 @@ from tests.deploy.inventory import all_env_names, env_names
 from esap_runtime.stack import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 SERVICES = tuple(DEFAULT_PORTS)
 
+Step = tuple[str, str]
 
-def _instructions(name: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = (ROOT / "services" / name / "Dockerfile").read_text()
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+
+def _steps() -> list[Step]:
+    """(INSTRUCTION, arguments) of the whole file, continuation lines joined and comments dropped."""
+    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")]
     joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined.splitlines() if line.strip()]
+
+
+def _stages() -> tuple[list[Step], list[tuple[str, list[Step]]]]:
+    """The steps before the first FROM, and each stage as (its name, or "" for the last, and its steps)."""
+    preamble: list[Step] = []
+    stages: list[tuple[str, list[Step]]] = []
+    for step in _steps():
+        if step[0] == "FROM":
+            stages.append((step[1].split(" AS ")[1] if " AS " in step[1] else "", [step]))
+        elif stages:
+            stages[-1][1].append(step)
+        else:
+            preamble.append(step)
+    return preamble, stages
+
+
+def _instructions(name: str) -> list[Step]:
+    """The steps the image of ``name`` is built from, stage by stage, with ``${SERVICE}`` replaced by ``name``."""
+    named = dict(_stages()[1])
+    chain = ["build", "runtime", name, ""]
+    return [(instruction, arguments.replace("${SERVICE}", name)) for stage in chain for instruction, arguments
+            in named[stage]]
 
 
 def _env(name: str) -> dict[str, str]:
@@ -37,10 +65,24 @@ def test_the_image_is_built_in_two_slim_stages_with_the_locked_dependencies(name
     stages = [args for instruction, args in steps if instruction == "FROM"]
     runs = " ".join(args for instruction, args in steps if instruction == "RUN")
 
-    assert stages == ["python:3.11-slim AS build", "python:3.11-slim AS runtime"]
+    assert stages == ["python:3.11-slim AS build", "python:3.11-slim AS runtime", f"runtime AS {name}", name]
     assert re.search(r"pip install --no-cache-dir \"uv==", runs)
     assert f"uv sync --frozen --no-dev --no-editable --package esap-{name}" in runs
     assert ("COPY", "--from=build /app/.venv /app/.venv") in steps
+
+
+def test_one_dockerfile_builds_every_service_named_by_its_build_argument() -> None:
+    preamble, stages = _stages()
+    names = [stage for stage, _ in stages]
+    build = dict(stages)["build"]
+
+    assert ("ARG", "SERVICE") in preamble  # before the first FROM: the last FROM may use it
+    assert ("ARG", "SERVICE") in build  # and again in the build stage, which installs the service's package
+    assert names[:2] == ["build", "runtime"] and names[-1] == "" and sorted(names[2:-1]) == sorted(SERVICES)
+    assert stages[-1][1] == [("FROM", "${SERVICE}")]
+    for name in SERVICES:
+        assert dict(stages)[name][0] == ("FROM", f"runtime AS {name}")
+    assert not list(ROOT.glob("services/*/Dockerfile")), "a service's own Dockerfile would be a second copy"
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -12,7 +12,16 @@ from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
 
-from esap_messages import DiracStatus, JobStatusObserved, ResultFile, StatusSource, SubmitJob, utcnow
+from esap_messages import (
+    FINAL_STATUSES,
+    RESULT_STATUSES,
+    DiracStatus,
+    JobStatusObserved,
+    ResultFile,
+    StatusSource,
+    SubmitJob,
+    utcnow,
+)
 
 
 class BackendError(Exception):
@@ -55,11 +64,6 @@ class BackendStatus:
     def signature(self) -> tuple[str, str, str, str]:
         """What counts as a change worth reporting."""
         return (self.status.value, self.minor_status, self.application_status, self.site)
-
-
-FINAL_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED, DiracStatus.KILLED, DiracStatus.DELETED})
-# A job that ended so has an output sandbox (a failed payload's stdout and stderr say why it failed).
-RESULT_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED})
 
 
 class Backend(Protocol):

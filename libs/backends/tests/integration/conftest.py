@@ -12,9 +12,8 @@ from uuid import UUID
 import pytest
 from pydantic import SecretStr
 
-from esap_backends.base import FINAL_STATUSES
 from esap_backends.local import LocalBackend
-from esap_messages import DiracStatus, SubmitJob, WorkflowRun, new_id
+from esap_messages import FINAL_STATUSES, DiracStatus, SubmitJob, WorkflowRun, new_id
 from esap_messages.api import CallbackReport, JobCallback, ReportOutcome
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -6,7 +6,7 @@ from pathlib import Path
 from esap_backends.local.launch import job_environment, launcher_environment, plan_launch
 from esap_backends.local.launcher import Launcher, launch_spec
 from esap_backends.local.layout import read_state
-from esap_backends.local.store import JobStore
+from esap_backends.local.store import JobDirectoryStore
 from esap_messages import DiracStatus
 
 from .conftest import WAIT_FOR_GO, python_job
@@ -58,7 +58,7 @@ COUNT_RUNS = "open('runs', 'a').write('run\\n')\n" + WAIT_FOR_GO
 
 async def _started_without_answer(job, work_root: Path) -> int:
     """Write the job (Received) and have a launcher start it, as if the answer naming its pid had been lost."""
-    store = JobStore(work_root, None)
+    store = JobDirectoryStore(work_root, None)
     plan = plan_launch(job)
     store.create(job, plan)
     job_dir = store.path_of(str(job.job_id))

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from esap_backends import BackendError, PermanentBackendError
 from esap_backends.local.launch import plan_launch
 from esap_backends.local.layout import STATE_FILE, KillIntent, read_job_file, read_state
-from esap_backends.local.store import JobStore
+from esap_backends.local.store import JobDirectoryStore
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun, new_id, utcnow
 
 TOKEN = "s3cret-token-" + "x" * 20
@@ -21,14 +21,14 @@ def _job(files: tuple[str, ...] = ("tool.sh",)) -> SubmitJob:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> JobStore:
+def store(tmp_path: Path) -> JobDirectoryStore:
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     (workflows / "tool.sh").write_text("echo $1\n")
-    return JobStore(tmp_path / "jobs", workflows)
+    return JobDirectoryStore(tmp_path / "jobs", workflows)
 
 
-def test_create_writes_the_whole_directory_once(store: JobStore) -> None:
+def test_create_writes_the_whole_directory_once(store: JobDirectoryStore) -> None:
     job = _job()
     created = store.create(job, plan_launch(job))
     job_dir = store.job_dir(str(job.job_id))
@@ -41,21 +41,21 @@ def test_create_writes_the_whole_directory_once(store: JobStore) -> None:
     assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
 
 
-def test_the_token_is_never_written(store: JobStore) -> None:
+def test_the_token_is_never_written(store: JobDirectoryStore) -> None:
     job = _job()
     store.create(job, plan_launch(job))
     for path in store.job_dir(str(job.job_id)).iterdir():
         assert TOKEN not in path.read_text()
 
 
-def test_a_missing_workflow_file_is_permanent(store: JobStore) -> None:
+def test_a_missing_workflow_file_is_permanent(store: JobDirectoryStore) -> None:
     job = _job(files=("absent.py",))
     with pytest.raises(PermanentBackendError):
         store.create(job, plan_launch(job))
     assert not store.root.exists() or not any(store.root.iterdir())
 
 
-def test_a_tombstone_blocks_a_later_create(store: JobStore) -> None:
+def test_a_tombstone_blocks_a_later_create(store: JobDirectoryStore) -> None:
     job = _job()
     intent = KillIntent(minor_status="aborted by its owner", requested_at=utcnow())
     assert store.create_tombstone(str(job.job_id), intent) is True
@@ -64,18 +64,18 @@ def test_a_tombstone_blocks_a_later_create(store: JobStore) -> None:
     assert state is not None and state.tombstone and state.status is DiracStatus.KILLED
 
 
-def test_job_ids_that_are_paths_are_refused(store: JobStore) -> None:
+def test_job_ids_that_are_paths_are_refused(store: JobDirectoryStore) -> None:
     for bad in ("../x", "a/b", ".hidden", ""):
         with pytest.raises(PermanentBackendError):
             store.job_dir(bad)
 
 
-def test_update_of_an_unknown_job_is_an_error(store: JobStore) -> None:
+def test_update_of_an_unknown_job_is_an_error(store: JobDirectoryStore) -> None:
     with pytest.raises(BackendError):
         store.update_state("nothing", status=DiracStatus.RUNNING)
 
 
-def test_the_state_journal_reads_its_last_complete_line(store: JobStore) -> None:
+def test_the_state_journal_reads_its_last_complete_line(store: JobDirectoryStore) -> None:
     job = _job()
     store.create(job, plan_launch(job))
     job_id = str(job.job_id)
@@ -88,7 +88,7 @@ def test_the_state_journal_reads_its_last_complete_line(store: JobStore) -> None
     assert len(journal.read_bytes().splitlines()) == 3
 
 
-def test_scan_finds_unfinished_jobs_oldest_first(store: JobStore) -> None:
+def test_scan_finds_unfinished_jobs_oldest_first(store: JobDirectoryStore) -> None:
     first, second = _job(), _job()
     for job in (first, second):
         store.create(job, plan_launch(job))

@@ -17,8 +17,14 @@ from esap_messages.events import (
 )
 from esap_messages.model import (
     ACTIVE_PHASES,
+    BACKEND_PHASES,
+    CALLBACK_END_STATUSES,
+    DEFAULT_LISTED_PHASES,
     FINAL_PHASES,
+    FINAL_STATUSES,
     MAX_BACKEND_HISTORY,
+    RESULT_STATUSES,
+    WAITABLE_PHASES,
     BackendHistoryEntry,
     DiracStatus,
     ErrorType,
@@ -40,10 +46,16 @@ from esap_messages.topology import QueueSpec, Topology
 
 __all__ = [
     "ACTIVE_PHASES",
+    "BACKEND_PHASES",
     "BATCH_HEADER",
+    "CALLBACK_END_STATUSES",
+    "DEFAULT_LISTED_PHASES",
     "FINAL_PHASES",
+    "FINAL_STATUSES",
     "MAX_BACKEND_HISTORY",
     "MESSAGE_TYPES",
+    "RESULT_STATUSES",
+    "WAITABLE_PHASES",
     "AbortJob",
     "BackendHistoryEntry",
     "CommandRefusal",

@@ -1,6 +1,9 @@
 """The catalogue's HTTP bodies: workflows with their parameter rules and runtime, facilities, search pages, and
 execution planning (recent times from the catalog, offers from the gateway).
 
+Two words, two things: the catalogue is the workflows and facilities jobs may name; the catalog is the service
+(esap_catalog) that keeps them, and every job. docs/ARCHITECTURE.md says so too.
+
 Part of ``esap_messages.api`` (which re-exports every name); kept apart for size. Depends on pydantic only.
 """
 

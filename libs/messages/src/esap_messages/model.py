@@ -1,5 +1,7 @@
 """Value types carried inside messages: phases, DIRAC statuses, results, the work to run.
 
+The sets of phases and of statuses the services reason with are named here, once, beside the enums.
+
 Depends on pydantic (and the envelope's time type) only.
 """
 
@@ -27,7 +29,20 @@ class Phase(StrEnum):
 
 
 FINAL_PHASES = frozenset({Phase.COMPLETED, Phase.ERROR, Phase.ABORTED, Phase.ARCHIVED})
+"""Phases a job has ended in: it moves no more, but to ARCHIVED when its destruction time passes."""
+
 ACTIVE_PHASES = frozenset({Phase.QUEUED, Phase.EXECUTING, Phase.UNKNOWN, Phase.HELD, Phase.SUSPENDED})
+"""Phases in which a job may have a backend job: an abort or a destruction sends KillJob."""
+
+BACKEND_PHASES = frozenset({Phase.QUEUED, Phase.EXECUTING})
+"""Phases in which the job is in its backend's hands: the monitor polls it, and the backend's observations (and
+the job's own reports) may move it."""
+
+WAITABLE_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING})
+"""Phases a WAIT blocks in (UWS 1.1 section 2.2.3.2)."""
+
+DEFAULT_LISTED_PHASES = tuple(p for p in Phase if p is not Phase.ARCHIVED)
+"""Phases a job list shows when the request names none: ARCHIVED jobs only when asked for (UWS 1.1)."""
 
 
 class DiracStatus(StrEnum):
@@ -49,6 +64,18 @@ class DiracStatus(StrEnum):
     FAILED = "Failed"
     KILLED = "Killed"
     DELETED = "Deleted"
+
+
+FINAL_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED, DiracStatus.KILLED, DiracStatus.DELETED})
+"""Statuses after which a backend changes the job no more; each maps to a final phase (the catalog's table)."""
+
+RESULT_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED})
+"""Ends that leave an output sandbox to collect (a failed payload's stdout and stderr say why it failed)."""
+
+CALLBACK_END_STATUSES = FINAL_STATUSES - {DiracStatus.DELETED}
+"""Statuses by which a job's own callback says it ended; such a report consumes the job's callback token.
+Deleted is the backend's record that it removed a job, never a job's word about itself: a callback naming it
+is taken as a hint like any other, and leaves the token in place."""
 
 
 class StatusSource(StrEnum):

@@ -8,6 +8,9 @@ import pytest
 from esap_catalog.domain.phases import DIRAC_TO_PHASE, phase_of
 from esap_catalog.domain.state_machine import Env, apply
 from esap_messages import (
+    CALLBACK_END_STATUSES,
+    FINAL_PHASES,
+    FINAL_STATUSES,
     DiracStatus,
     ErrorType,
     JobPhaseChanged,
@@ -67,6 +70,11 @@ def test_every_dirac_status_maps_to_a_phase() -> None:
     assert phase_of(DiracStatus.STALLED) is Phase.EXECUTING
     assert phase_of(DiracStatus.RESCHEDULED) is Phase.QUEUED
     assert phase_of(DiracStatus.DELETED) is Phase.ABORTED
+
+
+def test_the_final_statuses_are_those_that_map_to_a_final_phase() -> None:
+    assert {status for status in DiracStatus if phase_of(status) in FINAL_PHASES} == FINAL_STATUSES
+    assert CALLBACK_END_STATUSES < FINAL_STATUSES
 
 
 def test_a_queued_status_records_the_backend_view_only(env: Env) -> None:

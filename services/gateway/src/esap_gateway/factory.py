@@ -13,11 +13,11 @@ from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
 from esap_gateway.config import Settings
 from esap_gateway.metrics import GatewayMetrics
-from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.identity import IdentityService, TokenVerifier
 from esap_gateway.services.jobs import JobService
+from esap_gateway.services.planning import PlanningService
 from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.resending import CreationResender
 from esap_gateway.services.search import CatalogueSearchService

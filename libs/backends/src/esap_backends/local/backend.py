@@ -20,13 +20,13 @@ from uuid import UUID
 
 import structlog
 
-from esap_backends.base import FINAL_STATUSES, BackendError, BackendStatus, KillOutcome
+from esap_backends.base import BackendError, BackendStatus, KillOutcome
 from esap_backends.local import launch, layout, processes, status
 from esap_backends.local.callbacks import CallbackClient, CallbackSender
 from esap_backends.local.launcher import Launcher, LauncherGone, launch_spec
 from esap_backends.local.layout import JobState, KillIntent
-from esap_backends.local.store import JobStore
-from esap_messages import DiracStatus, ResultFile, SubmitJob, utcnow
+from esap_backends.local.store import JobDirectoryStore
+from esap_messages import FINAL_STATUSES, DiracStatus, ResultFile, SubmitJob, utcnow
 from esap_messages.api import CallbackReport
 
 log = structlog.get_logger("esap.backends.local")
@@ -60,7 +60,7 @@ class LocalBackend:
                  search_path: str = os.defpath, on_status: StatusSink | None = None,
                  callback_delay_seconds: float = 0.0) -> None:
         self._on_status = on_status
-        self._store = JobStore(work_root.resolve(), workflows_dir.resolve() if workflows_dir else None)
+        self._store = JobDirectoryStore(work_root.resolve(), workflows_dir.resolve() if workflows_dir else None)
         self._max_parallel = max(1, max_parallel)
         self._grace = kill_grace_seconds
         self._callbacks = CallbackSender(callback_client, callback_delay_seconds)

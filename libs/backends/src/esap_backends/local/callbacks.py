@@ -23,7 +23,7 @@ import aiohttp
 import structlog
 from pydantic import ValidationError
 
-from esap_backends.base import FINAL_STATUSES
+from esap_messages import FINAL_STATUSES
 from esap_messages.api import CallbackBatch, CallbackReport, JobCallback, ReportOutcome, ReportOutcomes
 from esap_runtime.internal_http import InternalHttpClient
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
-from esap_backends.base import FINAL_STATUSES, BackendStatus
+from esap_backends.base import BackendStatus
 from esap_backends.local.layout import STDERR_FILE, STDOUT_FILE, JobState, KillIntent
-from esap_messages import DiracStatus, ResultFile
+from esap_messages import FINAL_STATUSES, DiracStatus, ResultFile
 from esap_messages.model import OutputFile
 
 MINOR_RECEIVED = "Job accepted"

@@ -13,16 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from esap_backends.base import FINAL_STATUSES, BackendError, BackendStatus, PermanentBackendError
+from esap_backends.base import BackendError, BackendStatus, PermanentBackendError
 from esap_backends.local import layout, processes, status
 from esap_backends.local.launch import LaunchPlan
 from esap_backends.local.layout import INCOMING_PREFIX, JobFile, JobState, KillIntent
-from esap_messages import DiracStatus, SubmitJob, utcnow
+from esap_messages import FINAL_STATUSES, DiracStatus, SubmitJob, utcnow
 
 STDERR_TAIL_BYTES = 4096
 
 
-class JobStore:
+class JobDirectoryStore:
+    """The job directories under the work root: one per job, its files and its state journal."""
+
     def __init__(self, root: Path, workflows_dir: Path | None) -> None:
         self.root = root
         self.workflows_dir = workflows_dir

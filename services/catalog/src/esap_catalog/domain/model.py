@@ -1,4 +1,5 @@
-"""Domain objects of the catalog: a job, its backend's view, its error, and what the catalogue offers.
+"""Domain objects of the catalog (the service): a job, its backend's view, its error, and what the catalogue (the
+workflows and facilities jobs may name) offers.
 
 Immutable values, changed with ``dataclasses.replace`` by the state machine. They carry no database rows and
 no wire formats; storage converts rows to them and the services convert them to API views.

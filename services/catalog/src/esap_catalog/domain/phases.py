@@ -1,4 +1,5 @@
-"""UWS phases as the catalog orders them, and the mapping of DIRAC statuses onto them.
+"""UWS phases as the catalog orders them, and the mapping of DIRAC statuses onto them: the one table of the
+project, which docs/ARCHITECTURE.md shows (a test keeps the two equal).
 
 A job only moves forward: PENDING < QUEUED < EXECUTING < a final phase. DIRAC's Completed is not final (it can
 still become Failed) and Stalled can come back to Running, so both stay EXECUTING.
@@ -35,12 +36,6 @@ _RANK: dict[Phase, int] = {
     Phase.SUSPENDED: 2,
 }
 _FINAL_RANK = 3
-
-WAITABLE_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING})
-"""Phases a WAIT blocks in (UWS 1.1 section 2.2.3.2)."""
-
-BACKEND_PHASES = frozenset({Phase.QUEUED, Phase.EXECUTING})
-"""Phases in which the job is in its backend's hands and backend observations may move it."""
 
 
 def phase_of(status: DiracStatus) -> Phase:

@@ -13,10 +13,11 @@ from typing import Any
 
 from esap_catalog.domain.destruction import delete, destroy, update
 from esap_catalog.domain.model import Decision, DestroyJob, DiracState, ErrorSummary, Job
-from esap_catalog.domain.phases import BACKEND_PHASES, is_final, is_forward, phase_of
+from esap_catalog.domain.phases import is_final, is_forward, phase_of
 from esap_catalog.domain.transitions import Env, failed, kill, move, moved, not_owner, queued
 from esap_messages import (
     ACTIVE_PHASES,
+    BACKEND_PHASES,
     AbortJob,
     CreateJob,
     DeleteJob,

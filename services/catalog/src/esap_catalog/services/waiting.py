@@ -15,8 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-from esap_catalog.domain.phases import WAITABLE_PHASES
-from esap_messages import Phase
+from esap_messages import WAITABLE_PHASES, Phase
 from esap_messages.api import JobView
 from esap_runtime.waiters import WaiterRegistry
 

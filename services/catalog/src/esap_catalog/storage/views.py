@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from esap_messages import FINAL_PHASES, BackendHistoryEntry, DiracStatus, ErrorType, Phase
+from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, BackendHistoryEntry, DiracStatus, ErrorType, Phase
 from esap_messages.api import (
     ActiveJob,
     DiracView,
@@ -58,7 +58,6 @@ FROM unnest($1::uuid[], $2::bytea[]) AS t(job_id, token_hash)
 WHERE j.job_id = t.job_id AND j.callback_token_hash = t.token_hash AND NOT (j.phase = ANY($3::text[]))
 RETURNING j.job_id, j.phase
 """
-LISTED_BY_DEFAULT = tuple(p.value for p in Phase if p is not Phase.ARCHIVED)
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ class JobViewStore:
         return {row["job_id"]: job_view_from_record(row) for row in await self._pool.fetch(_JOB, list(job_ids))}
 
     async def jobs(self, where: JobFilter, limit: int) -> list[JobSummaryView]:
-        wanted = [p.value for p in where.phases] if where.phases else list(LISTED_BY_DEFAULT)
+        wanted = [p.value for p in where.phases] if where.phases else [p.value for p in DEFAULT_LISTED_PHASES]
         # Fixed fragments only, so that each combination gets its own plan (and the owner index when it can).
         sql, args = _LIST, [wanted, limit]
         if where.scoped and where.owner is None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from esap_gateway.adapters.uws_xml import job_url, result_url
 from esap_gateway.domain.results import listed_results
-from esap_gateway.domain.uws import WAITABLE
+from esap_messages import WAITABLE_PHASES
 from esap_messages.api import JobList, JobSummaryView, JobView
 
 JSON_MEDIA_TYPE = "application/json"
@@ -100,7 +100,7 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                        status=view.dirac.status.value if view.dirac.status else None,
                        minor_status=view.dirac.minor_status, application_status=view.dirac.application_status,
                        site=view.dirac.site,
-                       abort_requested=view.abort_requested_at if view.phase in WAITABLE else None, history=[
+                       abort_requested=view.abort_requested_at if view.phase in WAITABLE_PHASES else None, history=[
                            HistoryEntryJson(time=e.at, status=e.status, minor_status=e.minor_status,
                                             application_status=e.application_status, source=e.source)
                            for e in view.backend_history])

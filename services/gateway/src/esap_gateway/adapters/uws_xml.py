@@ -21,7 +21,7 @@ from vo_models.uws.models import NSMAP
 from vo_models.uws.types import ErrorType, ExecutionPhase, UWSVersion
 
 from esap_gateway.domain.results import listed_results
-from esap_gateway.domain.uws import WAITABLE
+from esap_messages import WAITABLE_PHASES
 from esap_messages.api import JobSummaryView, JobView, ResultView
 
 XML_MEDIA_TYPE = "application/xml"
@@ -185,7 +185,7 @@ def _job_info(view: JobView) -> JobInfo:
         value = getattr(view.dirac, name)
         if value:
             known[name] = value
-    if view.abort_requested_at is not None and view.phase in WAITABLE:
+    if view.abort_requested_at is not None and view.phase in WAITABLE_PHASES:
         known["abort_requested"] = view.abort_requested_at
     if view.backend_history:
         known["history"] = BackendHistory(entries=[

@@ -1,5 +1,5 @@
-"""What the console offers to search: every workflow and facility of the catalogue, read from the catalog's
-internal API in one request each and kept for a few seconds, and the search over them.
+"""What the console offers to search: every workflow and facility of the catalogue, read from the internal API of
+the catalog (the service that keeps them) in one request each and kept for a few seconds, and the search over them.
 
 The search is a pure function (words of the query, each found in a name, slug, description, keyword, type or
 runtime engine), so typing costs no catalog request once the lists are held.

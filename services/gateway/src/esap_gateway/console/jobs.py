@@ -17,11 +17,11 @@ from esap_gateway.console.live import job_events, list_events, result_items
 from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render, templates
 from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
-from esap_gateway.domain.uws import WAITABLE, PhaseAction, parse_job_id, parse_list_filters
+from esap_gateway.domain.uws import PhaseAction, parse_job_id, parse_list_filters
 from esap_gateway.handlers.dependencies import Jobs
 from esap_gateway.handlers.requests import Form, JobId, Query
 from esap_gateway.services.jobs import JobService
-from esap_messages import FINAL_PHASES, Phase, utcnow
+from esap_messages import FINAL_PHASES, WAITABLE_PHASES, Phase, utcnow
 from esap_messages.api import JobView
 
 router = APIRouter(tags=["console"], include_in_schema=False, dependencies=[Depends(same_origin)])
@@ -53,7 +53,7 @@ async def job_list(request: Request, console: Console, owner: ConsoleOwner, jobs
     views = await asyncio.gather(*(jobs.view(j.job_id, owner) for j in page.jobs), return_exceptions=True)
     rows = [(summary, view if isinstance(view, JobView) else None) for summary, view in zip(page.jobs, views,
                                                                                              strict=True)]
-    active = urlencode([("id", str(j.job_id)) for j in page.jobs if j.phase in WAITABLE])
+    active = urlencode([("id", str(j.job_id)) for j in page.jobs if j.phase in WAITABLE_PHASES])
     return render(request, "jobs.html", {"rows": rows, "chosen": chosen, "phases": list(Phase), "error": "",
                                          "next_cursor": page.next_cursor, "active": active})
 

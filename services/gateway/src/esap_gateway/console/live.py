@@ -16,8 +16,9 @@ from typing import Any
 from uuid import UUID
 
 from esap_gateway.domain.errors import NotFoundError
-from esap_gateway.domain.uws import WAITABLE, WaitRequest
+from esap_gateway.domain.uws import WaitRequest
 from esap_gateway.services.jobs import JobService
+from esap_messages import WAITABLE_PHASES
 from esap_messages.api import JobView, ResultView
 
 PREVIEW_BYTES = 4096
@@ -61,7 +62,7 @@ def _fingerprint(view: JobView) -> tuple[object, ...]:
 
 
 def encode(view: JobView, html: str) -> str:
-    data = json.dumps({"phase": view.phase.value, "final": view.phase not in WAITABLE, "html": html})
+    data = json.dumps({"phase": view.phase.value, "final": view.phase not in WAITABLE_PHASES, "html": html})
     return f"event: job\ndata: {data}\n\n"
 
 
@@ -70,7 +71,7 @@ async def job_events(jobs: JobService, job_id: UUID, owner: str | None,
     """``event: job`` with the rendered live part of the page, at once and on every change, until final."""
     view = await jobs.view(job_id, owner)
     yield encode(view, await render(view))
-    while view.phase in WAITABLE:
+    while view.phase in WAITABLE_PHASES:
         # PHASE: a change between two reads answers at once instead of becoming the phase waited on
         following = await jobs.get(job_id, WaitRequest(jobs.max_wait, view.phase), owner)
         if _fingerprint(following) != _fingerprint(view):
@@ -83,7 +84,7 @@ async def job_events(jobs: JobService, job_id: UUID, owner: str | None,
 
 async def _follow(jobs: JobService, job_id: UUID, owner: str | None, changes: "asyncio.Queue[JobView]") -> None:
     view = await jobs.view(job_id, owner)
-    while view.phase in WAITABLE:
+    while view.phase in WAITABLE_PHASES:
         following = await jobs.get(job_id, WaitRequest(jobs.max_wait, view.phase), owner)
         if following.phase is not view.phase:
             await changes.put(following)

@@ -16,14 +16,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
-from esap_messages import FINAL_PHASES, Phase
+from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, WAITABLE_PHASES, Phase
 
 Pairs = Sequence[tuple[str, str]]
 """Name/value pairs in the order sent, names as the client spelled them."""
 
 RESERVED = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "WORKFLOW", "FACILITY"})
-WAITABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING})
-LISTED_BY_DEFAULT = tuple(p for p in Phase if p is not Phase.ARCHIVED)
 
 MAX_RUN_ID = 256
 MAX_VALUE = 65536
@@ -149,7 +147,7 @@ def parse_list_filters(pairs: Pairs) -> ListFilters:
     if cursor is not None and len(cursor) > MAX_RUN_ID:
         raise InvalidRequestError("CURSOR", "not a cursor of this service")
     return ListFilters(
-        phases=phases or LISTED_BY_DEFAULT,
+        phases=phases or DEFAULT_LISTED_PHASES,
         after=None if after is None else _instant("AFTER", after),
         last=None if last is None else _integer("LAST", last, minimum=1),
         workflow=None if workflow is None else _slug("WORKFLOW", workflow),
@@ -230,7 +228,7 @@ def parse_wait(pairs: Pairs, max_wait: int) -> WaitRequest:
         return WaitRequest(0, phase)
     wait = _integer("WAIT", raw_wait, minimum=-1)
     seconds = max_wait if wait == -1 else min(wait, max_wait)
-    if phase is not None and phase not in WAITABLE:
+    if phase is not None and phase not in WAITABLE_PHASES:
         seconds = 0
     return WaitRequest(seconds, phase)
 

@@ -1,5 +1,5 @@
 """The public catalogue (``/catalogue/...``), ESAP's search routes (``/esap-api/batch/...``) and execution
-planning (``/uws/plan``): routes only; the rules are in ``services.search`` and ``services.broker``.
+planning (``/uws/plan``): routes only; the rules are in ``services.search`` and ``services.planning``.
 
 JSON only. Must not depend on a concrete client or hold a rule: each route parses, makes one call, maps it.
 """

@@ -12,9 +12,9 @@ from fastapi import Depends, Request
 from esap_gateway.domain.identity import credential_from_header
 from esap_gateway.domain.uws import Pairs
 from esap_gateway.factory import Factory
-from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.jobs import JobService
+from esap_gateway.services.planning import PlanningService
 from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.sync import SyncService
 

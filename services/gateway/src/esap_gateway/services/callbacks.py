@@ -21,7 +21,7 @@ from esap_gateway.adapters.catalog import CatalogClient, CatalogUnavailableError
 from esap_gateway.adapters.publisher import Publisher, PublishFailedError
 from esap_gateway.domain.errors import InvalidReportError, NotAllowedError, UnauthenticatedError
 from esap_gateway.metrics import CallbackOutcome, GatewayMetrics
-from esap_messages import DiracStatus, JobReported, utcnow
+from esap_messages import CALLBACK_END_STATUSES, JobReported, utcnow
 from esap_messages.api import (
     CallbackBatch,
     CallbackReport,
@@ -34,7 +34,6 @@ from esap_messages.api import (
 
 log = structlog.get_logger("esap.gateway.callbacks")
 
-FINAL_STATUSES = frozenset({DiracStatus.DONE, DiracStatus.FAILED, DiracStatus.KILLED})
 _BEARER = re.compile(r"Bearer +([\x21-\x7e]{16,256})", re.IGNORECASE)
 _REFUSED = "The callback was not accepted."
 
@@ -83,7 +82,7 @@ class CallbackService:
             uuid = UUID(job_id)
         except ValueError:
             raise NotAllowedError(_REFUSED) from None
-        final = report.status in FINAL_STATUSES
+        final = report.status in CALLBACK_END_STATUSES
         verified = await self._catalog.verify_callback(CallbackVerification(job_id=uuid, token=token, final=final))
         if not verified.accepted or verified.phase is None:
             log.info("Callback refused.", job_id=job_id, status=report.status.value, late=verified.ended)
@@ -103,7 +102,7 @@ class CallbackService:
             raise InvalidReportError(_describe(exc)) from None
         try:
             verified = await self._catalog.verify_callbacks([CallbackVerification(
-                job_id=item.job_id, token=item.token, final=item.report.status in FINAL_STATUSES)
+                job_id=item.job_id, token=item.token, final=item.report.status in CALLBACK_END_STATUSES)
                 for item in batch.reports])
             accepted = [(item, verdict) for item, verdict in zip(batch.reports, verified, strict=True)
                         if verdict.accepted]
@@ -134,7 +133,7 @@ class _LateReportError(NotAllowedError):
 def is_news(report: CallbackReport, verified: CallbackVerdict) -> bool:
     """Whether an accepted report can change what the catalog knows: an end always can (it consumed the token),
     another status only when it differs from the backend status the catalog holds."""
-    return report.status in FINAL_STATUSES or report.status is not verified.dirac_status
+    return report.status in CALLBACK_END_STATUSES or report.status is not verified.dirac_status
 
 
 def _reported(item: JobCallback) -> JobReported:

@@ -36,8 +36,8 @@ from esap_gateway.domain.uws import (
     check_run,
 )
 from esap_gateway.metrics import GatewayMetrics
-from esap_gateway.services.broker import PlanningService
 from esap_gateway.services.catalogue import CatalogueCache
+from esap_gateway.services.planning import PlanningService
 from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.resending import CreationResender
 from esap_gateway.services.settling import Settlements

@@ -1,7 +1,7 @@
 """The public catalogue: search workflows and facilities (ranked full text, filters, paging), read one by slug.
 
-It takes typed queries (domain.catalogue). Search runs in the catalog (PostgreSQL full-text search); a single
-workflow or facility comes from the gateway's short-lived cache.
+It takes typed queries (domain.catalogue). Search runs in the catalog, the service that keeps the catalogue
+(PostgreSQL full-text search); a single workflow or facility comes from the gateway's short-lived cache.
 Must not depend on FastAPI or a concrete client: it is given the catalog port and the cache.
 """
 

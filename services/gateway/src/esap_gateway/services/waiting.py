@@ -13,8 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-from esap_gateway.domain.uws import WAITABLE
-from esap_messages import Phase
+from esap_messages import WAITABLE_PHASES, Phase
 from esap_messages.api import JobView
 from esap_runtime.waiters import WaiterRegistry
 
@@ -31,7 +30,7 @@ async def wait_for_change(registry: WaiterRegistry, job_id: UUID, read: Callable
             view = await read()
             target = target or view.phase
             remaining = deadline - monotonic()
-            if view.phase is not target or view.phase not in WAITABLE or remaining <= 0:
+            if view.phase is not target or view.phase not in WAITABLE_PHASES or remaining <= 0:
                 return view
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(future, remaining)

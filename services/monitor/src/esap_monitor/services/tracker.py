@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from esap_backends import BackendStatus
-from esap_messages import FINAL_PHASES, DiracStatus, JobPhaseChanged, JobReported, JobSubmitted, Message, Phase
+from esap_messages import (
+    BACKEND_PHASES,
+    FINAL_PHASES,
+    DiracStatus,
+    JobPhaseChanged,
+    JobReported,
+    JobSubmitted,
+    Message,
+)
 from esap_messages.api import ActiveJob
 
 Signature = tuple[str, str, str, str]
-
-POLLED_PHASES = frozenset({Phase.QUEUED, Phase.EXECUTING})
 
 
 @dataclass(eq=False, slots=True)
@@ -146,7 +152,7 @@ class Tracker:
             return
         # The monitor's queue binds only the final phases; others still come from a queue filled while an earlier
         # release bound them all, and are taken for what they say.
-        if event.phase not in POLLED_PHASES or event.backend_job_id is None or event.job_id in self._removed:
+        if event.phase not in BACKEND_PHASES or event.backend_job_id is None or event.job_id in self._removed:
             return
         job = self._upsert(event.job_id, event.backend, event.facility, event.backend_job_id, now)
         if job.known_status is None:

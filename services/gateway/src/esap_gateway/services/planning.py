@@ -1,8 +1,10 @@
-"""The execution broker: answers ``/uws/plan`` and picks the facility of a job created without one.
+"""Execution planning, the execution broker: answers ``/uws/plan`` and picks the facility of a job created
+without one.
 
-Parameters are checked against the workflow first (the same rules as creation), then the catalog's recent times
-(cached for a few seconds per workflow, so a burst of plans costs one catalog request) become offers.
-Must not depend on FastAPI or a concrete client: it is given the catalogue cache (and knows the port's error).
+Parameters are checked against the workflow first (the same rules as creation), then the recent times the catalog
+service measured (cached for a few seconds per workflow, so a burst of plans costs one catalog request) become
+offers. Must not depend on FastAPI or a concrete client: it is given the catalogue cache, the gateway's copy of
+workflows and facilities (and knows the catalog port's error).
 """
 
 from collections.abc import Callable
