@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def uws_schema() -> xmlschema.XMLSchema:
-    path = Path(os.environ.get("ESAP_UWS_XSD", ROOT / "tests" / "vo" / "UWS-v1.1.xsd"))
+    path = Path(os.environ.get("ESAP_UWS_XSD", ROOT.parent / "shared" / "vo" / "UWS-v1.1.xsd"))
     if not path.is_file():
         pytest.fail(f"The UWS 1.1 schema is missing at {path} (set ESAP_UWS_XSD)", pytrace=False)
     return xmlschema.XMLSchema(str(path))

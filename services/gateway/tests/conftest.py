@@ -256,8 +256,8 @@ def make_job(catalog: FakeCatalog) -> Callable[..., JobView]:
 
 @pytest.fixture(scope="session")
 def uws_schema() -> xmlschema.XMLSchema:
-    """The UWS 1.1 schema kept in tests/vo (``ESAP_UWS_XSD`` overrides); missing, the test fails."""
-    path = Path(os.environ.get("ESAP_UWS_XSD", REPO_ROOT / "tests" / "vo" / "UWS-v1.1.xsd"))
+    """The UWS 1.1 schema beside the project (``ESAP_UWS_XSD`` overrides); missing, the test fails."""
+    path = Path(os.environ.get("ESAP_UWS_XSD", REPO_ROOT.parent / "shared" / "vo" / "UWS-v1.1.xsd"))
     if not path.is_file():
         pytest.fail(f"The UWS 1.1 schema is missing at {path} (set ESAP_UWS_XSD)", pytrace=False)
     return xmlschema.XMLSchema(str(path))
