@@ -9,7 +9,9 @@ from esap_backends.base import (
     BackendStatus,
     KillOutcome,
     ManagedBackend,
+    Observing,
     PermanentBackendError,
+    Submitting,
     to_status_observed,
 )
 
@@ -19,6 +21,8 @@ __all__ = [
     "BackendStatus",
     "KillOutcome",
     "ManagedBackend",
+    "Observing",
     "PermanentBackendError",
+    "Submitting",
     "to_status_observed",
 ]

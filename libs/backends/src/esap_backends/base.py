@@ -1,5 +1,6 @@
-"""The backend interface shared by the submitter (submit, kill) and the monitor (bulk status, changes since a point
-in time, output retrieval).
+"""The backend interface, in two sides: ``Submitting`` (submit, kill) and ``Observing`` (bulk status, changes since
+a point in time, output retrieval). The submitter drives whole ``Backend``s (both sides: it reads a status back
+after a kill); the monitor holds the observing side only.
 
 Implementations: ``local`` (this host), ``diracx`` (a DiracX server, esap_backends.diracx) and ``dirac`` (classic
 DIRAC through its Python API, esap_backends.dirac). Depends on esap_messages only.
@@ -66,8 +67,9 @@ class BackendStatus:
         return (self.status.value, self.minor_status, self.application_status, self.site)
 
 
-class Backend(Protocol):
-    """A place that runs jobs. Every method may raise BackendError (transient) or PermanentBackendError."""
+class Submitting(Protocol):
+    """The submitting side of a backend: starts and kills jobs. Each method may raise BackendError (transient) or
+    PermanentBackendError."""
 
     name: str
 
@@ -79,6 +81,13 @@ class Backend(Protocol):
     async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
         """Kill the job and confirm it by reading its status back."""
         ...
+
+
+class Observing(Protocol):
+    """The observing side of a backend: what the monitor polls. Each method may raise BackendError (transient) or
+    PermanentBackendError."""
+
+    name: str
 
     async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
         """Statuses of many jobs in one call; ids the backend does not know are left out. Results are not
@@ -102,6 +111,10 @@ class Backend(Protocol):
         never can be (an unknown job, an unreadable sandbox). A job with no output sandbox, or a backend built
         without a results directory (the submitter's), has no files: ``()``."""
         ...
+
+
+class Backend(Submitting, Observing, Protocol):
+    """A place that runs jobs, both sides: what the submitter drives (it reads a status back after a kill)."""
 
 
 class ManagedBackend(Backend, Protocol):

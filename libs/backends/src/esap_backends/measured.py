@@ -9,11 +9,11 @@ esap_messages and prometheus_client only.
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from esap_backends.base import Backend, BackendError, BackendStatus, KillOutcome, PermanentBackendError
+from esap_backends.base import BackendError, BackendStatus, KillOutcome, Observing, PermanentBackendError, Submitting
 from esap_messages import ResultFile, SubmitJob
 
 T = TypeVar("T")
@@ -30,9 +30,10 @@ def call_histogram(service: str, registry: CollectorRegistry) -> Histogram:
 
 
 class MeasuredBackend:
-    """Forwards to ``inner``; anything else the inner backend offers (recover, close...) passes through."""
+    """Forwards to ``inner``; anything else the inner backend offers (recover, close...) passes through. ``inner``
+    may be one side only (the monitor's observing sides): the other side's calls then fail as they would on it."""
 
-    def __init__(self, inner: Backend, histogram: Histogram) -> None:
+    def __init__(self, inner: Submitting | Observing, histogram: Histogram) -> None:
         self.inner = inner
         self.name = inner.name
         self._histogram = histogram
@@ -41,19 +42,27 @@ class MeasuredBackend:
         return getattr(self.inner, attribute)
 
     async def submit(self, job: SubmitJob) -> str:
-        return await self._timed("submit", lambda: self.inner.submit(job))
+        return await self._timed("submit", lambda: self._submitting.submit(job))
 
     async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
-        return await self._timed("kill", lambda: self.inner.kill(backend_job_id, reason))
+        return await self._timed("kill", lambda: self._submitting.kill(backend_job_id, reason))
 
     async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
-        return await self._timed("bulk_status", lambda: self.inner.bulk_status(backend_job_ids))
+        return await self._timed("bulk_status", lambda: self._observing.bulk_status(backend_job_ids))
 
     async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
-        return await self._timed("changes_since", lambda: self.inner.changes_since(since, backend_job_ids))
+        return await self._timed("changes_since", lambda: self._observing.changes_since(since, backend_job_ids))
 
     async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
-        return await self._timed("fetch_results", lambda: self.inner.fetch_results(backend_job_id))
+        return await self._timed("fetch_results", lambda: self._observing.fetch_results(backend_job_id))
+
+    @property
+    def _submitting(self) -> Submitting:
+        return cast(Submitting, self.inner)
+
+    @property
+    def _observing(self) -> Observing:
+        return cast(Observing, self.inner)
 
     async def _timed(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()

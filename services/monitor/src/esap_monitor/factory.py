@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
-from esap_backends import Backend
+from esap_backends import Observing
 from esap_backends.dirac.settings import build_dirac_backend
 from esap_backends.diracx.settings import build_diracx_backend
 from esap_backends.local import LocalBackend
@@ -41,11 +41,11 @@ CATALOG_MAX_CONNECTIONS = 4
 SELF_REPORTING = frozenset({LocalBackend.name})
 
 
-def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Backend]:
+def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Observing]:
     """The backends this deployment polls, by the name the catalog gives them (DiracX and classic DIRAC when
     configured; their output sandboxes are fetched under the local work root, where the gateway serves results
     from)."""
-    local: Backend = LocalBackend(
+    local: Observing = LocalBackend(
         work_root=settings.local_work_root, workflows_dir=settings.workflows_dir, max_parallel=LOCAL_MAX_PARALLEL,
         kill_grace_seconds=LOCAL_KILL_GRACE_SECONDS, callback_client=None,
     )
@@ -98,7 +98,7 @@ def _report_end(task: asyncio.Task[None]) -> None:
 
 @contextlib.asynccontextmanager
 async def running_monitor(settings: Settings, metrics: MonitorMetrics,
-                          backends: Mapping[str, Backend] | None = None) -> AsyncIterator[Monitor]:
+                          backends: Mapping[str, Observing] | None = None) -> AsyncIterator[Monitor]:
     """Connect, start consuming and polling; stop and disconnect on exit."""
     tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds, self_reporting=SELF_REPORTING)
     metrics.count_tracked(tracker.__len__)

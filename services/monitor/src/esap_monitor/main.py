@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from esap_backends import Backend
+from esap_backends import Observing
 from esap_monitor.config import Settings
 from esap_monitor.factory import running_monitor
 from esap_monitor.metrics import SERVICE, MonitorMetrics
@@ -22,7 +22,7 @@ async def _not_started() -> bool:
     return False
 
 
-def create_app(settings: Settings, *, backends: Mapping[str, Backend] | None = None) -> FastAPI:
+def create_app(settings: Settings, *, backends: Mapping[str, Observing] | None = None) -> FastAPI:
     """The monitor app; ``backends`` replaces the configured ones (tests inject fakes here)."""
     registry = CollectorRegistry()
     metrics = MonitorMetrics(registry)

@@ -5,8 +5,8 @@ One ``bulk_status`` call per backend per cycle (chunked only for huge sets), bac
 held to the next cycle when they cannot be fetched now), and the changes carry their backend's history of the
 job, read in one call per backend. A job report nudges the loop; nudges arriving within a couple of milliseconds
 share one call. A failing backend is logged and counted and never stops the loop or the other backends.
-Depends on the Backend protocol, the tracker, the result fetcher, the history reader and a publish callable;
-knows nothing of AMQP or HTTP.
+Depends on the backends' observing side (``Observing``), the tracker, the result fetcher, the history reader and a
+publish callable; knows nothing of AMQP or HTTP.
 """
 
 import asyncio
@@ -17,7 +17,7 @@ from uuid import UUID
 
 import structlog
 
-from esap_backends import Backend, BackendError, BackendStatus
+from esap_backends import BackendError, BackendStatus, Observing
 from esap_messages import Message, utcnow
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.history import History, HistoryReader
@@ -35,7 +35,7 @@ class StatusPoller:
     def __init__(
         self,
         tracker: Tracker,
-        backends: Mapping[str, Backend],
+        backends: Mapping[str, Observing],
         publish: Publish,
         metrics: MonitorMetrics,
         *,
@@ -151,7 +151,7 @@ class StatusPoller:
             self._metrics.poll_cycle_seconds.labels(name).observe(time.perf_counter() - started)
         return [(t, statuses[t.backend_job_id]) for t in targets if t.backend_job_id in statuses]
 
-    async def _ask(self, backend: Backend, name: str, ids: list[str]) -> Mapping[str, BackendStatus]:
+    async def _ask(self, backend: Observing, name: str, ids: list[str]) -> Mapping[str, BackendStatus]:
         try:
             answer = await backend.bulk_status(ids)
         except Exception:

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import structlog
 
-from esap_backends import Backend, BackendError, BackendStatus, PermanentBackendError
+from esap_backends import BackendError, BackendStatus, Observing, PermanentBackendError
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.tracker import PollTarget
 
@@ -48,7 +48,7 @@ class _Failures:
 
 
 class ResultFetcher:
-    def __init__(self, backends: Mapping[str, Backend], metrics: MonitorMetrics, *, concurrency: int,
+    def __init__(self, backends: Mapping[str, Observing], metrics: MonitorMetrics, *, concurrency: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._backends = backends
         self._metrics = metrics
