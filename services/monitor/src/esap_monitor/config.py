@@ -8,8 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from esap_backends.dirac.settings import DiracSettings
-from esap_backends.diracx.settings import DiracXSettings
+from esap_backends.registry import BackendSettings
 from esap_runtime.settings import ServiceSettings
 
 
@@ -17,7 +16,7 @@ def _under_cwd(name: str) -> Path:
     return (Path.cwd() / name).resolve()
 
 
-class Settings(ServiceSettings, DiracXSettings, DiracSettings):
+class Settings(ServiceSettings, BackendSettings):
     model_config = SettingsConfigDict(env_prefix="MONITOR_", frozen=True, extra="ignore")
 
     http_port: int = Field(8003, ge=0, le=65535, description="Port of the monitor's HTTP server (ops only).")

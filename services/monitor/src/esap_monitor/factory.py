@@ -1,6 +1,8 @@
 """Builds the running monitor from its settings: backends, bus, catalog client, tracker, poller, sync.
 
-The one place where the parts meet. ``running_monitor`` is entered by the app's lifespan; tests pass their own
+The one place where the parts meet. The backends are the observing sides the backend registry builds from the
+settings (``esap_backends.registry.build_observing``), and which of them report by themselves is the registry's
+too. ``running_monitor`` is entered by the app's lifespan; tests pass their own
 backends instead of the configured ones. Holds no rule of its own.
 """
 
@@ -13,10 +15,9 @@ import aiohttp
 import structlog
 
 from esap_backends import Observing
-from esap_backends.dirac.settings import build_dirac_backend
-from esap_backends.diracx.settings import build_diracx_backend
-from esap_backends.local import LocalBackend
+from esap_backends.kinds import ObservingResources
 from esap_backends.measured import MeasuredBackend
+from esap_backends.registry import REPORTS_ITSELF, build_observing
 from esap_messages import Topology
 from esap_monitor.adapters.catalog import CatalogClient
 from esap_monitor.config import Settings
@@ -32,33 +33,8 @@ from esap_runtime.stopping import cancel_and_wait
 
 log = structlog.get_logger("esap.monitor")
 
-# The monitor only reads statuses: these two matter to the submitter, which starts and kills jobs.
-LOCAL_MAX_PARALLEL = 64
-LOCAL_KILL_GRACE_SECONDS = 10.0
 # Connections to the catalog: the monitor asks it for little (its active jobs at each resync, its facilities).
 CATALOG_MAX_CONNECTIONS = 4
-# Backends whose submitter publishes the starts and ends it sees: a job's report needs no poll at once.
-SELF_REPORTING = frozenset({LocalBackend.name})
-
-
-def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Observing]:
-    """The backends this deployment polls, by the name the catalog gives them (DiracX and classic DIRAC when
-    configured; their output sandboxes are fetched under the local work root, where the gateway serves results
-    from)."""
-    local: Observing = LocalBackend(
-        work_root=settings.local_work_root, workflows_dir=settings.workflows_dir, max_parallel=LOCAL_MAX_PARALLEL,
-        kill_grace_seconds=LOCAL_KILL_GRACE_SECONDS, callback_client=None,
-    )
-    backends = {local.name: local}
-    diracx = build_diracx_backend(settings, session, workflows_dir=None, gateway_url=None,
-                                  results_root=settings.local_work_root, incremental=True)
-    if diracx is not None:
-        backends[diracx.name] = diracx
-    dirac = build_dirac_backend(settings, workflows_dir=None, gateway_url=None,
-                                results_root=settings.local_work_root)
-    if dirac is not None:
-        backends[dirac.name] = dirac
-    return backends
 
 
 @dataclass
@@ -100,14 +76,15 @@ def _report_end(task: asyncio.Task[None]) -> None:
 async def running_monitor(settings: Settings, metrics: MonitorMetrics,
                           backends: Mapping[str, Observing] | None = None) -> AsyncIterator[Monitor]:
     """Connect, start consuming and polling; stop and disconnect on exit."""
-    tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds, self_reporting=SELF_REPORTING)
+    tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds, self_reporting=REPORTS_ITSELF)
     metrics.count_tracked(tracker.__len__)
     topology = Topology(settings.bus_namespace)
     bus = await Bus.connect(settings.amqp_url.get_secret_value(), topology, metrics.bus)
     http = InternalHttpClient.open(max_connections=CATALOG_MAX_CONNECTIONS)
     try:
         async with aiohttp.ClientSession() as session:
-            backends = build_backends(settings, session) if backends is None else backends
+            if backends is None:  # the observing sides only; output sandboxes are fetched under the work root
+                backends = build_observing(settings, ObservingResources(session, settings.local_work_root))
             measured = {name: MeasuredBackend(backend, metrics.backend_call_seconds)
                         for name, backend in backends.items()}
             poller = StatusPoller(

@@ -5,9 +5,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from esap_backends.base import Observing
 from esap_backends.dirac import DiracBackend
+from esap_backends.kinds import ObservingResources
+from esap_backends.registry import build_observing
 from esap_monitor.config import Settings
-from esap_monitor.factory import build_backends
+
+
+def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Observing]:
+    """What the monitor's factory builds when no backends are given."""
+    return build_observing(settings, ObservingResources(session, settings.local_work_root))
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,16 @@
 
 import aiohttp
 
+from esap_backends.base import Observing
 from esap_backends.diracx import DiracXBackend
+from esap_backends.kinds import ObservingResources
+from esap_backends.registry import build_observing
 from esap_monitor.config import Settings
-from esap_monitor.factory import build_backends
+
+
+def build_backends(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Observing]:
+    """What the monitor's factory builds when no backends are given."""
+    return build_observing(settings, ObservingResources(session, settings.local_work_root))
 
 
 async def test_diracx_is_polled_only_when_configured(tmp_path, monkeypatch) -> None:

@@ -13,13 +13,14 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from esap_backends.registry import HOLDS_ON_OUTAGE
 from esap_messages import Topology
 from esap_runtime.bus import Bus
 from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import NO_TELEMETRY, HealthCheck, add_http_metrics, ops_router, serve
 from esap_runtime.settings import ServiceSettings
 from esap_submitter.config import Settings
-from esap_submitter.factory import HOLD_ON_OUTAGE, build_backends
+from esap_submitter.factory import build_backends
 from esap_submitter.handlers.messages import submitter_handler
 from esap_submitter.metrics import SERVICE, SubmitterMetrics
 from esap_submitter.services.observations import OwnObservations
@@ -57,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
                 return bus.ready
 
             checks["bus"] = bus_connected
-            service = SubmissionService(backends, metrics, hold_on_outage=HOLD_ON_OUTAGE,
+            service = SubmissionService(backends, metrics, hold_on_outage=HOLDS_ON_OUTAGE,
                                         claim_start=observations.claim_start)
             await bus.consume(topology.submitter, submitter_handler(service, bus), batch_size=1,
                               workers=settings.workers)

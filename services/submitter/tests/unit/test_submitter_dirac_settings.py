@@ -8,9 +8,10 @@ from prometheus_client import CollectorRegistry
 
 from esap_backends import ManagedBackend
 from esap_backends.dirac import DiracBackend
+from esap_backends.registry import HOLDS_ON_OUTAGE
 from esap_runtime.internal_http import InternalHttpClient
 from esap_submitter.config import Settings
-from esap_submitter.factory import HOLD_ON_OUTAGE, build_backends
+from esap_submitter.factory import build_backends
 from esap_submitter.metrics import SubmitterMetrics
 
 DIRAC_VARS = ("DIRAC_SETUP", "DIRAC_CONFIG_SERVER", "DIRAC_CFG", "DIRAC_PROXY_PATH", "DIRAC_SITES")
@@ -53,7 +54,7 @@ async def test_the_common_prefix_configures_dirac_its_bridge_and_placement(
     async with aiohttp.ClientSession() as session:
         backends = built(settings, session)
     assert isinstance(backends["dirac"], DiracBackend)
-    assert "dirac" in HOLD_ON_OUTAGE
+    assert "dirac" in HOLDS_ON_OUTAGE
     await backends["dirac"].close()  # the bridge never started: nothing to stop
 
 

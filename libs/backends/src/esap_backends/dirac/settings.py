@@ -1,10 +1,11 @@
-"""The classic DIRAC settings shared by the submitter and the monitor, and the backend built from them.
+"""The classic DIRAC settings shared by the submitter and the monitor, the backend built from them, and its
+declaration as a backend kind (``dirac``: remote, held on outage).
 
 A mixin of fields for each service's Settings (``SUBMITTER_DIRAC_SETUP``, ``MONITOR_DIRAC_SETUP`` or
 ``ESAP_DIRAC_SETUP`` for both): a facility whose backend is ``dirac`` runs there. Credentials are files named
 here (the X509 proxy, a local dirac.cfg), never database rows. The backend exists only when ``dirac_setup`` is
-set, and needs DIRAC installed in ``dirac_venv`` (``make dirac-install``). Depends on pydantic and the DIRAC
-backend's parts.
+set, and needs DIRAC installed in ``dirac_venv`` (``make dirac-install``). Depends on pydantic, the backend
+kinds and the DIRAC backend's parts.
 """
 
 import os
@@ -16,6 +17,7 @@ from esap_backends.dirac.backend import DiracBackend
 from esap_backends.dirac.client import DiracBridgeClient
 from esap_backends.dirac.install import DEFAULT_VENV, venv_python
 from esap_backends.diracx.jdl import FacilityPlacement
+from esap_backends.kinds import BackendKind, ObservingResources, SubmittingResources
 
 BRIDGE = Path(__file__).with_name("bridge.py")
 RESULTS_DIR = ".dirac"
@@ -95,3 +97,19 @@ def build_dirac_backend(settings: DiracSettings, *, workflows_dir: Path | None, 
                         gateway_url=gateway_url, chunk_size=settings.dirac_chunk_size,
                         results_root=results_root / RESULTS_DIR if results_root is not None else None,
                         fetch_concurrency=settings.dirac_bridge_threads)
+
+
+def build_dirac_submitting(settings: DiracSettings, resources: SubmittingResources) -> DiracBackend | None:
+    """The submitter's: jobs carry the workflows' files and the gateway's callback URL; no results are fetched."""
+    return build_dirac_backend(settings, workflows_dir=resources.workflows_dir, gateway_url=resources.gateway_url)
+
+
+def build_dirac_observing(settings: DiracSettings, resources: ObservingResources) -> DiracBackend | None:
+    """The monitor's: output sandboxes are fetched under the work root."""
+    return build_dirac_backend(settings, workflows_dir=None, gateway_url=None, results_root=resources.work_root)
+
+
+KIND = BackendKind(
+    name=DiracBackend.name, settings=DiracSettings, submitting=build_dirac_submitting,
+    observing=build_dirac_observing, holds_on_outage=True, reports_itself=False,
+)

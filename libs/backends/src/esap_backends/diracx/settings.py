@@ -1,10 +1,11 @@
-"""The DiracX connection settings shared by the submitter and the monitor, and the backend built from them.
+"""The DiracX connection settings shared by the submitter and the monitor, the backend built from them, and its
+declaration as a backend kind (``diracx``: remote, held on outage).
 
 A mixin of fields for each service's Settings (so ``SUBMITTER_DIRACX_URL``, ``MONITOR_DIRACX_URL`` or
 ``ESAP_DIRACX_URL`` for both): the facility names its backend (``diracx``), the settings say where DiracX is and
 who esap-batch is there. Credentials live here (a SecretStr API key, or the path of a diracx-client credentials
-file), never in the database; exactly one of them with a URL. Depends on pydantic, aiohttp and the DiracX
-backend's parts.
+file), never in the database; exactly one of them with a URL. Depends on pydantic, aiohttp, the backend kinds
+and the DiracX backend's parts.
 """
 
 from pathlib import Path
@@ -17,6 +18,7 @@ from esap_backends.diracx.backend import DiracXBackend
 from esap_backends.diracx.client import DEFAULT_CLIENT_ID, DiracXClient, DiracXIdentity
 from esap_backends.diracx.jdl import FacilityPlacement
 from esap_backends.diracx.sandbox import SandboxResults
+from esap_backends.kinds import BackendKind, ObservingResources, SubmittingResources
 
 RESULTS_DIR = ".diracx"
 
@@ -87,3 +89,21 @@ def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSessio
     return DiracXBackend(client, settings.diracx_placement(), workflows_dir=workflows_dir,
                          gateway_url=gateway_url, chunk_size=settings.diracx_chunk_size, sandboxes=sandboxes,
                          full_poll_seconds=settings.diracx_full_poll_seconds if incremental else 0.0)
+
+
+def build_diracx_submitting(settings: DiracXSettings, resources: SubmittingResources) -> DiracXBackend | None:
+    """The submitter's: jobs carry the workflows' files and the gateway's callback URL; no results are fetched."""
+    return build_diracx_backend(settings, resources.session, workflows_dir=resources.workflows_dir,
+                                gateway_url=resources.gateway_url, results_root=None)
+
+
+def build_diracx_observing(settings: DiracXSettings, resources: ObservingResources) -> DiracXBackend | None:
+    """The monitor's: polls ask for what changed between full polls; output sandboxes go under the work root."""
+    return build_diracx_backend(settings, resources.session, workflows_dir=None, gateway_url=None,
+                                results_root=resources.work_root, incremental=True)
+
+
+KIND = BackendKind(
+    name=DiracXBackend.name, settings=DiracXSettings, submitting=build_diracx_submitting,
+    observing=build_diracx_observing, holds_on_outage=True, reports_itself=False,
+)

@@ -1,6 +1,7 @@
 """The built-in local executor (backend ``local``): jobs run as processes on this host.
 
-``LocalBackend`` is the backend; ``HttpCallbackClient`` lets the jobs it starts report back to the gateway.
+``LocalBackend`` is the backend (both sides, for the submitter), ``LocalObserver`` its observing side alone (for
+the monitor: no launcher, no callbacks); ``HttpCallbackClient`` lets the jobs it starts report back to the gateway.
 """
 
 from esap_backends.local.backend import LocalBackend
@@ -11,6 +12,7 @@ from esap_backends.local.callbacks import (
     CallbackSender,
     HttpCallbackClient,
 )
+from esap_backends.local.observer import LocalObserver
 
 __all__ = [
     "CallbackClient",
@@ -19,4 +21,5 @@ __all__ = [
     "CallbackSender",
     "HttpCallbackClient",
     "LocalBackend",
+    "LocalObserver",
 ]

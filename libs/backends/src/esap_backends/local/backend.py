@@ -1,7 +1,7 @@
 """LocalBackend: runs jobs as processes on this host, one directory per job under the work root.
 
-The submitter drives it (submit, kill, recover, close); the monitor builds one without a callback client and
-only calls ``bulk_status``, which reads the job directories and nothing else. What the executor sees itself (a
+The submitter drives it (submit, kill, recover, close); its status reads go through a ``LocalObserver``
+(``local.observer``), which is all the monitor builds of the local executor. What the executor sees itself (a
 process started, a process ended, with its results) also goes to ``on_status`` at once, so the submitter can
 report it without waiting for the monitor's next poll. Jobs are started by the launcher (``local.launcher``),
 so starting one never blocks the event loop; exits are watched with pidfds on the event loop (no thread per job,
@@ -21,10 +21,11 @@ from uuid import UUID
 import structlog
 
 from esap_backends.base import BackendError, BackendStatus, KillOutcome
-from esap_backends.local import launch, layout, processes, status
+from esap_backends.local import launch, processes, status
 from esap_backends.local.callbacks import CallbackClient, CallbackSender
 from esap_backends.local.launcher import Launcher, LauncherGone, launch_spec
 from esap_backends.local.layout import JobState, KillIntent
+from esap_backends.local.observer import LocalObserver
 from esap_backends.local.store import JobDirectoryStore
 from esap_messages import FINAL_STATUSES, DiracStatus, ResultFile, SubmitJob, utcnow
 from esap_messages.api import CallbackReport
@@ -61,6 +62,7 @@ class LocalBackend:
                  callback_delay_seconds: float = 0.0) -> None:
         self._on_status = on_status
         self._store = JobDirectoryStore(work_root.resolve(), workflows_dir.resolve() if workflows_dir else None)
+        self._observer = LocalObserver(self._store)
         self._max_parallel = max(1, max_parallel)
         self._grace = kill_grace_seconds
         self._callbacks = CallbackSender(callback_client, callback_delay_seconds)
@@ -105,8 +107,7 @@ class LocalBackend:
         return await self._kill(backend_job_id, intent)
 
     async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
-        wanted = [i for i in dict.fromkeys(backend_job_ids) if layout.is_job_id(i)]
-        return await asyncio.to_thread(self._store.read_statuses, wanted)
+        return await self._observer.bulk_status(backend_job_ids)
 
     async def recover(self) -> None:
         """Take up the work root after a restart: re-attach live payloads, settle dead ones, start the rest.
@@ -380,14 +381,10 @@ class LocalBackend:
             if entry.users == 0:
                 del self._locks[job_id]
 
-
-    # The monitor's other reads: the local backend's statuses carry their results already
+    # The observing side: the job directories, read as the monitor reads them
 
     async def changes_since(self, since: datetime, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
-        """Every job asked about: reading this host's job files is as cheap as telling which ones changed."""
-        return await self.bulk_status(backend_job_ids)
+        return await self._observer.changes_since(since, backend_job_ids)
 
     async def fetch_results(self, backend_job_id: str) -> tuple[ResultFile, ...]:
-        """The results of a finished job, read from its directory (nothing to fetch: the payload wrote them here)."""
-        found = (await self.bulk_status([backend_job_id])).get(backend_job_id)
-        return found.results if found is not None and found.is_final else ()
+        return await self._observer.fetch_results(backend_job_id)
