@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from esap_backends import BackendError, PermanentBackendError
 from esap_backends.dirac import DiracBridgeClient, DiracCallError, job_description
 from esap_backends.dirac.testing import BRIDGE, real_bridge_client, real_bridge_python
-from esap_backends.diracx import FacilityPlacement, JobInputs
+from esap_backends.grid import FacilityPlacement, JobInputs
 from esap_messages import SubmitJob, WorkflowRun
 from esap_messages.model import OutputFile
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import SecretStr
 
 from esap_backends.diracx import FacilityPlacement, JobInputs
-from esap_backends.diracx.jdl import arguments
+from esap_backends.grid.payload import arguments
 from esap_messages import SubmitJob, WorkflowRun
 
 TRICKY = {"Parameter1": 'say "hi"; {x} = [1]', "Parameter2": "a b\nc", "P3": "\\ ' $HOME `id` &&"}

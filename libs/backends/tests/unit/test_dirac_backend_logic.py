@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from esap_backends import BackendError, KillOutcome, PermanentBackendError
 from esap_backends.dirac import DiracBackend
 from esap_backends.dirac.testing import FakeBridge
-from esap_backends.diracx import FacilityPlacement
+from esap_backends.grid import FacilityPlacement
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun
 
 JOB_ID = UUID("01936b2e-7d3a-7c11-9a4e-5b2f8e1d0c3a")

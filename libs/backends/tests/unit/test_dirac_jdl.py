@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from esap_backends import PermanentBackendError
 from esap_backends.dirac import JobCall, job_description
 from esap_backends.dirac.jdl import EXECUTABLE, PAYLOAD_LOG
-from esap_backends.diracx import FacilityPlacement, JobInputs
-from esap_backends.diracx.jdl import arguments
+from esap_backends.grid import FacilityPlacement, JobInputs
+from esap_backends.grid.payload import arguments
 from esap_messages import SubmitJob, WorkflowRun
 from esap_messages.model import OutputFile
 

@@ -16,8 +16,8 @@ from esap_backends.dirac import DiracBackend
 from esap_backends.dirac.backend import INCOMING
 from esap_backends.dirac.bridge import status_row
 from esap_backends.dirac.testing import FakeBridge
-from esap_backends.diracx import FacilityPlacement
-from esap_backends.diracx.jdl import STDERR, STDOUT
+from esap_backends.grid import FacilityPlacement
+from esap_backends.grid.payload import STDERR, STDOUT
 from esap_backends.result_files import STDERR_FILE, STDOUT_FILE
 from esap_messages import DiracStatus
 

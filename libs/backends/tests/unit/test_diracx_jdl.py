@@ -15,7 +15,8 @@ from pydantic import SecretStr
 
 from esap_backends import PermanentBackendError
 from esap_backends.diracx import FacilityPlacement, JobInputs, to_backend_status, to_jdl
-from esap_backends.diracx.jdl import WRAPPER, arguments, cpu_time, encode_spec
+from esap_backends.grid.payload import WRAPPER, arguments, encode_spec
+from esap_backends.grid.placement import cpu_time
 from esap_messages import DiracStatus, SubmitJob, WorkflowRun
 from esap_messages.api import ParameterView
 from esap_messages.model import ContainerRuntime, OutputFile

@@ -7,7 +7,7 @@ import pytest
 from pydantic import SecretStr
 
 from esap_backends import PermanentBackendError
-from esap_backends.diracx.jdl import FacilityPlacement, container
+from esap_backends.grid.placement import FacilityPlacement, container
 from esap_messages import SubmitJob, WorkflowRun
 from esap_messages.model import ContainerEngine, ContainerRuntime
 

@@ -25,7 +25,8 @@ from esap_backends.base import BackendError, BackendStatus, KillOutcome, Permane
 from esap_backends.dirac.client import DiracBridgeClient
 from esap_backends.dirac.jdl import JobDescription, job_description
 from esap_backends.dirac_rows import to_backend_status
-from esap_backends.diracx.jdl import JOB_NAME_PREFIX, FacilityPlacement, JobInputs
+from esap_backends.grid.payload import JOB_NAME_PREFIX, JobInputs
+from esap_backends.grid.placement import FacilityPlacement
 from esap_backends.result_files import is_fetched, list_results, unpack
 from esap_backends.shipped import read_workflow_files
 from esap_messages import DiracStatus, ResultFile, SubmitJob

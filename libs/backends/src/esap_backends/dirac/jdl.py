@@ -5,22 +5,20 @@ and is run by ``dirac-jobexec`` with ``shlex.split(executable + " " + arguments)
 ``{ } = "`` in parametric arguments, so nothing of the user's travels as text here either: the command runs
 ``/bin/sh`` with the DiracX backend's own Arguments (a base64 wrapper and a base64 spec holding the command,
 parameters, files and callback), which that wrapper decodes on the worker node. Depends on esap_messages, the
-backend errors and the DiracX JDL module (its wrapper, spec and names).
+backend errors and the payload and placement shared with DiracX (``esap_backends.grid``), never on the DiracX
+backend.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from esap_backends.base import PermanentBackendError
-from esap_backends.diracx.jdl import STDERR, STDOUT, FacilityPlacement, JobInputs, arguments, cpu_time, job_name
+from esap_backends.grid.payload import STDERR, STDOUT, JobInputs, arguments, check_file_names, job_name
+from esap_backends.grid.placement import FacilityPlacement, cpu_time, plain_name
 from esap_messages import SubmitJob
 
 EXECUTABLE = "/bin/sh"
 PAYLOAD_LOG = "payload.log"  # what dirac-jobexec's Script step writes the payload's output to
-_PLAIN = re.compile(r"^[A-Za-z0-9_.+-]{1,128}$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,9 @@ class JobDescription:
 
 def job_description(job: SubmitJob, placement: FacilityPlacement, inputs: JobInputs) -> JobDescription:
     """The Job API calls describing one job. Raises PermanentBackendError for what DIRAC could never run."""
-    for name in inputs.files:
-        if not _FILE_NAME.match(name):
-            raise PermanentBackendError(f"workflow file {name!r} cannot travel to a DIRAC worker node")
+    check_file_names(inputs.files)
     name = job_name(job)
-    group = _plain(placement.job_group, "JobGroup")
+    group = plain_name(placement.job_group, "JobGroup")
     calls = [
         JobCall("setName", (name,)),
         JobCall("setJobGroup", (group,)),
@@ -68,15 +64,9 @@ def job_description(job: SubmitJob, placement: FacilityPlacement, inputs: JobInp
     if outputs:
         calls.append(JobCall("setOutputSandbox", (outputs,)))
     if placement.sites:
-        calls.append(JobCall("setDestination", ([_plain(s, "Site") for s in placement.sites],)))
+        calls.append(JobCall("setDestination", ([plain_name(s, "Site") for s in placement.sites],)))
     if placement.tags:
-        calls.append(JobCall("setTag", ([_plain(t, "Tags") for t in placement.tags],)))
+        calls.append(JobCall("setTag", ([plain_name(t, "Tags") for t in placement.tags],)))
     if placement.platform:
-        calls.append(JobCall("setPlatform", (_plain(placement.platform, "Platform"),)))
+        calls.append(JobCall("setPlatform", (plain_name(placement.platform, "Platform"),)))
     return JobDescription(name=name, job_group=group, calls=tuple(calls))
-
-
-def _plain(value: str, what: str) -> str:
-    if not _PLAIN.match(value):
-        raise PermanentBackendError(f"the facility's {what} {value!r} is not a plain DIRAC name")
-    return value

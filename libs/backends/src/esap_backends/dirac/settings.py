@@ -16,7 +16,16 @@ from pydantic import BaseModel, Field
 from esap_backends.dirac.backend import DiracBackend
 from esap_backends.dirac.client import DiracBridgeClient
 from esap_backends.dirac.install import DEFAULT_VENV, venv_python
-from esap_backends.diracx.jdl import FacilityPlacement
+from esap_backends.grid.placement import (
+    ContainerImage,
+    DefaultCpuTime,
+    FacilityPlacement,
+    JobGroup,
+    Platform,
+    RuntimeEngine,
+    Sites,
+    Tags,
+)
 from esap_backends.kinds import BackendKind, ObservingResources, SubmittingResources
 
 BRIDGE = Path(__file__).with_name("bridge.py")
@@ -33,17 +42,14 @@ class DiracSettings(BaseModel):
     dirac_venv: Path = Field(
         default_factory=lambda: DEFAULT_VENV.resolve(),
         description="Virtualenv holding DIRAC (python -m esap_backends.dirac.install makes it).")
-    dirac_sites: str = Field("", description="Comma-separated DIRAC Sites the facility's jobs may run at.")
-    dirac_tags: str = Field("", description="Comma-separated DIRAC Tags every job requires.")
-    dirac_platform: str = Field("", description="DIRAC Platform of the facility's jobs; empty for any.")
-    dirac_job_group: str = Field("esap", description="JobGroup of every job esap-batch submits to DIRAC.")
-    dirac_runtime_engine: str = Field(
-        "", description="Container engine of the facility's worker nodes: docker, apptainer or singularity (as for "
-        "the diracx backend's diracx_runtime_engine).")
-    dirac_container_image: str = Field(
-        "", description="Default image of workflows that name no container; empty runs them as plain processes.")
-    dirac_default_cpu_time: int = Field(
-        86400, ge=1, description="CPUTime (s) of a job whose execution duration is unlimited.")
+    # Where the facility's jobs may run: the fields classic DIRAC and DiracX share (esap_backends.grid.placement).
+    dirac_sites: Sites = ""
+    dirac_tags: Tags = ""
+    dirac_platform: Platform = ""
+    dirac_job_group: JobGroup = "esap"
+    dirac_runtime_engine: RuntimeEngine = ""
+    dirac_container_image: ContainerImage = ""
+    dirac_default_cpu_time: DefaultCpuTime = 86400
     dirac_timeout_seconds: float = Field(
         60.0, gt=0, description="Time allowed for one DIRAC call; past it the bridge process is killed.")
     dirac_start_timeout_seconds: float = Field(

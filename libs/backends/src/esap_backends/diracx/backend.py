@@ -22,11 +22,13 @@ import structlog
 
 from esap_backends.base import BackendError, BackendStatus, KillOutcome, PermanentBackendError
 from esap_backends.dirac_rows import to_backend_status
-from esap_backends.diracx import jdl
 from esap_backends.diracx.client import DiracXClient
 from esap_backends.diracx.history import HISTORY_CHUNK, read_histories
+from esap_backends.diracx.jdl import to_jdl
 from esap_backends.diracx.polling import StatusSearch
 from esap_backends.diracx.sandbox import SandboxResults
+from esap_backends.grid.payload import JOB_NAME_PREFIX, JobInputs, job_name
+from esap_backends.grid.placement import FacilityPlacement
 from esap_backends.shipped import read_workflow_files
 from esap_messages import BackendHistoryEntry, DiracStatus, ResultFile, SubmitJob, utcnow
 
@@ -40,7 +42,7 @@ MAX_SUBMIT_BATCH = 20  # DiracX 0.7.0 refuses more JDLs in one submission ("cann
 class DiracXBackend:
     name = "diracx"
 
-    def __init__(self, client: DiracXClient, placement: jdl.FacilityPlacement, *, workflows_dir: Path | None,
+    def __init__(self, client: DiracXClient, placement: FacilityPlacement, *, workflows_dir: Path | None,
                  gateway_url: str | None, chunk_size: int = 5000, batch_size: int = MAX_SUBMIT_BATCH,
                  coalesce_seconds: float = 0.005, sandboxes: SandboxResults | None = None,
                  full_poll_seconds: float = 0.0) -> None:
@@ -71,7 +73,7 @@ class DiracXBackend:
 
     async def submit(self, job: SubmitJob) -> str:
         description = await asyncio.to_thread(self.describe, job)
-        name = jdl.job_name(job)
+        name = job_name(job)
         under_way = self._under_way.get(name)
         if under_way is not None:  # the same job twice at once (a redelivery): share the one submission
             return await asyncio.shield(under_way)
@@ -88,7 +90,7 @@ class DiracXBackend:
     def describe(self, job: SubmitJob) -> str:
         """The job's JDL (reads the workflow's files: call it off the event loop)."""
         callback = f"{self._gateway_url}/uws/jobs/{job.job_id}/callback" if self._gateway_url else None
-        return jdl.to_jdl(job, self._placement, jdl.JobInputs(files=self._read_files(job), callback_url=callback))
+        return to_jdl(job, self._placement, JobInputs(files=self._read_files(job), callback_url=callback))
 
     def _read_files(self, job: SubmitJob) -> dict[str, bytes]:
         return read_workflow_files(self._workflows_dir, job.workflow.files)
@@ -192,7 +194,7 @@ class DiracXBackend:
     async def _find_by_job_name(self, our_job_id: str) -> str:
         """The DIRAC job made for our job id (a kill that came before the submission was reported)."""
         rows = await self._client.search(("JobID",), [
-            {"parameter": "JobName", "operator": "eq", "value": f"{jdl.JOB_NAME_PREFIX}{our_job_id}"}])
+            {"parameter": "JobName", "operator": "eq", "value": f"{JOB_NAME_PREFIX}{our_job_id}"}])
         if not rows:
             # The submission may still be under way: try again later rather than report a kill of nothing.
             raise BackendError(f"DIRAC has no job for {our_job_id} yet")

@@ -16,8 +16,17 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from esap_backends.diracx.backend import DiracXBackend
 from esap_backends.diracx.client import DEFAULT_CLIENT_ID, DiracXClient, DiracXIdentity
-from esap_backends.diracx.jdl import FacilityPlacement
 from esap_backends.diracx.sandbox import SandboxResults
+from esap_backends.grid.placement import (
+    ContainerImage,
+    DefaultCpuTime,
+    FacilityPlacement,
+    JobGroup,
+    Platform,
+    RuntimeEngine,
+    Sites,
+    Tags,
+)
 from esap_backends.kinds import BackendKind, ObservingResources, SubmittingResources
 
 RESULTS_DIR = ".diracx"
@@ -35,17 +44,14 @@ class DiracXSettings(BaseModel):
     diracx_vo: str = Field("esap", description="DIRAC VO esap-batch submits in.")
     diracx_group: str = Field("esap_user", description="DIRAC group esap-batch acts in (NormalUser).")
     diracx_username: str = Field("esap", description="DIRAC user (preferred username) esap-batch acts as.")
-    diracx_sites: str = Field("", description="Comma-separated DIRAC Sites the facility's jobs may run at.")
-    diracx_tags: str = Field("", description="Comma-separated DIRAC Tags every job requires (e.g. docker).")
-    diracx_platform: str = Field("", description="DIRAC Platform of the facility's jobs; empty for any.")
-    diracx_job_group: str = Field("esap", description="JobGroup of every job esap-batch submits.")
-    diracx_runtime_engine: str = Field(
-        "", description="The engine this facility runs containers with (docker, apptainer or singularity); with an "
-        "image, also the default for workflows that name none. Empty: the workflow's own engine.")
-    diracx_container_image: str = Field(
-        "", description="Default image for workflows that name no container; a workflow's own image wins.")
-    diracx_default_cpu_time: int = Field(
-        86400, ge=1, description="CPUTime (s) of a job whose execution duration is unlimited.")
+    # Where the facility's jobs may run: the fields classic DIRAC and DiracX share (esap_backends.grid.placement).
+    diracx_sites: Sites = ""
+    diracx_tags: Tags = ""
+    diracx_platform: Platform = ""
+    diracx_job_group: JobGroup = "esap"
+    diracx_runtime_engine: RuntimeEngine = ""
+    diracx_container_image: ContainerImage = ""
+    diracx_default_cpu_time: DefaultCpuTime = 86400
     diracx_timeout_seconds: float = Field(30.0, gt=0, description="Time allowed for one DiracX call.")
     diracx_chunk_size: int = Field(5000, ge=1, le=10000, description="Most job ids in one status search.")
     diracx_full_poll_seconds: float = Field(
