@@ -1,6 +1,6 @@
-"""The catalog's fakes and builders, in one module: a fixed clock, numbered tokens, a small catalogue, and a
+"""The catalog's fakes and builders, in one module: a fixed clock, numbered tokens, a small catalogue, a
 unit of work in memory (FakeUnitOfWork) that behaves as storage.unit_of_work's PostgreSQL one does, so that
-ingest's rules are tested without a database."""
+ingest's rules are tested without a database, and the job reads JobWaiter waits on (FakeJobs)."""
 
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +28,7 @@ from esap_messages import (
     WorkflowRun,
     new_id,
 )
+from esap_messages.api import JobView
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HELLO = WorkflowSpec("hello-world", WorkflowRun(slug="hello-world", command=("python3", "helloworld.py")),
@@ -220,3 +221,18 @@ def fake_units(database: FakeDatabase) -> Callable[[], FakeUnitOfWork]:
     """A factory of units of work on ``database``, as IngestService takes it."""
     catalogue = FakeCatalogue()
     return lambda: FakeUnitOfWork(database, catalogue)
+
+
+class FakeJobs:
+    """JobWaiter's read of a job, answered from a script; ``during_read`` runs inside a read, as a commit racing
+    the read would."""
+
+    def __init__(self, answers: list[JobView | None], during_read: Callable[[int], None] = lambda _n: None) -> None:
+        self.answers = answers
+        self.reads = 0
+        self.during_read = during_read
+
+    async def read(self, _job_id: UUID) -> JobView | None:
+        self.reads += 1
+        self.during_read(self.reads)
+        return self.answers[min(self.reads, len(self.answers)) - 1]
