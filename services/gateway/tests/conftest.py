@@ -1,4 +1,5 @@
-"""Fakes of the gateway's two ports (catalog client, publisher), the app wired to them, and UWS XML checks.
+"""Fakes of the gateway's two ports (catalog client, publisher) and of its clock, the app wired to them, and UWS
+XML checks.
 
 The fakes keep what they were asked in lists, so tests can assert on calls without patching anything.
 """
@@ -69,6 +70,16 @@ WORKFLOWS = {
     )
 }
 FACILITIES = {f.slug: f for f in (facility("local"), facility("cta-dirac", "dirac"))}
+
+
+class Clock:
+    """A monotonic clock that moves only when a test moves ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class FakeCatalog:

@@ -34,6 +34,7 @@ from esap_catalog.storage.messages import InboxStore, OutboxStore
 from esap_catalog.storage.migrator import check_schema
 from esap_catalog.storage.pool import close_pool, create_pool
 from esap_catalog.storage.search import CatalogueSearchStore
+from esap_catalog.storage.unit_of_work import PostgresUnitOfWork
 from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
 from esap_runtime.bus import Bus, BusMetrics, Handler
@@ -66,9 +67,10 @@ class Factory:
         self.catalogue = CatalogueService(catalogue, search)
         self.relay = OutboxRelay(OutboxStore(pool), bus.publish_encoded, metrics,
                                  batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
-        cache = CatalogueCache(catalogue, settings.catalogue_cache_seconds)
+        cache = CatalogueCache(settings.catalogue_cache_seconds)
         self.settlements = SettlementPublisher(bus.publish_many)
-        self.ingest = IngestService(pool, cache, metrics, self.relay.wake, on_settled=self.settlements)
+        self.ingest = IngestService(lambda: PostgresUnitOfWork(pool), cache, metrics, self.relay.wake,
+                                    on_settled=self.settlements)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)
         self.database_outage = Outage("database", self._database_answers, refused=metrics.requests_refused)

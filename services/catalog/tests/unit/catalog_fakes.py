@@ -1,21 +1,34 @@
-"""Fakes and builders shared by the state machine tests: a fixed clock, numbered tokens, a small catalogue."""
+"""The catalog's fakes and builders, in one module: a fixed clock, numbered tokens, a small catalogue, a
+unit of work in memory (FakeUnitOfWork) that behaves as storage.unit_of_work's PostgreSQL one does, so that
+ingest's rules are tested without a database, and the job reads JobWaiter waits on (FakeJobs)."""
 
-from dataclasses import replace
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
+from types import TracebackType
+from typing import Self
 from uuid import UUID
 
-from esap_catalog.domain.model import Decision, FacilitySpec, Job, WorkflowSpec
+from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
+from esap_catalog.domain.model import Decision, FacilitySpec, Job, PhaseChange, WorkflowSpec
 from esap_catalog.domain.state_machine import Env, apply
+from esap_catalog.services.seeding import parse_facility, parse_workflow
 from esap_messages import (
+    BackendHistoryEntry,
     CreateJob,
     DiracStatus,
     JobStatusObserved,
+    Message,
     Phase,
+    ResultFile,
     StatusSource,
     WorkflowRun,
     new_id,
 )
+from esap_messages.api import JobView
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HELLO = WorkflowSpec("hello-world", WorkflowRun(slug="hello-world", command=("python3", "helloworld.py")),
@@ -65,3 +78,161 @@ def assert_ignored(decision: Decision, reason: str) -> None:
     assert not decision.changed and not decision.history and not decision.outbox and decision.results is None
 
 
+
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+@dataclass
+class FakeDatabase:
+    """What the catalog's tables hold, as far as ingest writes them: the committed state of the fake units of work.
+
+    ``fail_with`` is raised when a unit of work begins (the database cannot be reached); ``break_on`` names a
+    repository method that raises it instead, inside the transaction."""
+
+    jobs: dict[UUID, Job] = field(default_factory=dict)
+    inbox: set[UUID] = field(default_factory=set)
+    history: list[PhaseChange] = field(default_factory=list)
+    backend_history: dict[tuple[UUID, datetime, tuple[str, ...]], BackendHistoryEntry] = field(default_factory=dict)
+    outbox: list[Message] = field(default_factory=list)
+    results: dict[UUID, tuple[ResultFile, ...]] = field(default_factory=dict)
+    tombstones: set[UUID] = field(default_factory=set)
+    notified: list[UUID] = field(default_factory=list)
+    fail_with: BaseException | None = None
+    break_on: str | None = None
+    commits: int = 0
+
+    def tables(self) -> dict[str, object]:
+        """Everything stored, for comparing the database before and after."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in
+                ("jobs", "inbox", "history", "backend_history", "outbox", "results", "tombstones", "notified")}
+
+
+class FakeJobRepository:
+    """JobStore's statements on the working copy of a FakeDatabase."""
+
+    def __init__(self, data: FakeDatabase) -> None:
+        self._data = data
+
+    def _check(self, method: str) -> None:
+        if self._data.break_on == method and self._data.fail_with is not None:
+            raise self._data.fail_with
+
+    async def record_messages(self, message_ids: Sequence[UUID]) -> set[UUID]:
+        self._check("record_messages")
+        fresh = set(message_ids) - self._data.inbox
+        self._data.inbox |= fresh
+        return fresh
+
+    async def lock(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        self._check("lock")
+        return {i: self._data.jobs[i] for i in job_ids if i in self._data.jobs}
+
+    async def insert(self, jobs: Sequence[Job]) -> set[UUID]:
+        self._check("insert")
+        inserted = {j.job_id for j in jobs if j.job_id not in self._data.jobs}
+        self._data.jobs.update({j.job_id: j for j in jobs if j.job_id in inserted})
+        return inserted
+
+    async def update(self, jobs: Sequence[Job]) -> None:
+        self._check("update")
+        self._data.jobs.update({j.job_id: j for j in jobs if j.job_id in self._data.jobs})
+
+    async def delete(self, job_ids: Iterable[UUID]) -> None:
+        self._check("delete")
+        for job_id in set(job_ids):
+            if self._data.jobs.pop(job_id, None) is not None:  # the foreign keys cascade
+                self._data.results.pop(job_id, None)
+                self._data.history = [e for e in self._data.history if e.job_id != job_id]
+                self._data.backend_history = {k: e for k, e in self._data.backend_history.items()
+                                              if k[0] != job_id}
+                self._data.tombstones.add(job_id)
+
+    async def record(self, history: Sequence[PhaseChange],
+                     backend_history: Mapping[UUID, Sequence[BackendHistoryEntry]],
+                     outbox: Sequence[Message], changed: Iterable[UUID]) -> None:
+        self._check("record")
+        self._data.history.extend(history)
+        for job_id, entries in backend_history.items():
+            for e in entries:
+                key = (job_id, e.at, (e.status, e.minor_status, e.application_status, e.source))
+                self._data.backend_history.setdefault(key, e)
+        self._data.outbox.extend(outbox)
+        self._data.notified.extend(changed)
+
+    async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
+        self._check("replace_results")
+        for job_id, files in results.items():
+            self._data.results[job_id] = tuple({f.name: f for f in files}.values())
+
+
+class FakeCatalogue:
+    """The repository's own hello-world and sleep workflows and local facility."""
+
+    def __init__(self) -> None:
+        names = ("hello-world.json", "sleep.json")
+        workflows = (parse_workflow(name, (REPO / "workflows" / name).read_text()) for name in names)
+        self._workflows = {w.slug: w for w in workflows}
+        local = parse_facility("local.json", (REPO / "facilities" / "local.json").read_text())
+        self._facilities = {local.slug: local}
+
+    async def workflows(self, slugs: Iterable[str]) -> list[WorkflowDefinition]:
+        return [self._workflows[s] for s in sorted(slugs) if s in self._workflows]
+
+    async def facilities(self, slugs: Iterable[str]) -> list[FacilityDefinition]:
+        return [self._facilities[s] for s in sorted(slugs) if s in self._facilities]
+
+
+class FakeUnitOfWork:
+    """A transaction on a copy of the FakeDatabase: committed, the copy becomes the database; else it is dropped."""
+
+    def __init__(self, database: FakeDatabase, catalogue: FakeCatalogue) -> None:
+        self._database = database
+        self._working: FakeDatabase | None = None
+        self.catalogue = catalogue
+
+    @property
+    def jobs(self) -> FakeJobRepository:
+        assert self._working is not None, "the unit of work is not open"
+        return FakeJobRepository(self._working)
+
+    async def __aenter__(self) -> Self:
+        if self._database.fail_with is not None and self._database.break_on is None:
+            raise self._database.fail_with
+        self._working = copy.deepcopy(self._database)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        assert self._working is not None, "the unit of work is not open, or already ended"
+        for name in FakeDatabase.__dataclass_fields__:
+            setattr(self._database, name, getattr(self._working, name))
+        self._database.commits += 1
+        self._working = None
+
+    async def rollback(self) -> None:
+        self._working = None
+
+
+def fake_units(database: FakeDatabase) -> Callable[[], FakeUnitOfWork]:
+    """A factory of units of work on ``database``, as IngestService takes it."""
+    catalogue = FakeCatalogue()
+    return lambda: FakeUnitOfWork(database, catalogue)
+
+
+class FakeJobs:
+    """JobWaiter's read of a job, answered from a script; ``during_read`` runs inside a read, as a commit racing
+    the read would."""
+
+    def __init__(self, answers: list[JobView | None], during_read: Callable[[int], None] = lambda _n: None) -> None:
+        self.answers = answers
+        self.reads = 0
+        self.during_read = during_read
+
+    async def read(self, _job_id: UUID) -> JobView | None:
+        self.reads += 1
+        self.during_read(self.reads)
+        return self.answers[min(self.reads, len(self.answers)) - 1]

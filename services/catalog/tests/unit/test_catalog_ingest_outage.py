@@ -1,9 +1,5 @@
 """An outage of the database holds messages (DependencyUnavailableError); a fault of the work does not."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
@@ -15,17 +11,7 @@ from esap_catalog.storage.errors import is_outage
 from esap_messages import CreateJob, new_id
 from esap_runtime.bus import DependencyUnavailableError
 
-
-class FailingPool:
-    """A pool whose every connection attempt fails with ``error``."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Any]:
-        raise self.error
-        yield
+from .catalog_fakes import FakeDatabase, fake_units
 
 
 @pytest.mark.parametrize(("error", "outage"), [
@@ -51,8 +37,7 @@ def test_outages_are_told_from_faults(error: BaseException, outage: bool) -> Non
      asyncpg.UntranslatableCharacterError),
 ])
 async def test_ingest_holds_messages_only_on_an_outage(error: BaseException, raised: type[Exception]) -> None:
-    pool: Any = FailingPool(error)
-    service = IngestService(pool, CatalogueCache(pool, 30), CatalogMetrics(CollectorRegistry()),
-                            on_commit=lambda: None)
+    units = fake_units(FakeDatabase(fail_with=error))  # every unit of work fails as it begins
+    service = IngestService(units, CatalogueCache(30), CatalogMetrics(CollectorRegistry()), on_commit=lambda: None)
     with pytest.raises(raised):
         await service.apply([CreateJob(job_id=new_id(), workflow="noop", facility="local")])

@@ -10,6 +10,8 @@ from esap_messages import Phase, new_id
 from esap_messages.api import DiracView, JobView
 from esap_runtime.waiters import WaiterRegistry
 
+from .catalog_fakes import FakeJobs
+
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -18,20 +20,6 @@ def view(job_id: UUID, phase: Phase) -> JobView:
                    backend="local", parameters={}, creation_time=NOW, start_time=None, end_time=None,
                    execution_duration=0, destruction=None, backend_job_id=None, dirac=DiracView(), error=None,
                    results=[], history=[])
-
-
-class FakeJobs:
-    """Answers reads from a script; ``during_read`` runs inside a read, as a commit racing the read would."""
-
-    def __init__(self, answers: list[JobView | None], during_read: Callable[[int], None] = lambda _n: None) -> None:
-        self.answers = answers
-        self.reads = 0
-        self.during_read = during_read
-
-    async def read(self, _job_id: UUID) -> JobView | None:
-        self.reads += 1
-        self.during_read(self.reads)
-        return self.answers[min(self.reads, len(self.answers)) - 1]
 
 
 class Clock:

@@ -11,6 +11,8 @@ from esap_gateway.config import Settings
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_runtime.ops import server_config
 
+from ..conftest import Clock
+
 
 async def test_health_reports_bus_and_catalog(client, catalog, publisher) -> None:
     healthy = await client.get("/healthz")
@@ -41,14 +43,6 @@ async def test_unknown_routes_and_methods_answer_in_plain_text(client) -> None:
 
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/plain")
     assert wrong_method.status_code == 405 and wrong_method.headers["content-type"].startswith("text/plain")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_the_cache_keeps_entries_for_its_ttl_including_unknown_ones(catalog) -> None:

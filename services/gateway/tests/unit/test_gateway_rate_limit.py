@@ -12,15 +12,9 @@ from esap_gateway.domain.errors import RateLimitedError
 from esap_gateway.main import create_app
 from esap_gateway.services.ratelimit import RateLimiter
 
+from ..conftest import Clock
+
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_bucket_allows_its_burst_then_one_request_per_interval() -> None:

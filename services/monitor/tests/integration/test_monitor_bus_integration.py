@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from esap_backends import BackendStatus
+from esap_backends.testing import FakeBackend
 from esap_messages import (
     DiracStatus,
     JobPhaseChanged,
@@ -31,7 +32,7 @@ from esap_messages import (
 from esap_messages.api import ActiveJob, ActiveJobList, FacilityList
 from esap_monitor.config import Settings
 from esap_monitor.main import create_app
-from esap_monitor.testing import FakeBackend, active_job, facility
+from esap_monitor.testing import active_job, facility
 from esap_runtime.bus import Bus, BusMetrics, declare_topology
 
 

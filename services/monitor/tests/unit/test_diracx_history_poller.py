@@ -9,12 +9,12 @@ from prometheus_client import CollectorRegistry
 
 from esap_backends import BackendError, BackendStatus
 from esap_backends.measured import MeasuredBackend
+from esap_backends.testing import FakeBackend, FakeHistoryBackend
 from esap_messages import BackendHistoryEntry, DiracStatus, JobStatusObserved, JobSubmitted, Message, new_id
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.history import history_source
 from esap_monitor.services.poller import StatusPoller
 from esap_monitor.services.tracker import Tracker
-from esap_monitor.testing import FakeBackend, FakeHistoryBackend
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from esap_backends import BackendError, BackendStatus
+from esap_backends.testing import FakeBackend
 from esap_messages import (
     DiracStatus,
     JobReported,
@@ -24,7 +25,7 @@ from esap_monitor.handlers.messages import monitor_queue_handler
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.poller import StatusPoller
 from esap_monitor.services.tracker import Tracker
-from esap_monitor.testing import FakeBackend, active_job
+from esap_monitor.testing import active_job
 from esap_runtime.bus import Delivery
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry
 
 from esap_backends import BackendError, BackendStatus, PermanentBackendError
 from esap_backends.measured import MeasuredBackend
+from esap_backends.testing import FakeBackend
 from esap_messages import DiracStatus, JobStatusObserved, JobSubmitted, Message, ResultFile, new_id
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.poller import StatusPoller
 from esap_monitor.services.tracker import Tracker
-from esap_monitor.testing import FakeBackend
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 OUTPUT = ResultFile(name="helloworld.json", size=8, mime_type="application/json",

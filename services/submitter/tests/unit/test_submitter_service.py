@@ -1,12 +1,11 @@
 """SubmissionService over fake backends: events for every outcome, retries, the last attempt. No I/O."""
 
-from collections.abc import Iterable, Mapping
-
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from esap_backends import BackendError, BackendStatus, KillOutcome, PermanentBackendError
+from esap_backends import BackendError, KillOutcome, PermanentBackendError
+from esap_backends.testing import FakeBackend
 from esap_messages import (
     DiracStatus,
     ErrorType,
@@ -24,33 +23,6 @@ from esap_messages.topology import MAX_ATTEMPTS
 from esap_runtime.bus import DependencyUnavailableError, RetryLaterError
 from esap_submitter.metrics import SubmitterMetrics
 from esap_submitter.services.submission import SubmissionService
-
-
-class FakeBackend:
-    name = "local"
-
-    def __init__(self) -> None:
-        self.submit_error: Exception | None = None
-        self.kill_outcome = KillOutcome.KILLED
-        self.kill_error: Exception | None = None
-        self.statuses: dict[str, BackendStatus] = {}
-        self.submitted: list[SubmitJob] = []
-        self.killed: list[tuple[str, str]] = []
-
-    async def submit(self, job: SubmitJob) -> str:
-        if self.submit_error:
-            raise self.submit_error
-        self.submitted.append(job)
-        return f"b-{job.job_id}"
-
-    async def kill(self, backend_job_id: str, reason: str) -> KillOutcome:
-        if self.kill_error:
-            raise self.kill_error
-        self.killed.append((backend_job_id, reason))
-        return self.kill_outcome
-
-    async def bulk_status(self, backend_job_ids: Iterable[str]) -> Mapping[str, BackendStatus]:
-        return {i: self.statuses[i] for i in backend_job_ids if i in self.statuses}
 
 
 @pytest.fixture
@@ -82,7 +54,7 @@ async def test_a_submitted_job_is_reported_with_its_backend_id(service, backend,
     command = _submit()
     [event] = await service.submit(command, attempt=1)
     assert isinstance(event, JobSubmitted)
-    assert (event.job_id, event.backend_job_id, event.status) == (command.job_id, f"b-{command.job_id}",
+    assert (event.job_id, event.backend_job_id, event.status) == (command.job_id, str(command.job_id),
                                                                   DiracStatus.RECEIVED)
     assert _count(metrics, "submitter_submissions_total", backend="local", outcome="submitted") == 1
 
@@ -112,7 +84,6 @@ async def test_an_unknown_backend_fails_the_job(service, metrics) -> None:
 
 async def test_a_kill_is_confirmed_by_reading_the_status_back(service, backend) -> None:
     job_id = new_id()
-    backend.statuses["b-1"] = BackendStatus(status=DiracStatus.KILLED, minor_status="aborted by its owner")
     [event] = await service.kill(KillJob(job_id=job_id, facility="local", backend="local",
                                          backend_job_id="b-1"), attempt=1)
     assert isinstance(event, JobStatusObserved)

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from esap_catalog.domain.model import FacilitySpec, WorkflowSpec
-from esap_catalog.storage.catalogue import CatalogueStore, Executor
+from esap_catalog.services.unit_of_work import CatalogueReader
+from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.search import CatalogueSearchStore, FacilityQuery, WorkflowQuery
 from esap_messages.api import (
     FacilityList,
@@ -24,9 +25,7 @@ from esap_messages.api import (
 
 
 class CatalogueCache:
-    def __init__(self, store: CatalogueStore, max_age: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
+    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._max_age = max_age
         self._clock = clock
         self._workflows: dict[str, tuple[float, WorkflowSpec]] = {}
@@ -36,18 +35,19 @@ class CatalogueCache:
         now = self._clock()
         return {s for s in slugs if s not in cache or now - cache[s][0] > self._max_age}
 
-    async def resolve(self, executor: Executor, workflows: Iterable[str], facilities: Iterable[str],
+    async def resolve(self, reader: CatalogueReader, workflows: Iterable[str], facilities: Iterable[str],
                       ) -> tuple[dict[str, WorkflowSpec], dict[str, FacilitySpec]]:
-        """The specs of the named workflows and facilities that exist; at most one query for each kind."""
+        """The specs of the named workflows and facilities that exist, missing ones read from ``reader`` (the unit
+        of work's, inside its transaction); at most one query for each kind."""
         workflows, facilities = set(workflows), set(facilities)
         now = self._clock()
         missing = self._missing(self._workflows, workflows)
         if missing:
-            for w in await self._store.workflows(missing, executor=executor):
+            for w in await reader.workflows(missing):
                 self._workflows[w.slug] = (now, w.to_spec())
         missing = self._missing(self._facilities, facilities)
         if missing:
-            for f in await self._store.facilities(missing, executor=executor):
+            for f in await reader.facilities(missing):
                 self._facilities[f.slug] = (now, f.to_spec())
         return ({s: self._workflows[s][1] for s in workflows if s in self._workflows},
                 {s: self._facilities[s][1] for s in facilities if s in self._facilities})

@@ -7,7 +7,8 @@ settlement (applied, or refused and why) is handed to ``on_settled`` for the gat
 this returns.
 An outage raises DependencyUnavailableError so the bus holds the messages; any other error fails the batch,
 which the bus then splits so that one poison message cannot hold back the others.
-Depends on the domain, storage and the bus' error types.
+The transaction is a unit of work (services.unit_of_work), PostgreSQL's in production, a fake in memory in the
+tests. Depends on the domain, the unit-of-work port, storage's outage classification and the bus' error types.
 """
 
 import secrets
@@ -16,7 +17,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 import structlog
 
 from esap_catalog.domain.batch import CLIENT_COMMANDS, BatchOutcome, decide, job_id_of, settlement
@@ -24,8 +24,8 @@ from esap_catalog.domain.model import Job
 from esap_catalog.domain.state_machine import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
+from esap_catalog.services.unit_of_work import CatalogueReader, UnitOfWorkFactory
 from esap_catalog.storage.errors import is_outage
-from esap_catalog.storage.jobs import JobStore
 from esap_messages import CommandSettled, CreateJob, Message, RunJob, utcnow
 from esap_runtime.bus import DependencyUnavailableError
 
@@ -37,11 +37,11 @@ def new_token() -> str:
 
 
 class IngestService:
-    def __init__(self, pool: asyncpg.Pool, cache: CatalogueCache, metrics: CatalogMetrics,
+    def __init__(self, units: UnitOfWorkFactory, cache: CatalogueCache, metrics: CatalogMetrics,
                  on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
                  clock: Callable[[], datetime] = utcnow,
                  on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None) -> None:
-        self._pool = pool
+        self._units = units
         self._cache = cache
         self._metrics = metrics
         self._on_commit = on_commit
@@ -70,16 +70,17 @@ class IngestService:
             self._on_settled(settled)
 
     async def _transact(self, messages: list[Message]) -> BatchOutcome | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            store = JobStore(conn)
+        async with self._units() as uow:
+            store = uow.jobs
             fresh = await store.record_messages([m.message_id for m in messages])
             todo = [m for m in messages if m.message_id in fresh]
             if len(todo) < len(messages):
                 self._metrics.events_ignored.labels("duplicate_message").inc(len(messages) - len(todo))
             if not todo:
+                await uow.commit()  # every message was applied before: nothing to write
                 return None
             jobs = await store.lock({i for i in map(job_id_of, todo) if i is not None})
-            env = await self._env(conn, todo, jobs)
+            env = await self._env(uow.catalogue, todo, jobs)
             outcome = decide(todo, jobs, env)
             inserted = await store.insert(list(outcome.created.values()))
             if len(inserted) < len(outcome.created):
@@ -89,13 +90,14 @@ class IngestService:
             await store.record(outcome.history, outcome.backend_history, outcome.outbox, outcome.changed_ids)
             await store.replace_results(outcome.results)
             await store.delete(outcome.deleted)
+            await uow.commit()
         return outcome
 
-    async def _env(self, conn: asyncpg.Connection, messages: list[Message], jobs: dict[UUID, Job]) -> Env:
+    async def _env(self, catalogue: CatalogueReader, messages: list[Message], jobs: dict[UUID, Job]) -> Env:
         workflows = {m.workflow for m in messages if isinstance(m, CreateJob)}
         workflows |= {jobs[m.job_id].workflow for m in messages if isinstance(m, RunJob) and m.job_id in jobs}
         facilities = {m.facility for m in messages if isinstance(m, CreateJob)}
-        known_workflows, known_facilities = await self._cache.resolve(conn, workflows, facilities)
+        known_workflows, known_facilities = await self._cache.resolve(catalogue, workflows, facilities)
         return Env(now=self._clock(), new_token=self._token_source, workflows=known_workflows,
                    facilities=known_facilities)
 
