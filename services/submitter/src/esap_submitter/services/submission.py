@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from uuid import UUID
 
 import structlog
+from prometheus_client import Counter
 
 from esap_backends import (
     Backend,
@@ -67,14 +68,8 @@ class SubmissionService:
             log.warning("Backend refused the job.", backend=backend.name, error=str(exc))
             return [self._failed(command, ErrorType.FATAL, str(exc))]
         except BackendError as exc:
-            if attempt < self._max_attempts:
-                self._metrics.submissions.labels(backend.name, "retried").inc()
-                raise RetryLaterError(str(exc)) from exc
-            self._hold_if_remote(backend, exc)
-            self._metrics.submissions.labels(backend.name, "failed").inc()
-            log.error("Backend unavailable on the last attempt.", backend=backend.name, error=str(exc))
-            return [self._failed(command, ErrorType.TRANSIENT,
-                                 f"the backend stayed unavailable after {attempt} attempts: {exc}")]
+            self._retry_or_hold(backend, exc, attempt, self._metrics.submissions)
+            return [self._failed(command, ErrorType.TRANSIENT, _gave_up(attempt, exc))]
         self._metrics.submissions.labels(backend.name, "submitted").inc()
         log.info("Job submitted.", backend=backend.name, backend_job_id=backend_job_id)
         started = self._claim_start(command.job_id) if self._claim_start is not None else None
@@ -98,13 +93,8 @@ class SubmissionService:
             self._metrics.kills.labels(backend.name, "failed").inc()
             return [JobKillFailed(job_id=command.job_id, message=str(exc)[:4000])]
         except BackendError as exc:
-            if attempt < self._max_attempts:
-                self._metrics.kills.labels(backend.name, "retried").inc()
-                raise RetryLaterError(str(exc)) from exc
-            self._hold_if_remote(backend, exc)
-            self._metrics.kills.labels(backend.name, "failed").inc()
-            return [JobKillFailed(job_id=command.job_id,
-                                  message=f"the backend stayed unavailable after {attempt} attempts: {exc}"[:4000])]
+            self._retry_or_hold(backend, exc, attempt, self._metrics.kills)
+            return [JobKillFailed(job_id=command.job_id, message=_gave_up(attempt, exc)[:4000])]
         self._metrics.kills.labels(backend.name, outcome.value).inc()
         log.info("Kill handled.", backend=backend.name, backend_job_id=backend_job_id, outcome=outcome.value)
         if outcome is KillOutcome.REFUSED:
@@ -115,13 +105,25 @@ class SubmissionService:
         status = observed or BackendStatus(status=DiracStatus.KILLED, minor_status=command.reason)
         return [to_status_observed(command.job_id, status, StatusSource.SUBMITTER)]
 
-    def _hold_if_remote(self, backend: Backend, exc: BackendError) -> None:
+    def _retry_or_hold(self, backend: Backend, exc: BackendError, attempt: int, outcomes: Counter) -> None:
+        """The ladder for a backend that failed a call: another attempt later while attempts remain; on the last,
+        hold the message for a backend that holds on outage; else count the failure and return, for the caller to
+        answer with its failure event."""
+        if attempt < self._max_attempts:
+            outcomes.labels(backend.name, "retried").inc()
+            raise RetryLaterError(str(exc)) from exc
         if backend.name in self._hold_on_outage:
             log.warning("Backend still unavailable; holding the message until it answers.", backend=backend.name,
                         error=str(exc))
             raise DependencyUnavailableError(str(exc)) from exc
+        outcomes.labels(backend.name, "failed").inc()
+        log.error("Backend unavailable on the last attempt.", backend=backend.name, error=str(exc))
 
     @staticmethod
     def _failed(command: SubmitJob, error_type: ErrorType, message: str) -> JobSubmissionFailed:
         return JobSubmissionFailed(job_id=command.job_id, facility=command.facility, error_type=error_type,
                                    message=message[:4000])
+
+
+def _gave_up(attempt: int, exc: BackendError) -> str:
+    return f"the backend stayed unavailable after {attempt} attempts: {exc}"
