@@ -45,6 +45,7 @@ from esap_runtime.internal_http import InternalHttpClient
 log = structlog.get_logger("esap.gateway.catalog")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT")
 
 
 class CatalogUnavailableError(Exception):
@@ -208,29 +209,30 @@ class HttpCatalogClient:
         return [verdict for answer in answers for verdict in answer]
 
     async def _verify_batch(self, requests: list[CallbackVerification]) -> list[CallbackVerdict]:
-        route = "/internal/callbacks/verify-batch"
         batch = CallbackVerificationBatch(items=list(requests))
         # Sent again on a broken connection only while it only reads: a final report consumes its job's token.
         read_only = not any(request.final for request in requests)
-        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json(),
-                                           idempotent=read_only)
-        if status != 200:
-            raise self._unexpected(route, status, body)
-        verdicts = _parse(CallbackVerdicts, body).verdicts
-        if len(verdicts) != len(requests):
-            raise CatalogUnavailableError(f"{route}: {len(verdicts)} verdicts for {len(requests)} verifications")
-        return verdicts
+        answer = await self._post_batch("/internal/callbacks/verify-batch", batch, CallbackVerdicts, read_only)
+        return self._one_each(answer.verdicts, requests, "/internal/callbacks/verify-batch")
 
     async def _read_batch(self, reads: list[JobRead]) -> list[JobReadOutcome]:
-        route = "/internal/jobs/read-batch"
-        batch = JobReadBatch(items=reads)
-        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json(), idempotent=True)
+        answer = await self._post_batch("/internal/jobs/read-batch", JobReadBatch(items=reads), JobReadOutcomes,
+                                        True)
+        return self._one_each(answer.outcomes, reads, "/internal/jobs/read-batch")
+
+    async def _post_batch(self, route: str, batch: BaseModel, answer: type[ModelT], idempotent: bool) -> ModelT:
+        status, body = await self._request("POST", route, route, json_body=batch.model_dump_json(),
+                                           idempotent=idempotent)
         if status != 200:
             raise self._unexpected(route, status, body)
-        outcomes = _parse(JobReadOutcomes, body).outcomes
-        if len(outcomes) != len(reads):
-            raise CatalogUnavailableError(f"{route}: {len(outcomes)} outcomes for {len(reads)} reads")
-        return outcomes
+        return _parse(answer, body)
+
+    @staticmethod
+    def _one_each(answers: list[AnswerT], asked: Sequence[object], route: str) -> list[AnswerT]:
+        """A batch's answers, checked to be one per request (in order, as the catalog promises)."""
+        if len(answers) != len(asked):
+            raise CatalogUnavailableError(f"{route}: {len(answers)} answers for {len(asked)} requests")
+        return answers
 
     async def healthy(self) -> bool:
         try:
