@@ -87,7 +87,8 @@ async def test_a_consumer_comes_back_after_the_broker_restarts(
     await eventually(lambda: bus.ready)
     await consumed_after(bus, received)
     assert gauge(registry, "test_bus_consumers", {"queue": queue}) == 1.0
-    assert gauge(registry, "test_bus_reconnections_total") >= 1.0
+    # Counted once every channel is restored: a consumer's channel may deliver before the last one is back.
+    await eventually(lambda: gauge(registry, "test_bus_reconnections_total") >= 1.0)
 
 
 async def test_a_consumer_comes_back_after_the_broker_crashes(
