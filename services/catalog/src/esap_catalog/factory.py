@@ -1,8 +1,8 @@
 """The catalog's composition root for one process: builds the pool, the LISTEN connection, the bus, the
 background tasks and the services, in order, and tears them down in reverse.
 
-Nothing here runs at import time; ``open_factory`` is entered by the app's lifespan, which hands it the queue's
-consumer (handlers sit above the factory: they ask it for services).
+Nothing here runs at import time; ``open_factory`` is entered by the app's lifespan (main.py), which hands it the
+queue's consumer (handlers sit above the factory: they ask it for services).
 Depends on config, metrics, services, storage and the runtime bus; never on handlers.
 """
 
@@ -93,9 +93,9 @@ class Factory:
 
 @contextlib.asynccontextmanager
 async def open_factory(settings: Settings, registry: CollectorRegistry,
-                       consumer: Callable[[IngestService], Handler]) -> AsyncIterator[Factory]:
+                       consumer: Callable[[Factory], Handler]) -> AsyncIterator[Factory]:
     """Everything the app needs, running; refuses to start on a schema that is not this version's. The catalog
-    queue is consumed last, by ``consumer(factory.ingest)``, once the background tasks run."""
+    queue is consumed last, by ``consumer(factory)``, once the background tasks run."""
     url = settings.database_url.get_secret_value()
     metrics = CatalogMetrics(registry)
     async with contextlib.AsyncExitStack() as stack:
@@ -120,7 +120,7 @@ async def open_factory(settings: Settings, registry: CollectorRegistry,
         _background(stack, maintain_tables_forever(pool), "catalog:table-maintenance")
         _background(stack, count_phases_forever(pool, metrics.jobs_by_phase, settings.phase_count_seconds),
                     "catalog:phase-counts")
-        await bus.consume(bus.topology.catalog, consumer(factory.ingest), batch_size=settings.batch_size,
+        await bus.consume(bus.topology.catalog, consumer(factory), batch_size=settings.batch_size,
                           linger=settings.batch_linger_ms / 1000.0)
         log.info("Catalog ready.", queue=bus.topology.catalog.name)
         yield factory

@@ -1,8 +1,13 @@
-"""Entry points: ``create_app(settings)`` for the HTTP service, and the ``esap-catalog`` command
-(``serve``, the default; ``migrate``; ``seed``).
+"""The catalog's composition root: ``create_app(settings)``, and the ``esap-catalog`` command (``serve``, the
+default; ``migrate``; ``seed``).
 
-Nothing connects at import time: the app's lifespan opens the factory, the commands open what they need.
-Depends on everything in the catalog; nothing depends on it.
+The one shape of every service (docs/ARCHITECTURE.md, "Composition"): ``create_app`` hands
+``esap_runtime.composition.service_app`` a lifespan that enters ``factory.open_factory`` (the pool, the LISTEN
+connection, the bus, the background tasks, then the ``Factory`` on them), registers the catalog queue's consumer
+(``handlers.messages.batch_handler``, handed to the factory here: the factory never imports a handler) and installs
+the one error mapping, ``handlers.errors``. Routes reach the factory through ``handlers.dependencies``.
+Nothing connects at import time; the commands open what they need. Depends on everything in the catalog; nothing
+depends on it.
 """
 
 import argparse
@@ -25,8 +30,9 @@ from esap_catalog.services.seeding import DefinitionError, seed
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.migrator import MigrationError, SchemaNotReadyError, migrate
 from esap_catalog.storage.pool import create_pool
+from esap_runtime.composition import service_app
 from esap_runtime.logging import configure_logging
-from esap_runtime.ops import NO_TELEMETRY, HealthCheck, add_http_metrics, ops_router, serve
+from esap_runtime.ops import serve
 from esap_runtime.settings import ServiceSettings
 
 SERVICE = "catalog"
@@ -39,26 +45,18 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     registry = CollectorRegistry(auto_describe=True)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def running(app: FastAPI) -> AsyncIterator[Factory]:
         try:
-            async with open_factory(settings, registry, batch_handler) as factory:
-                app.state.factory = factory
+            async with open_factory(settings, registry, lambda factory: batch_handler(factory.ingest)) as factory:
                 app.state.started = True
-                yield
+                yield factory
         except SchemaNotReadyError as exc:
             log.error("The database schema is not this version's; refusing to start.", error=str(exc))
             raise
 
-    def checks() -> dict[str, HealthCheck]:
-        factory: Factory | None = getattr(app.state, "factory", None)
-        return dict(factory.health_checks()) if factory else {}
-
-    app = FastAPI(title="esap-batch catalog", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  telemetry=NO_TELEMETRY)
-    app.include_router(ops_router(registry, checks))
+    app = service_app(SERVICE, "esap-batch catalog", registry, running, install_errors=install_error_handlers,
+                      docs_url=None, redoc_url=None)
     app.include_router(router)
-    install_error_handlers(app)
-    add_http_metrics(app, SERVICE, registry)
     return app
 
 

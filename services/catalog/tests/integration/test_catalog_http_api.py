@@ -64,6 +64,12 @@ async def test_callback_verification(catalog: Catalog, bus: Bus, queues: dict[st
     assert await verify(catalog, job.job_id, "x" * len(token)) == 403
     assert await verify(catalog, job.job_id, other_token) == 403
     assert await verify(catalog, new_id(), token) == 404
+    unknown = await catalog.http.post("/internal/callbacks/verify", json={"job_id": str(new_id()), "token": token})
+    assert unknown.content == b'{"detail":"no such job"}'
+    refused = await catalog.http.post("/internal/callbacks/verify", json={"job_id": str(job.job_id),
+                                                                              "token": "x" * len(token)})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/json" and set(refused.json()) == {"detail"}
     assert await verify(catalog, job.job_id, token, final=True) == 200
     assert await verify(catalog, job.job_id, token, final=True) == 403  # consumed
     assert await verify(catalog, job.job_id, token) == 403

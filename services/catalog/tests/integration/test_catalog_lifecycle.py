@@ -80,9 +80,10 @@ async def test_listings_are_scoped_filtered_and_paged(catalog: Catalog, bus: Bus
         if cursor is None:
             break
     assert pages == [str(m.job_id) for m in reversed(alice)]
-    assert (await catalog.http.get("/internal/jobs", params={"cursor": "nonsense"})).status_code == 400
+    nonsense = await catalog.http.get("/internal/jobs", params={"cursor": "nonsense"})
+    assert (nonsense.status_code, nonsense.content) == (400, b'{"detail":"not a cursor of this service: \'nonsense\'"}')
     foreign = await catalog.http.get(f"/internal/jobs/{alice[0].job_id}", params={"owner": "bob", "wait": 5})
-    assert foreign.status_code == 403
+    assert (foreign.status_code, foreign.json()) == (403, {"detail": f"job {alice[0].job_id} is not the caller's"})
 
 
 async def test_the_sweeper_archives_jobs_past_their_destruction(catalog: Catalog, bus: Bus,

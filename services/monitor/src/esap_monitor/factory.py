@@ -1,14 +1,16 @@
-"""Builds the running monitor from its settings: backends, bus, catalog client, tracker, poller, sync.
+"""The monitor's composition root for one process: builds the bus, the catalog client, the backends, the tracker,
+the poller and the sync, registers the monitor queue's consumer and starts the loops; tears them down in reverse.
 
 The one place where the parts meet. The backends are the observing sides the backend registry builds from the
 settings (``esap_backends.registry.build_observing``), and which of them report by themselves is the registry's
-too. ``running_monitor`` is entered by the app's lifespan; tests pass their own
-backends instead of the configured ones. Holds no rule of its own.
+too. ``open_factory`` is entered by the app's lifespan (main.py), which hands it the queue's consumer; tests pass
+their own backends instead of the configured ones. Holds no rule of its own.
+Depends on config, metrics, services, adapters, the backends library and the runtime; never on handlers.
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -21,12 +23,11 @@ from esap_backends.registry import REPORTS_ITSELF, build_observing
 from esap_messages import Topology
 from esap_monitor.adapters.catalog import CatalogClient
 from esap_monitor.config import Settings
-from esap_monitor.handlers.messages import monitor_queue_handler
 from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.poller import StatusPoller
 from esap_monitor.services.sync import CatalogSync
 from esap_monitor.services.tracker import Tracker
-from esap_runtime.bus import Bus
+from esap_runtime.bus import Bus, Handler
 from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import HealthCheck
 from esap_runtime.stopping import cancel_and_wait
@@ -38,16 +39,16 @@ CATALOG_MAX_CONNECTIONS = 4
 
 
 @dataclass
-class Monitor:
-    """The running parts, for the health checks."""
+class Factory:
+    """The running parts: for the queue's consumer, and for the health checks."""
 
     bus: Bus
     tracker: Tracker
     poller: StatusPoller
     sync: CatalogSync
-    loops: asyncio.Task[None]
+    loops: asyncio.Task[None] | None = None
 
-    def checks(self) -> dict[str, HealthCheck]:
+    def health_checks(self) -> dict[str, HealthCheck]:
         async def bus() -> bool:
             return self.bus.ready
 
@@ -55,7 +56,7 @@ class Monitor:
             return self.sync.synced
 
         async def polling() -> bool:
-            return not self.loops.done()
+            return self.loops is not None and not self.loops.done()
 
         return {"bus": bus, "catalog_synced": catalog_synced, "polling": polling}
 
@@ -73,9 +74,9 @@ def _report_end(task: asyncio.Task[None]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_monitor(settings: Settings, metrics: MonitorMetrics,
-                          backends: Mapping[str, Observing] | None = None) -> AsyncIterator[Monitor]:
-    """Connect, start consuming and polling; stop and disconnect on exit."""
+async def open_factory(settings: Settings, metrics: MonitorMetrics, consumer: Callable[[Factory], Handler],
+                       backends: Mapping[str, Observing] | None = None) -> AsyncIterator[Factory]:
+    """Connect, start consuming (with ``consumer(factory)``) and polling; stop and disconnect on exit."""
     tracker = Tracker(catalog_lag_seconds=settings.catalog_lag_seconds, self_reporting=REPORTS_ITSELF)
     metrics.count_tracked(tracker.__len__)
     topology = Topology(settings.bus_namespace)
@@ -96,12 +97,12 @@ async def running_monitor(settings: Settings, metrics: MonitorMetrics,
             catalog = CatalogClient(http, settings.catalog_url, timeout=settings.catalog_timeout_seconds)
             sync = CatalogSync(catalog, tracker, metrics, resync_seconds=settings.resync_seconds,
                                on_due=poller.nudge)
-            await bus.consume(topology.monitor, monitor_queue_handler(tracker, poller, sync.request),
-                              batch_size=settings.consume_batch_size)
-            loops = asyncio.create_task(_run_loops(sync, poller), name="monitor:loops")
+            factory = Factory(bus, tracker, poller, sync)
+            await bus.consume(topology.monitor, consumer(factory), batch_size=settings.consume_batch_size)
+            factory.loops = loops = asyncio.create_task(_run_loops(sync, poller), name="monitor:loops")
             loops.add_done_callback(_report_end)
             try:
-                yield Monitor(bus, tracker, poller, sync, loops)
+                yield factory
             finally:
                 await cancel_and_wait([loops])
     finally:

@@ -1,19 +1,19 @@
 """The catalog's internal HTTP API (docs/ARCHITECTURE.md), answered with the models of esap_messages.api.
 
-Each route parses, makes one call to a service, and maps the answer or the error. Bodies are serialised once,
-by the model itself. Depends on the factory and services; of storage, only on the search queries' value types.
+Each route parses, makes one call to a service, and maps the answer; the services' refusals are mapped for every
+route at once by ``handlers.errors``. Bodies are serialised once, by the model itself. Depends on the factory (through
+``handlers.dependencies``) and services; of storage, only on the search queries' value types.
 """
 
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
-from esap_catalog.factory import Factory
-from esap_catalog.services.callbacks import CallbackRefusedError, JobNotFoundError
-from esap_catalog.services.jobs import InvalidCursorError, JobFilter, NotOwnerError, Scope
+from esap_catalog.handlers.dependencies import FactoryDep
+from esap_catalog.services.jobs import JobFilter, Scope
 from esap_catalog.storage.search import FacilityQuery, WorkflowQuery
 from esap_messages import Phase
 from esap_messages.api import (
@@ -36,14 +36,6 @@ from esap_messages.api import (
 )
 
 router = APIRouter(prefix="/internal", tags=["internal"])
-
-
-async def _factory(request: Request) -> Factory:
-    factory: Factory = request.app.state.factory
-    return factory
-
-
-FactoryDep = Annotated[Factory, Depends(_factory)]
 
 
 def _json(model: BaseModel) -> Response:
@@ -70,10 +62,7 @@ async def get_job(job_id: UUID, factory: FactoryDep, wait: float | None = None, 
     """With ``grace``, a job created moments ago (its UUIDv7 says when) and not stored yet is waited for: the
     gateway asks for it only for a creation it sent and has not seen stored."""
     scope = _scope(owner, anonymous)
-    try:
-        return _found(await factory.jobs.job(job_id, wait=wait, phase=phase, scope=scope, grace=grace), "job")
-    except NotOwnerError as exc:
-        raise HTTPException(403, str(exc)) from None
+    return _found(await factory.jobs.job(job_id, wait=wait, phase=phase, scope=scope, grace=grace), "job")
 
 
 @router.post("/jobs/read-batch", response_model=JobReadOutcomes,
@@ -93,10 +82,7 @@ async def list_jobs(factory: FactoryDep, owner: str | None = None, anonymous: bo
     scope = _scope(owner, anonymous)
     where = JobFilter(phases=phase or (), scoped=scope.scoped, owner=owner, after=after, workflow=workflow,
                       facility=facility, run_id=run_id)
-    try:
-        return _json(await factory.jobs.jobs(where, last=last, limit=limit, cursor=cursor))
-    except InvalidCursorError as exc:
-        raise HTTPException(400, str(exc)) from None
+    return _json(await factory.jobs.jobs(where, last=last, limit=limit, cursor=cursor))
 
 
 @router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")
@@ -106,12 +92,7 @@ async def active_jobs(factory: FactoryDep) -> Response:
 
 @router.post("/callbacks/verify", response_model=CallbackVerified, summary="Check a running job's token")
 async def verify_callback(body: CallbackVerification, factory: FactoryDep) -> Response:
-    try:
-        return _json(await factory.callbacks.verify(body))
-    except JobNotFoundError:
-        raise HTTPException(404, "no such job") from None
-    except CallbackRefusedError as exc:
-        raise HTTPException(403, str(exc)) from None
+    return _json(await factory.callbacks.verify(body))
 
 
 @router.post("/callbacks/verify-batch", response_model=CallbackVerdicts,
