@@ -17,11 +17,9 @@ import contextlib
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -31,16 +29,12 @@ from urllib.parse import urlencode, urlsplit
 import aio_pika
 import aiohttp
 import asyncpg
-import httptools
 import psutil
+from common import ROOT, HttpConnection, own_stack, percentile, stack_arguments, tap_phase_changes
 from prometheus_client.parser import text_string_to_metric_families
 
-from esap_messages import JobPhaseChanged, Topology, decode_all
-from esap_runtime.bus import delete_topology
-from esap_runtime.stack import SERVICES, Stack, free_ports
-from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, create_database, drop_database
-
-ROOT = Path(__file__).resolve().parents[1]
+from esap_messages import JobPhaseChanged, Topology
+from esap_runtime.stack import SERVICES, Stack
 
 
 def reference_loop() -> float:
@@ -77,13 +71,6 @@ def file_creation(root: Path, files: int = 300) -> float:
     return (time.process_time() - before) / files
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 class Recorder:
     """Submit times, and phase times from the catalog's JobPhaseChanged events."""
 
@@ -118,29 +105,10 @@ class Recorder:
         return max(0, len(self.submitted) - len(self.completed) - len(self.failed))
 
 
+# The throughput phase taps only the ends (a third of the messages to route and decode on the same cores), the
+# latency phase every phase.
 ENDS = tuple(f"job.phase_changed.{phase}" for phase in ("COMPLETED", "ERROR", "ABORTED"))
 EVERY_PHASE = ("job.phase_changed.*",)
-
-
-async def tap_phase_changes(amqp_url: str, namespace: str, recorder: Recorder, stack: AsyncExitStack,
-                            keys: tuple[str, ...]) -> None:
-    """Feed the recorder from a queue of the bench's own, bound to ``keys``: the throughput phase needs only the
-    ends (a third of the messages to route and decode on the same cores), the latency phase every phase."""
-    connection = await aio_pika.connect(amqp_url)
-    stack.push_async_callback(connection.close)
-    channel = await connection.channel()
-    await channel.set_qos(prefetch_count=1000)
-    exchange = await channel.get_exchange(Topology(namespace).exchange)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    for key in keys:
-        await queue.bind(exchange, routing_key=key)
-
-    async def on_message(raw: aio_pika.abc.AbstractIncomingMessage) -> None:
-        for message in decode_all(raw.type, raw.body, raw.headers):
-            if isinstance(message, JobPhaseChanged):
-                recorder.on_change(message)
-
-    await queue.consume(on_message, no_ack=True)
 
 
 async def backlog(amqp_url: str, namespace: str) -> dict[str, int]:
@@ -264,63 +232,27 @@ async def sample_memory(pids: dict[str, int], peak: dict[str, float], stop: asyn
 POST_TIMEOUT_SECONDS = 60.0
 
 
-class PostConnection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection that POSTs one prepared request at a time; httptools parses the
-    answers. The bench's client shares the services' two cores, so it is kept lean: a request costs it a socket
-    write and a parse, where a general client spent several times more per job."""
+class PostConnection(HttpConnection[tuple[int, str]]):
+    """A connection that POSTs one prepared request at a time; its answers are the status and the Location."""
 
     def __init__(self, request: bytes) -> None:
+        super().__init__()
         self._request = request
-        self._parser = httptools.HttpResponseParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._answer: asyncio.Future[tuple[int, str]] | None = None
         self._location = b""
-        self._lost: Exception | None = None
-
-    @classmethod
-    async def open(cls, host: str, port: int, request: bytes) -> "PostConnection":
-        _, protocol = await asyncio.get_running_loop().create_connection(lambda: cls(request), host, port)
-        return protocol
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ConnectionError(f"unparsable answer: {exc}"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = ConnectionError(f"connection lost: {exc}")
-        self._fail(self._lost)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() == b"location":
             self._location = value
 
-    def on_message_complete(self) -> None:
-        if self._answer is not None and not self._answer.done():
-            self._answer.set_result((self._parser.get_status_code(), self._location.decode()))
-
-    def _fail(self, exc: Exception) -> None:
-        if self._answer is not None and not self._answer.done():
-            self._answer.set_exception(exc)
+    def _result(self) -> tuple[int, str]:
+        return self._parser.get_status_code(), self._location.decode()
 
     async def post(self) -> tuple[int, str]:
         """The status and Location of the answer to the prepared request."""
-        assert self._transport is not None
-        if self._lost is not None:
-            raise self._lost
-        self._answer = asyncio.get_running_loop().create_future()
         self._location = b""
-        self._transport.write(self._request)
+        answer = self._send(self._request)
         async with asyncio.timeout(POST_TIMEOUT_SECONDS):
-            return await self._answer
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+            return await answer
 
 
 def creation_request(host: str, port: int, workflow: str) -> bytes:
@@ -433,62 +365,41 @@ async def run_phase(gateway_url: str, recorder: Recorder, args: argparse.Namespa
 async def main(args: argparse.Namespace) -> None:
     reference = reference_loop()
     payload = payload_alone(args.workflow)
-    suffix = uuid.uuid4().hex[:8]
-    namespace, database = f"b{suffix}", f"esap_bench_{suffix}"
-    work_root = ROOT / "var" / "bench" / suffix
-    work_root.mkdir(parents=True)
-    jobs_root = (args.work_root / suffix) if args.work_root else work_root / "jobs"
-    file_cost = file_creation(jobs_root)
-    database_url = await create_database(args.database_url, database)
-    env = {"ESAP_ENVIRONMENT": args.environment, "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
-           "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
-           "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
-           "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true",
-           "GATEWAY_RATE_LIMIT_PER_MINUTE": "0"}  # one client offering hundreds of jobs a second, on purpose
-    stack = Stack(env=env, ports=free_ports(), log_dir=work_root)
     peak: dict[str, float] = {}
     stop_sampling = asyncio.Event()
     async with AsyncExitStack() as cleanup:
-        try:
-            await asyncio.to_thread(stack.setup)
-            await asyncio.to_thread(stack.start)
-            await asyncio.sleep(3)
-            idle = {n: resident_mib(p) for n, p in stack.pids().items()}
-            sampler = asyncio.create_task(sample_memory(stack.pids(), peak, stop_sampling))
-            recorder = Recorder()
-            await tap_phase_changes(args.amqp_url, namespace, recorder, cleanup, ENDS)
-            async with aiohttp.ClientSession(stack.gateway_url, timeout=aiohttp.ClientTimeout(total=60)) as client:
-                work_before = await work_done(client, stack, database_url)
-                cpu_before = cpu_seconds(stack.pids())
-                machine_before, machine_from = machine_cpu(), time.monotonic()
-                client_before = sum(psutil.Process().cpu_times()[:2])
-                throughput = await run_phase(stack.gateway_url, recorder, args, jobs=args.jobs, rate=args.rate,
-                                             amqp_url=args.amqp_url, namespace=namespace)
-                cpu_after = cpu_seconds(stack.pids())
-                machine_after, machine_span = machine_cpu(), time.monotonic() - machine_from
-                client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
-                skip = {p.pid for pid in stack.pids().values() for p in family(pid)} | {os.getpid()}
-                work_after = await work_done(client, stack, database_url)
-                accepted = Recorder()
-                accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
-                through = dict(recorder.completed)
-                latency = Recorder()
-                await tap_phase_changes(args.amqp_url, namespace, latency, cleanup, EVERY_PHASE)
-                await run_phase(stack.gateway_url, latency, args, jobs=args.latency_jobs, rate=args.latency_rate,
-                                amqp_url=args.amqp_url, namespace=namespace)
-            stop_sampling.set()
-            await sampler
-        finally:
-            await asyncio.to_thread(stack.stop)
-            connection = await aio_pika.connect(args.amqp_url)
-            await delete_topology(await connection.channel(), Topology(namespace))
-            await connection.close()
-            if args.keep_database:
-                sys.stderr.write(f"database kept: {database_url}\n")
-            else:
-                await drop_database(args.database_url, database)
-            if not args.keep_jobs:  # a directory of files per job: thousands of runs' worth would fill the disk
-                await asyncio.to_thread(shutil.rmtree, jobs_root, True)
+        stack, namespace = await cleanup.enter_async_context(
+            own_stack(args, prefix="b", environment=args.environment, keep_database=args.keep_database,
+                      keep_jobs=args.keep_jobs))
+        database_url, jobs_root = stack.env["CATALOG_DATABASE_URL"], Path(stack.env["ESAP_LOCAL_WORK_ROOT"])
+        file_cost = file_creation(jobs_root)
+        await asyncio.sleep(3)
+        idle = {n: resident_mib(p) for n, p in stack.pids().items()}
+        sampler = asyncio.create_task(sample_memory(stack.pids(), peak, stop_sampling))
+        recorder = Recorder()
+        await tap_phase_changes(args.amqp_url, namespace, ENDS, recorder.on_change, cleanup)
+        async with aiohttp.ClientSession(stack.gateway_url, timeout=aiohttp.ClientTimeout(total=60)) as client:
+            work_before = await work_done(client, stack, database_url)
+            cpu_before = cpu_seconds(stack.pids())
+            machine_before, machine_from = machine_cpu(), time.monotonic()
+            client_before = sum(psutil.Process().cpu_times()[:2])
+            throughput = await run_phase(stack.gateway_url, recorder, args, jobs=args.jobs, rate=args.rate,
+                                         amqp_url=args.amqp_url, namespace=namespace)
+            cpu_after = cpu_seconds(stack.pids())
+            machine_after, machine_span = machine_cpu(), time.monotonic() - machine_from
+            client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
+            skip = {p.pid for pid in stack.pids().values() for p in family(pid)} | {os.getpid()}
+            work_after = await work_done(client, stack, database_url)
+            accepted = Recorder()
+            accepted.submitted, accepted.post_latency = dict(recorder.submitted), list(recorder.post_latency)
+            through = dict(recorder.completed)
+            latency = Recorder()
+            await tap_phase_changes(args.amqp_url, namespace, EVERY_PHASE, latency.on_change, cleanup)
+            await run_phase(stack.gateway_url, latency, args, jobs=args.latency_jobs, rate=args.latency_rate,
+                            amqp_url=args.amqp_url, namespace=namespace)
+        stop_sampling.set()
+        await sampler
+    work_root = stack.log_dir
 
     n_ok = len(accepted.submitted)
     accept_span = throughput["last"] - throughput["first"]
@@ -556,14 +467,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--latency-rate", type=float, default=20.0)
     parser.add_argument("--drain-timeout", type=float, default=120.0)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
-    parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every job)")
+    stack_arguments(parser, log_level_help="the services' log level (INFO logs every job)")
     parser.add_argument("--keep-database", action="store_true", help="keep the run's database to look into")
     parser.add_argument("--keep-jobs", action="store_true", help="keep the run's job directories to look into")
-    parser.add_argument("--work-root", type=Path, default=None,
-                        help="where the run's job directories go (in a directory of the run's own); default: "
-                             "var/bench/<run>/jobs")
     parser.add_argument("--environment", default="development",
                         help="production refuses RabbitMQ's guest account, which the local default uses")
     return parser.parse_args()

@@ -18,14 +18,10 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 import psutil
-from chain import percentile
-from wait import Exchange, own_stack
-
-from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL
+from common import Exchange, own_stack, percentile, stack_arguments
 
 OWNER, TOKEN = "reader", "bench-reader"
 
@@ -165,10 +161,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--list-requests", type=int, default=2000, help="lists of 50, one after the other")
     parser.add_argument("--connections", type=int, default=50, help="connections of the get workload")
     parser.add_argument("--get-seconds", type=float, default=20.0, help="length of the get workload")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
-    parser.add_argument("--log-level", default="WARNING", help="the services' log level")
-    parser.add_argument("--work-root", type=Path, default=None, help="where the run's job directories go")
+    stack_arguments(parser)
     return parser.parse_args()
 
 

@@ -11,27 +11,17 @@ timeout. Figures are printed for reading and comparing; nothing is asserted.
 import argparse
 import asyncio
 import json
-import shutil
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import datetime
-from pathlib import Path
 
-import aio_pika
 import aiohttp
-import httptools
-from chain import percentile
+from common import Exchange, own_stack, percentile, stack_arguments, tap_phase_changes
 from prometheus_client.parser import text_string_to_metric_families
 
-from esap_messages import JobPhaseChanged, Topology, decode_all
-from esap_runtime.bus import delete_topology
-from esap_runtime.stack import Stack, free_ports
-from esap_runtime.testing import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, create_database, drop_database
+from esap_messages import JobPhaseChanged
 
-ROOT = Path(__file__).resolve().parents[1]
 READ_ROUTE = "/internal/jobs/{id}"
 
 
@@ -42,112 +32,10 @@ class Changes:
         self.stamped: dict[str, float] = {}
         self.seen: dict[str, float] = {}
 
-    async def tap(self, amqp_url: str, namespace: str, stack: AsyncExitStack) -> None:
-        connection = await aio_pika.connect(amqp_url)
-        stack.push_async_callback(connection.close)
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=1000)
-        exchange = await channel.get_exchange(Topology(namespace).exchange)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key=f"{JobPhaseChanged.routing_key}.QUEUED")
-
-        async def on_message(raw: aio_pika.abc.AbstractIncomingMessage) -> None:
-            now = time.time()
-            for message in decode_all(raw.type, raw.body, raw.headers):
-                if isinstance(message, JobPhaseChanged):
-                    self.stamped.setdefault(str(message.job_id), message.changed_at.timestamp())
-                    self.seen.setdefault(str(message.job_id), now)
-
-        await queue.consume(on_message, no_ack=True)
-
-
-class Exchange(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection that sends one prepared request at a time; httptools parses the answer,
-    whose arrival time is taken as soon as it is parsed. The bench shares the services' two cores, so its client is
-    kept lean, as bench/chain.py's is: a general client spent several times more per request."""
-
-    def __init__(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._answer: asyncio.Future[tuple[int, bytes, float]] | None = None
-        self._body: list[bytes] = []
-        self._lost: Exception | None = None
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> "Exchange":
-        _, protocol = await asyncio.get_running_loop().create_connection(cls, host, port)
-        return protocol
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ConnectionError(f"unparsable answer: {exc}"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = ConnectionError(f"connection lost: {exc}")
-        self._fail(self._lost)
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self._answer is not None and not self._answer.done():
-            self._answer.set_result((self._parser.get_status_code(), b"".join(self._body), time.time()))
-
-    def _fail(self, exc: Exception) -> None:
-        if self._answer is not None and not self._answer.done():
-            self._answer.set_exception(exc)
-
-    async def send(self, request: bytes) -> tuple[int, bytes, float]:
-        """The answer's status, body, and the time it arrived."""
-        assert self._transport is not None
-        if self._lost is not None:
-            raise self._lost
-        self._answer = asyncio.get_running_loop().create_future()
-        self._body = []
-        self._transport.write(request)
-        return await self._answer
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-
-@asynccontextmanager
-async def own_stack(args: argparse.Namespace, *, env: dict[str, str] | None = None,
-                    prefix: str = "w") -> AsyncIterator[tuple[Stack, str]]:
-    """The four services on a fresh database and bus namespace (with ``env`` on top of the bench's settings);
-    yields the stack and its namespace."""
-    suffix = uuid.uuid4().hex[:8]
-    namespace, database = f"{prefix}{suffix}", f"esap_bench_{prefix}{suffix}"
-    work_root = ROOT / "var" / "bench" / suffix
-    work_root.mkdir(parents=True)
-    jobs_root = (args.work_root / suffix) if args.work_root else work_root / "jobs"
-    database_url = await create_database(args.database_url, database)
-    settings = {"ESAP_ENVIRONMENT": "development", "ESAP_LOG_LEVEL": args.log_level, "ESAP_AMQP_URL": args.amqp_url,
-           "ESAP_BUS_NAMESPACE": namespace, "CATALOG_DATABASE_URL": database_url,
-           "ESAP_LOCAL_WORK_ROOT": str(jobs_root), "ESAP_WORKFLOWS_DIR": str(ROOT / "workflows"),
-           "ESAP_FACILITIES_DIR": str(ROOT / "facilities"), "ESAP_LOG_JSON": "true",
-           "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",  # one client creating and starting a thousand jobs, on purpose
-           **(env or {})}
-    stack = Stack(env=settings, ports=free_ports(), log_dir=work_root)
-    try:
-        await asyncio.to_thread(stack.setup)
-        await asyncio.to_thread(stack.start)
-        yield stack, namespace
-    finally:
-        await asyncio.to_thread(stack.stop)
-        connection = await aio_pika.connect(args.amqp_url)
-        await delete_topology(await connection.channel(), Topology(namespace))
-        await connection.close()
-        await drop_database(args.database_url, database)
-        # A directory of files per job: thousands of runs' worth would fill the disk.
-        await asyncio.to_thread(shutil.rmtree, jobs_root, True)
-        sys.stderr.write(f"service logs: {work_root}\n")
+    def on_change(self, message: JobPhaseChanged) -> None:
+        now = time.time()
+        self.stamped.setdefault(str(message.job_id), message.changed_at.timestamp())
+        self.seen.setdefault(str(message.job_id), now)
 
 
 async def create_pending(client: aiohttp.ClientSession, jobs: int, workflow: str, concurrency: int) -> list[str]:
@@ -270,7 +158,8 @@ async def run(args: argparse.Namespace) -> None:
     async with AsyncExitStack() as cleanup:
         stack, namespace = await cleanup.enter_async_context(own_stack(args))
         changes = Changes()
-        await changes.tap(args.amqp_url, namespace, cleanup)
+        await tap_phase_changes(args.amqp_url, namespace, (f"{JobPhaseChanged.routing_key}.QUEUED",),
+                                changes.on_change, cleanup)
         client = await cleanup.enter_async_context(aiohttp.ClientSession(stack.gateway_url))
         gateway = ("127.0.0.1", stack.ports["gateway"])
         warm_errors = await warm_up(client, gateway, args)
@@ -331,12 +220,7 @@ def parse() -> argparse.Namespace:
                         help="jobs waited on and started the same way before the measured ones, not measured")
     parser.add_argument("--workflow", default="noop")
     parser.add_argument("--concurrency", type=int, default=64, help="job creations in flight")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL)
-    parser.add_argument("--log-level", default="WARNING", help="the services' log level")
-    parser.add_argument("--work-root", type=Path, default=None,
-                        help="where the run's job directories go (in a directory of the run's own); default: "
-                             "var/bench/<run>/jobs")
+    stack_arguments(parser)
     return parser.parse_args()
 
 

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import ExitStack
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -38,22 +39,25 @@ def _docker_answers() -> bool:
         return False
 
 
-async def _postgres_answers(url: str) -> str | None:
+async def _answers(connect: Callable[..., Awaitable[Any]], url: str) -> str | None:
+    """None when a connection to the URL opens (it is closed again), else why it did not."""
     try:
-        conn = await asyncpg.connect(url, timeout=5)
+        conn = await connect(url, timeout=5)
     except Exception as exc:
         return repr(exc)
     await conn.close()
     return None
 
 
-async def _rabbitmq_answers(url: str) -> str | None:
-    try:
-        conn = await aio_pika.connect(url, timeout=5)
-    except Exception as exc:
-        return repr(exc)
-    await conn.close()
-    return None
+def _answering_url(name: str, url: str, connect: Callable[..., Awaitable[Any]], container: Callable[[], str]) -> str:
+    """The URL if its server answers, else one of a container started by ``container`` where a Docker engine
+    answers, else a failed run."""
+    error = asyncio.run(_answers(connect, url))
+    if error is None:
+        return url
+    if _docker_answers():
+        return container()
+    pytest.fail(f"{name} is unreachable at {url} ({error}) and no Docker engine answers", pytrace=False)
 
 
 HANG_REPORT_LEAD = 15.0
@@ -121,32 +125,28 @@ def _containers() -> Iterator[ExitStack]:
 @pytest.fixture(scope="session")
 def server_database_url(_containers: ExitStack) -> str:
     """A PostgreSQL server URL (maintenance database) that answers, or a failed run."""
-    url = os.environ.get("ESAP_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
-    error = asyncio.run(_postgres_answers(url))
-    if error is None:
-        return url
-    if _docker_answers():
+
+    def container() -> str:
         from testcontainers.postgres import PostgresContainer
 
-        container = _containers.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
-        return container.get_connection_url()
-    pytest.fail(f"PostgreSQL is unreachable at {url} ({error}) and no Docker engine answers", pytrace=False)
+        return _containers.enter_context(PostgresContainer("postgres:16-alpine", driver=None)).get_connection_url()
+
+    url = os.environ.get("ESAP_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    return _answering_url("PostgreSQL", url, asyncpg.connect, container)
 
 
 @pytest.fixture(scope="session")
 def amqp_url(_containers: ExitStack) -> str:
     """A RabbitMQ URL that answers, or a failed run."""
-    url = os.environ.get("ESAP_TEST_AMQP_URL", DEFAULT_AMQP_URL)
-    error = asyncio.run(_rabbitmq_answers(url))
-    if error is None:
-        return url
-    if _docker_answers():
+
+    def container() -> str:
         from testcontainers.rabbitmq import RabbitMqContainer
 
-        container = _containers.enter_context(RabbitMqContainer("rabbitmq:3.13-alpine"))
-        params = container.get_connection_params()
+        params = _containers.enter_context(RabbitMqContainer("rabbitmq:3.13-alpine")).get_connection_params()
         return f"amqp://guest:guest@{params.host}:{params.port}/"
-    pytest.fail(f"RabbitMQ is unreachable at {url} ({error}) and no Docker engine answers", pytrace=False)
+
+    url = os.environ.get("ESAP_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    return _answering_url("RabbitMQ", url, aio_pika.connect, container)
 
 
 def with_database(url: str, name: str) -> str:
@@ -154,22 +154,22 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def create_database(server_url: str, name: str) -> str:
-    """Create an empty database on the server; its URL."""
+async def _on_server(server_url: str, statement: str) -> None:
     admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """Create an empty database on the server; its URL."""
+    await _on_server(server_url, f'CREATE DATABASE "{name}"')
     return with_database(server_url, name)
 
 
 async def drop_database(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -192,31 +192,36 @@ async def bus_namespace(amqp_url: str) -> AsyncIterator[str]:
         await conn.close()
 
 
+class _PrivateServer(Protocol):
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_PrivateServer)
+
+
+def _private(name: str, make: Callable[[], _S]) -> Iterator[_S]:
+    """Start the server ``make`` builds, yield it, and close it whatever happened; a server that cannot start
+    fails the run."""
+    server = None
+    try:
+        server = make()
+        server.start()
+        yield server
+    except PrivateServerError as exc:
+        pytest.fail(f"a private {name} could not start: {exc}", pytrace=False)
+    finally:
+        if server is not None:
+            server.close()
+
+
 @pytest.fixture(scope="module")
 def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
     """A RabbitMQ node of the module's own, for tests that stop, crash or cut it; the shared one is never touched."""
-    node = None
-    try:
-        node = PrivateRabbitMQ(private_root("esap-rabbitmq-"))
-        node.start()
-        yield node
-    except PrivateServerError as exc:
-        pytest.fail(f"a private RabbitMQ node could not start: {exc}", pytrace=False)
-    finally:
-        if node is not None:
-            node.close()
+    yield from _private("RabbitMQ node", lambda: PrivateRabbitMQ(private_root("esap-rabbitmq-")))
 
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A PostgreSQL cluster of the module's own, for tests that stop or crash it."""
-    cluster = None
-    try:
-        cluster = PrivatePostgres(private_root("esap-postgres-"))
-        cluster.start()
-        yield cluster
-    except PrivateServerError as exc:
-        pytest.fail(f"a private PostgreSQL cluster could not start: {exc}", pytrace=False)
-    finally:
-        if cluster is not None:
-            cluster.close()
+    yield from _private("PostgreSQL cluster", lambda: PrivatePostgres(private_root("esap-postgres-")))

@@ -135,18 +135,10 @@ class HttpCatalogClient:
                                    FacilityView)
 
     async def search_workflows(self, params: Sequence[tuple[str, str]]) -> WorkflowMatches:
-        route = "/internal/workflows/search"
-        status, body = await self._request("GET", route, route, params=list(params))
-        if status != 200:
-            raise self._unexpected(route, status, body)
-        return _parse(WorkflowMatches, body)
+        return await self._search("/internal/workflows/search", params, WorkflowMatches)
 
     async def search_facilities(self, params: Sequence[tuple[str, str]]) -> FacilityMatches:
-        route = "/internal/facilities/search"
-        status, body = await self._request("GET", route, route, params=list(params))
-        if status != 200:
-            raise self._unexpected(route, status, body)
-        return _parse(FacilityMatches, body)
+        return await self._search("/internal/facilities/search", params, FacilityMatches)
 
     async def planning_statistics(self, workflow: str) -> PlanningStatistics | None:
         return await self._get_one("/internal/planning/{workflow}", f"/internal/planning/{_segment(workflow)}",
@@ -246,6 +238,12 @@ class HttpCatalogClient:
         status, body = await self._request("GET", route, path, params=params, extra_time=extra_time)
         if status == 404:
             return None
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(model, body)
+
+    async def _search(self, route: str, params: Sequence[tuple[str, str]], model: type[ModelT]) -> ModelT:
+        status, body = await self._request("GET", route, route, params=list(params))
         if status != 200:
             raise self._unexpected(route, status, body)
         return _parse(model, body)
