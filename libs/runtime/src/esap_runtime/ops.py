@@ -67,15 +67,29 @@ def add_http_metrics(app: FastAPI, service: str, registry: CollectorRegistry) ->
     app.add_middleware(_LatencyMiddleware, latency=latency)
 
 
-class _LatencyMiddleware:
-    def __init__(self, app: ASGIApp, latency: Histogram) -> None:
+class HttpMiddleware:
+    """A plain ASGI middleware that acts on HTTP requests only (``http``) and passes anything else (lifespan,
+    websockets) through untouched. Starlette's BaseHTTPMiddleware would cost a task group per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._latency = latency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+class _LatencyMiddleware(HttpMiddleware):
+    def __init__(self, app: ASGIApp, latency: Histogram) -> None:
+        super().__init__(app)
+        self._latency = latency
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = 500
 

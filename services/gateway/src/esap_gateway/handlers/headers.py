@@ -6,10 +6,12 @@
 - ``X-Content-Type-Options: nosniff``: a result served as text/plain is never run as a script or page;
 - ``Referrer-Policy: same-origin``: job ids in the console's URLs never leave for another site;
 - ``X-Frame-Options: DENY`` for browsers that predate frame-ancestors.
-A plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task group per request). Depends on Starlette only.
+A plain ASGI middleware (esap_runtime.ops.HttpMiddleware). Depends on Starlette and esap_runtime only.
 """
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from esap_runtime.ops import HttpMiddleware
 
 CONSOLE_POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                   b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -21,14 +23,8 @@ _COMMON = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-
            (b"x-frame-options", b"DENY")]
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+class SecurityHeaders(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         policy = DOCUMENTATION_POLICY if path.startswith(DOCUMENTATION_PATHS) else CONSOLE_POLICY
         added = [(b"content-security-policy", policy), *_COMMON]

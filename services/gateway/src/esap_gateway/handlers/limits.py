@@ -5,11 +5,14 @@ that sends more than its limit without saying so is stopped at the limit (413), 
 than a limit's worth of a body. The limits fit what each route takes: a job's report (a few KiB), a batch of up
 to 1,000 reports, a UWS or console form (a job's parameters take at most 32 KiB together, percent-encoding
 multiplies that by up to 9).
-A plain ASGI middleware; Depends on Starlette (and FastAPI's HTTPException) only.
+A plain ASGI middleware (esap_runtime.ops.HttpMiddleware). Depends on Starlette, FastAPI's HTTPException and
+esap_runtime only.
 """
 
 from fastapi import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from esap_runtime.ops import HttpMiddleware
 
 KIB = 1024
 CALLBACK_BYTES = 64 * KIB
@@ -29,14 +32,8 @@ def _too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"The request's body is larger than this route takes ({limit} bytes at most).")
 
 
-class BodyLimit:
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+class BodyLimit(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = body_limit(scope.get("path", ""))
         declared = next((value for name, value in scope.get("headers", ()) if name == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > limit:
