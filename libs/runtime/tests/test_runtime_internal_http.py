@@ -3,8 +3,6 @@ closed is sent again on a new connection when it is idempotent, never when it is
 connections longer than the clients do."""
 
 import asyncio
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from esap_runtime.internal_http import CLIENT_IDLE_SECONDS, InternalHttpClient
 from esap_runtime.ops import server_config
 from esap_runtime.settings import ServiceSettings
+from esap_runtime.testing import uvicorn_in_thread
 
 SERVER_IDLE = 0.05
 """The test server's keep-alive: much shorter than the clients', as a server must never have it."""
@@ -44,20 +43,9 @@ def server() -> Iterator[tuple[Recorder, str]]:
     """The app under uvicorn, in a thread of its own: it closes idle connections on time while the test's loop is
     busy, as a loaded client's loop can be."""
     app = Recorder()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, lifespan="off", log_config=None, timeout_keep_alive=SERVER_IDLE)  # type: ignore[arg-type]
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(running.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.01)
-    try:
-        yield app, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        running.should_exit = True
-        thread.join(5)
-        sock.close()
+    with uvicorn_in_thread(config) as port:
+        yield app, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

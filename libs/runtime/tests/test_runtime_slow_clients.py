@@ -4,9 +4,6 @@ route sees the client gone, and requests sent at a normal pace (with pauses shor
 
 import asyncio
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +12,7 @@ from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
 
 from esap_runtime.slow_clients import deadline_protocol
+from esap_runtime.testing import uvicorn_in_thread
 
 DEADLINE = 0.5
 
@@ -45,20 +43,9 @@ def server() -> Iterator[tuple[Seen, int]]:
     async def root() -> dict[str, str]:
         return {"ok": "yes"}
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     protocol = deadline_protocol(header_seconds=DEADLINE, body_idle_seconds=DEADLINE, closed=seen.closed.append)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, http=protocol)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(running.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.01)
-    try:
-        yield seen, sock.getsockname()[1]
-    finally:
-        running.should_exit = True
-        thread.join(10)
+    with uvicorn_in_thread(uvicorn.Config(app, lifespan="off", log_config=None, http=protocol)) as port:
+        yield seen, port
 
 
 async def exchange(port: int, *parts: bytes, pause: float = 0.0) -> bytes:

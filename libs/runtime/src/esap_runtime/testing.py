@@ -1,4 +1,5 @@
-"""Pytest fixtures for real infrastructure, loaded as a plugin by the repository's conftest.
+"""Pytest fixtures for real infrastructure, loaded as a plugin by the repository's conftest; and a real uvicorn
+server in a thread of its own, for tests of how the services serve HTTP (``uvicorn_in_thread``).
 
 Service URLs come from the environment first (ESAP_TEST_DATABASE_URL, ESAP_TEST_AMQP_URL), then the local
 defaults, then testcontainers where a Docker engine answers. Missing infrastructure fails the run: it never
@@ -8,18 +9,20 @@ skips, under CI=true or anywhere else, because a suite that silently skips prove
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import pytest
+import uvicorn
 
 from esap_messages import Topology
 from esap_runtime.bus import delete_topology
@@ -225,3 +228,34 @@ def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A PostgreSQL cluster of the module's own, for tests that stop or crash it."""
     yield from _private("PostgreSQL cluster", lambda: PrivatePostgres(private_root("esap-postgres-")))
+
+
+class _Announcing(uvicorn.Server):
+    """A uvicorn server that says when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = threading.Event()
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+
+@contextmanager
+def uvicorn_in_thread(config: uvicorn.Config, *, within: float = 10.0) -> Iterator[int]:
+    """``config``'s app served on a free loopback port by uvicorn in a thread of its own (its timers keep running
+    while the test's loop is busy, as a loaded client's may be); yields the port once it listens, and stops it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = _Announcing(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    try:
+        if not server.listening.wait(within):
+            pytest.fail(f"uvicorn did not start within {within:g} s", pytrace=False)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
