@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -36,7 +37,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-class HttpConnection(asyncio.Protocol, Generic[A]):
+class HttpConnection(asyncio.Protocol, Generic[A], ABC):
     """One keep-alive HTTP/1.1 connection that sends one prepared request at a time; httptools parses the answer.
     The bench shares the services' cores, so its client is kept lean: a write and a parse, where a general client
     spent several times more per request. A subclass keeps what it needs of the answer (httptools' ``on_header``,
@@ -71,8 +72,9 @@ class HttpConnection(asyncio.Protocol, Generic[A]):
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(self._result())
 
+    @abstractmethod
     def _result(self) -> A:
-        raise NotImplementedError
+        """The answer, once httptools parsed all of it."""
 
     def _fail(self, exc: Exception) -> None:
         if self._answer is not None and not self._answer.done():
