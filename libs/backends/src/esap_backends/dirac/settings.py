@@ -16,16 +16,7 @@ from pydantic import BaseModel, Field
 from esap_backends.dirac.backend import DiracBackend
 from esap_backends.dirac.client import DiracBridgeClient
 from esap_backends.dirac.install import DEFAULT_VENV, venv_python
-from esap_backends.grid.placement import (
-    ContainerImage,
-    DefaultCpuTime,
-    FacilityPlacement,
-    JobGroup,
-    Platform,
-    RuntimeEngine,
-    Sites,
-    Tags,
-)
+from esap_backends.grid import placement as grid
 from esap_backends.kinds import BackendKind, ObservingResources, SubmittingResources
 
 BRIDGE = Path(__file__).with_name("bridge.py")
@@ -43,13 +34,13 @@ class DiracSettings(BaseModel):
         default_factory=lambda: DEFAULT_VENV.resolve(),
         description="Virtualenv holding DIRAC (python -m esap_backends.dirac.install makes it).")
     # Where the facility's jobs may run: the fields classic DIRAC and DiracX share (esap_backends.grid.placement).
-    dirac_sites: Sites = ""
-    dirac_tags: Tags = ""
-    dirac_platform: Platform = ""
-    dirac_job_group: JobGroup = "esap"
-    dirac_runtime_engine: RuntimeEngine = ""
-    dirac_container_image: ContainerImage = ""
-    dirac_default_cpu_time: DefaultCpuTime = 86400
+    dirac_sites: grid.Sites = ""
+    dirac_tags: grid.Tags = ""
+    dirac_platform: grid.Platform = ""
+    dirac_job_group: grid.JobGroup = "esap"
+    dirac_runtime_engine: grid.RuntimeEngine = ""
+    dirac_container_image: grid.ContainerImage = ""
+    dirac_default_cpu_time: grid.DefaultCpuTime = 86400
     dirac_timeout_seconds: float = Field(
         60.0, gt=0, description="Time allowed for one DIRAC call; past it the bridge process is killed.")
     dirac_start_timeout_seconds: float = Field(
@@ -57,8 +48,8 @@ class DiracSettings(BaseModel):
     dirac_bridge_threads: int = Field(4, ge=1, le=64, description="DIRAC calls the bridge runs at once.")
     dirac_chunk_size: int = Field(1000, ge=1, le=10000, description="Most job ids in one bulk status call.")
 
-    def dirac_placement(self) -> FacilityPlacement:
-        return FacilityPlacement.from_settings(
+    def dirac_placement(self) -> grid.FacilityPlacement:
+        return grid.FacilityPlacement.from_settings(
             sites=self.dirac_sites, tags=self.dirac_tags, platform=self.dirac_platform,
             job_group=self.dirac_job_group, runtime_engine=self.dirac_runtime_engine,
             container_image=self.dirac_container_image,

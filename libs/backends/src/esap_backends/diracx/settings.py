@@ -17,16 +17,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from esap_backends.diracx.backend import DiracXBackend
 from esap_backends.diracx.client import DEFAULT_CLIENT_ID, DiracXClient, DiracXIdentity
 from esap_backends.diracx.sandbox import SandboxResults
-from esap_backends.grid.placement import (
-    ContainerImage,
-    DefaultCpuTime,
-    FacilityPlacement,
-    JobGroup,
-    Platform,
-    RuntimeEngine,
-    Sites,
-    Tags,
-)
+from esap_backends.grid import placement as grid
 from esap_backends.kinds import BackendKind, ObservingResources, SubmittingResources
 
 RESULTS_DIR = ".diracx"
@@ -45,13 +36,13 @@ class DiracXSettings(BaseModel):
     diracx_group: str = Field("esap_user", description="DIRAC group esap-batch acts in (NormalUser).")
     diracx_username: str = Field("esap", description="DIRAC user (preferred username) esap-batch acts as.")
     # Where the facility's jobs may run: the fields classic DIRAC and DiracX share (esap_backends.grid.placement).
-    diracx_sites: Sites = ""
-    diracx_tags: Tags = ""
-    diracx_platform: Platform = ""
-    diracx_job_group: JobGroup = "esap"
-    diracx_runtime_engine: RuntimeEngine = ""
-    diracx_container_image: ContainerImage = ""
-    diracx_default_cpu_time: DefaultCpuTime = 86400
+    diracx_sites: grid.Sites = ""
+    diracx_tags: grid.Tags = ""
+    diracx_platform: grid.Platform = ""
+    diracx_job_group: grid.JobGroup = "esap"
+    diracx_runtime_engine: grid.RuntimeEngine = ""
+    diracx_container_image: grid.ContainerImage = ""
+    diracx_default_cpu_time: grid.DefaultCpuTime = 86400
     diracx_timeout_seconds: float = Field(30.0, gt=0, description="Time allowed for one DiracX call.")
     diracx_chunk_size: int = Field(5000, ge=1, le=10000, description="Most job ids in one status search.")
     diracx_full_poll_seconds: float = Field(
@@ -65,8 +56,8 @@ class DiracXSettings(BaseModel):
                              "diracx_credentials_path (a diracx-client credentials file)")
         return self
 
-    def diracx_placement(self) -> FacilityPlacement:
-        return FacilityPlacement.from_settings(
+    def diracx_placement(self) -> grid.FacilityPlacement:
+        return grid.FacilityPlacement.from_settings(
             sites=self.diracx_sites, tags=self.diracx_tags, platform=self.diracx_platform,
             job_group=self.diracx_job_group, runtime_engine=self.diracx_runtime_engine,
             container_image=self.diracx_container_image,
