@@ -1,7 +1,8 @@
 """The port of ingest's transaction: a unit of work, and the repositories it hands out while it is open.
 
-``async with uow:`` begins the transaction; ``await uow.commit()`` makes it durable; leaving the block without a
-commit, or on an error, rolls it back. Ingest sees only these protocols, so its rules (the inbox's dedupe, a
+``async with uow:`` begins the transaction; ``await uow.commit()`` has it committed (by the time the block is
+left: a failure to commit is raised there at the latest); leaving the block without a commit, or on an error,
+rolls it back. Ingest sees only these protocols, so its rules (the inbox's dedupe, a
 replayed batch, the mapping of an outage, a report that lost a race) run in memory on the fake in the tests, and
 the PostgreSQL implementation (storage.unit_of_work) is tested once against the database.
 The repositories mirror the statements of one batch: each call is one round trip whatever the batch size, and the

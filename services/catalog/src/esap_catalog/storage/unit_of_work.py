@@ -1,7 +1,7 @@
 """The unit of work on PostgreSQL: one pooled connection holding one transaction, and the stores bound to it.
 
-The statements are JobStore's and CatalogueStore's, unchanged: entering costs the connection and BEGIN, commit
-and rollback are one statement each, as with ``conn.transaction()``. Implements services.unit_of_work's
+The statements are JobStore's and CatalogueStore's, unchanged, in asyncpg's own transaction context: entering
+costs the connection and BEGIN, leaving one COMMIT or ROLLBACK. Implements services.unit_of_work's
 protocols structurally (storage never imports services). Depends on asyncpg and the storage modules.
 """
 
@@ -11,7 +11,6 @@ from types import TracebackType
 from typing import Self
 
 import asyncpg
-from asyncpg.transaction import Transaction
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
 from esap_catalog.storage.catalogue import CatalogueStore
@@ -32,13 +31,19 @@ class TransactionCatalogue:
         return await self._store.facilities(slugs, executor=self._conn)
 
 
+class _LeftWithoutCommit(Exception):
+    """Given to asyncpg's transaction on leaving a unit of work that was not committed: it rolls back."""
+
+
 class PostgresUnitOfWork:
-    """A transaction left without a commit, or by an error, is rolled back; the connection goes back to the pool."""
+    """``async with pool.acquire() as conn, conn.transaction()``, as ingest wrote it before the port: asyncpg
+    commits on leaving and rolls back on an error, then the pool takes the connection back (and resets or
+    replaces it). ``commit()`` marks the work to be committed on leaving; leaving without it rolls back."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._stack = AsyncExitStack()
-        self._transaction: Transaction | None = None
+        self._stack: AsyncExitStack | None = None
+        self._commit = False
         self._jobs: JobStore | None = None
         self._catalogue: TransactionCatalogue | None = None
 
@@ -57,29 +62,28 @@ class PostgresUnitOfWork:
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
             conn = await stack.enter_async_context(self._pool.acquire())
-            transaction = conn.transaction()
-            await transaction.start()
+            await stack.enter_async_context(conn.transaction())
             self._stack = stack.pop_all()
-        self._transaction = transaction
+        self._commit = False
         self._jobs = JobStore(conn)
         self._catalogue = TransactionCatalogue(CatalogueStore(self._pool), conn)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        try:
-            await self.rollback()
-        finally:
-            self._jobs = self._catalogue = None
-            await self._stack.aclose()
+        stack, self._stack = self._stack, None
+        self._jobs = self._catalogue = None
+        if stack is None:
+            return
+        if error is None and not self._commit:
+            error = _LeftWithoutCommit()
+            kind, traceback = type(error), None
+        await stack.__aexit__(kind, error, traceback)  # COMMIT, or ROLLBACK; a failure of either is raised
 
     async def commit(self) -> None:
-        transaction, self._transaction = self._transaction, None  # ended, whether COMMIT succeeds or not
-        if transaction is None:
-            raise RuntimeError("the unit of work is not open, or already ended")
-        await transaction.commit()
+        if self._stack is None:
+            raise RuntimeError("the unit of work is not open")
+        self._commit = True
 
     async def rollback(self) -> None:
-        transaction, self._transaction = self._transaction, None
-        if transaction is not None:
-            await transaction.rollback()
+        self._commit = False
