@@ -48,7 +48,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def running(app: FastAPI) -> AsyncIterator[Factory]:
         try:
             async with open_factory(settings, registry, lambda factory: batch_handler(factory.ingest)) as factory:
-                app.state.started = True
                 yield factory
         except SchemaNotReadyError as exc:
             log.error("The database schema is not this version's; refusing to start.", error=str(exc))
@@ -99,15 +98,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     settings = Settings()
     args = _parser(settings).parse_args(argv)
     if args.command in (None, "serve"):
-        apps: list[FastAPI] = []
-
-        def build(given: ServiceSettings) -> FastAPI:
-            apps.append(create_app(given))
-            return apps[-1]
-
-        serve(build, settings, SERVICE)
-        if not all(getattr(app.state, "started", False) for app in apps):
-            sys.exit(1)  # the lifespan refused to start; uvicorn has logged why
+        serve(create_app, settings, SERVICE)  # a failed start-up exits 3, as every service's (uvicorn's own code)
         return
     configure_logging(SERVICE, level=settings.log_level, json=settings.json_logs)
     if args.command == "migrate":
