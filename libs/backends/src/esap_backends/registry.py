@@ -7,7 +7,8 @@ observing sides only: the local executor's is a reader of its job directories, w
 settings leave it out of this deployment (no DiracX URL, no DIRAC setup) is not built.
 
 Adding a backend: a package ``esap_backends/<name>/`` whose ``settings`` module declares its ``KIND``, then its
-``KIND`` in ``KINDS`` and its settings class among ``BackendSettings``'s bases, here. Depends on the backend
+``KIND`` in ``KINDS`` and its settings class among ``BackendSettings``'s bases, here, and its name in the
+contracts' ``FACILITY_TYPES`` (for the catalog and the gateway, which do not import this). Depends on the backend
 packages' settings modules and the backend kinds; the services depend on this module, not on the packages.
 """
 

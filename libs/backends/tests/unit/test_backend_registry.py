@@ -21,6 +21,7 @@ from esap_backends.registry import (
     build_observing,
     build_submitting,
 )
+from esap_messages.catalogue import FACILITY_TYPES
 
 SUBMITTING_SIDE = ("submit", "kill", "recover", "close")
 OBSERVING_SIDE = ("bulk_status", "changes_since", "fetch_results")
@@ -106,3 +107,8 @@ async def test_the_local_observer_reads_what_the_local_backend_reads(tmp_path: P
     observer = LocalObserver.at(tmp_path)
     assert await observer.bulk_status(["not-a-job", "00000000-0000-0000-0000-000000000000"]) == {}
     assert await observer.fetch_results("00000000-0000-0000-0000-000000000000") == ()
+
+
+def test_every_facility_type_is_a_declared_backend_kind() -> None:
+    """The catalog and the gateway know facility types from the contracts; each names a kind that runs it."""
+    assert set(FACILITY_TYPES) == {kind.name for kind in KINDS}

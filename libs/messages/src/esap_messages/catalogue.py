@@ -9,6 +9,7 @@ Part of ``esap_messages.api`` (which re-exports every name); kept apart for size
 
 import math
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -172,12 +173,17 @@ class WorkflowView(_View):
     expected_run_seconds: int = Field(default=60, ge=0, description="Run time assumed before any job ran.")
 
 
+FACILITY_TYPES = MappingProxyType({"local": "Local", "dirac": "DIRAC", "diracx": "DiracX"})
+"""Every facility type, by the name of the backend kind that runs it (``esap_backends.registry.KINDS``, which a
+test holds equal to this), and the name people know it by (ESAP's ``facilitytype``)."""
+
+
 class FacilityView(_View):
     slug: str
     name: str
     description: str
     url: str
-    facility_type: str = Field(description="local, dirac or diracx.")
+    facility_type: str = Field(description=f"{', '.join(FACILITY_TYPES)}.")
     backend: str
     runtime_engines: list[str]
     max_parallel: int

@@ -13,14 +13,13 @@ from pydantic import Field, model_validator
 
 from esap_catalog.domain.model import FacilitySpec, WorkflowSpec
 from esap_messages.api import FacilityView, RuntimeEngine, WorkflowView
+from esap_messages.catalogue import FACILITY_TYPES
 from esap_messages.model import ContainerEngine, ContainerRuntime
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 SECRET_REFERENCE = r"^(env|file):[A-Za-z0-9_./-]{1,255}$"  # noqa: S105 (a pattern, not a secret)
 
-FacilityType = Literal["local", "dirac", "diracx"]
 FacilityStatus = Literal["online", "draining", "offline"]
-FACILITY_TYPES = ("local", "dirac", "diracx")
 ENGINES = ("process", "docker", "singularity", "apptainer")
 
 
@@ -46,7 +45,7 @@ class WorkflowDefinition(WorkflowView):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameters named more than once: {', '.join(duplicates)}")
-        _only("facility_types", self.facility_types, FACILITY_TYPES)
+        _only("facility_types", self.facility_types, tuple(FACILITY_TYPES))
         return self
 
     def to_view(self) -> WorkflowView:
@@ -69,15 +68,16 @@ class FacilityDefinition(FacilityView):
     slug: str = Field(pattern=SLUG_PATTERN)
     name: str = Field(min_length=1)
     backend: str = Field(min_length=1)
-    facility_type: FacilityType
+    facility_type: str = Field(json_schema_extra={"enum": list(FACILITY_TYPES)})
     max_parallel: int = Field(ge=1)
     runtime_engines: list[str] = Field(min_length=1)
     status: FacilityStatus
     secrets: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _engines_known_and_secrets_by_reference(self) -> Self:
+    def _type_and_engines_known_and_secrets_by_reference(self) -> Self:
         """Connection settings name where a secret is (env:NAME, file:PATH); the secret itself never is here."""
+        _only("facility_type", [self.facility_type], tuple(FACILITY_TYPES))
         _only("runtime_engines", self.runtime_engines, ENGINES)
         for key, reference in self.secrets.items():
             if not re.fullmatch(SECRET_REFERENCE, reference):

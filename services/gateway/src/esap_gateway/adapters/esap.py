@@ -8,9 +8,9 @@ Must not depend on the services: named conversions from the catalogue's views on
 from pydantic import BaseModel, ConfigDict
 
 from esap_messages.api import FacilityView, WorkflowView
+from esap_messages.catalogue import FACILITY_TYPES
 
 _ENGINE_NAMES = {"process": "Process", "docker": "Docker", "singularity": "Singularity", "apptainer": "Apptainer"}
-_TYPE_NAMES = {"local": "Local", "dirac": "DIRAC", "diracx": "DiracX"}
 
 
 class EsapFacility(BaseModel):
@@ -47,7 +47,7 @@ def to_esap_facility(view: FacilityView, base_url: str) -> EsapFacility:
     return EsapFacility(
         id=view.slug, name=view.name, description=view.description,
         url=view.url or f"{base_url}/catalogue/facilities/{view.slug}",
-        facilitytype=_TYPE_NAMES.get(view.facility_type, view.facility_type),
+        facilitytype=FACILITY_TYPES.get(view.facility_type, view.facility_type),
         runtimeengine=_engines(view.runtime_engines), status=view.status,
     )
 
