@@ -113,6 +113,7 @@ def test_every_message_reaches_its_consumers() -> None:
     }
     assert consumers == {
         "catalog.create_job": {"catalog"},
+        "catalog.create_campaign": {"catalog"},
         "catalog.run_job": {"catalog"},
         "catalog.abort_job": {"catalog"},
         "catalog.update_job": {"catalog"},

@@ -56,7 +56,7 @@ def test_each_queue_receives_what_its_bindings_route_to_it() -> None:
     names = {spec.name: [c.type_name() for c in receivers(spec)] for spec in topology.queues()}
 
     assert names == {
-        "esap.catalog": ["CreateJob", "RunJob", "AbortJob", "UpdateJob", "DeleteJob", "JobSubmitted",
+        "esap.catalog": ["CreateJob", "CreateCampaign", "RunJob", "AbortJob", "UpdateJob", "DeleteJob", "JobSubmitted",
                          "JobSubmissionFailed", "JobStatusObserved", "JobKillFailed", "JobReported"],
         "esap.submitter": ["SubmitJob", "KillJob"],
         "esap.monitor": ["JobSubmitted", "JobReported", "JobPhaseChanged"],

@@ -4,7 +4,16 @@ This package depends on pydantic (and uuid_utils, for the ids) only. No service 
 """
 
 from esap_messages.base import Message, new_id, utcnow
-from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
+from esap_messages.commands import (
+    AbortJob,
+    CreateCampaign,
+    CreateJob,
+    DeleteJob,
+    KillJob,
+    RunJob,
+    SubmitJob,
+    UpdateJob,
+)
 from esap_messages.events import (
     CommandRefusal,
     CommandSettled,
@@ -60,6 +69,7 @@ __all__ = [
     "BackendHistoryEntry",
     "CommandRefusal",
     "CommandSettled",
+    "CreateCampaign",
     "CreateJob",
     "DeleteJob",
     "DiracStatus",

@@ -69,6 +69,29 @@ class JobSummaryView(_View):
     workflow: str
     facility: str
     creation_time: UtcDatetime
+    parent_id: UUID | None = Field(default=None, description="The campaign this job is a child of.")
+    children: int = Field(default=0, ge=0, description="A campaign's number of children; 0 for a single job.")
+
+
+class ChildrenView(_View):
+    """A campaign's children at a glance."""
+
+    total: int = Field(ge=0)
+    phases: dict[Phase, int] = Field(description="How many children are in each phase (phases with none left out).")
+    submitted: int = Field(ge=0, description="Children handed to their backend (with a backend job id).")
+
+
+class ChildView(_View):
+    """One line of a campaign's table of children."""
+
+    job_id: UUID
+    swept: dict[str, str]
+    phase: Phase
+    results: list[str] = Field(default_factory=list, description="The ids of the child's results.")
+
+
+class ChildList(_View):
+    children: list[ChildView]
 
 
 class JobView(_View):
@@ -96,6 +119,9 @@ class JobView(_View):
     abort_requested_at: UtcDatetime | None = Field(
         default=None, description="When an abort of the running job was asked for, while the backend has not "
         "confirmed it yet (the job is still QUEUED or EXECUTING).")
+    parent_id: UUID | None = Field(default=None, description="The campaign this job is a child of.")
+    swept: dict[str, str] = Field(default_factory=dict, description="A child's own values of the swept parameters.")
+    children: ChildrenView | None = Field(default=None, description="Set on a campaign (a parent job).")
 
 
 class JobList(_View):

@@ -25,6 +25,7 @@ AMQP_BINDING_VERSION = "0.3.0"
 
 PUBLISHERS: dict[str, tuple[str, ...]] = {
     "CreateJob": ("gateway",),
+    "CreateCampaign": ("gateway",),
     "RunJob": ("gateway",),
     "AbortJob": ("gateway",),
     "UpdateJob": ("gateway",),

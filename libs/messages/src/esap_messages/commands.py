@@ -1,6 +1,7 @@
 """Commands: imperative messages with one intended handler.
 
-Gateway -> catalog: CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob. Catalog -> submitter: SubmitJob, KillJob.
+Gateway -> catalog: CreateJob, CreateCampaign, RunJob, AbortJob, UpdateJob, DeleteJob.
+Catalog -> submitter: SubmitJob, KillJob.
 Depends on pydantic only.
 """
 
@@ -30,6 +31,23 @@ class CreateJob(Message):
     destruction: UtcDatetime | None = None
     run: bool = False
     quote: UtcDatetime | None = Field(default=None, description="The planned end (UWS quote), when planned.")
+
+
+MAX_CAMPAIGN_CHILDREN = 100_000
+"""The most children one campaign message may carry; a deployment's own limit (the gateway's
+``max_sweep_children``) is lower."""
+
+
+class CreateCampaign(CreateJob):
+    """Create a campaign: a parent UWS job (``job_id``) and one child job per entry of ``children``, each with the
+    common ``parameters`` and its own swept values over them. The catalog makes the children in the same
+    transaction, with ids derived from the parent's and the child's index (a replay makes none twice); RunJob,
+    AbortJob, DeleteJob and a destruction on the parent act on every child."""
+
+    routing_key: ClassVar[str] = "catalog.create_campaign"
+
+    children: list[dict[str, str]] = Field(min_length=1, max_length=MAX_CAMPAIGN_CHILDREN,
+                                           description="Each child's swept values, in order.")
 
 
 class RunJob(Message):

@@ -14,7 +14,16 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from esap_messages.base import Message
-from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
+from esap_messages.commands import (
+    AbortJob,
+    CreateCampaign,
+    CreateJob,
+    DeleteJob,
+    KillJob,
+    RunJob,
+    SubmitJob,
+    UpdateJob,
+)
 from esap_messages.events import (
     CommandSettled,
     JobKillFailed,
@@ -29,6 +38,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type_name(): cls
     for cls in (
         CreateJob,
+        CreateCampaign,
         RunJob,
         AbortJob,
         UpdateJob,

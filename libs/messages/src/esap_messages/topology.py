@@ -8,7 +8,16 @@ Depends on nothing but the standard library and this package's messages (whose r
 from dataclasses import dataclass, field
 from typing import Any
 
-from esap_messages.commands import AbortJob, CreateJob, DeleteJob, KillJob, RunJob, SubmitJob, UpdateJob
+from esap_messages.commands import (
+    AbortJob,
+    CreateCampaign,
+    CreateJob,
+    DeleteJob,
+    KillJob,
+    RunJob,
+    SubmitJob,
+    UpdateJob,
+)
 from esap_messages.events import (
     CommandSettled,
     JobKillFailed,
@@ -61,7 +70,7 @@ class Topology:
 
     @property
     def catalog(self) -> QueueSpec:
-        keys = (CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob, JobSubmitted, JobSubmissionFailed,
+        keys = (CreateJob, CreateCampaign, RunJob, AbortJob, UpdateJob, DeleteJob, JobSubmitted, JobSubmissionFailed,
                 JobStatusObserved, JobKillFailed, JobReported)
         return QueueSpec(f"{self.namespace}.catalog", tuple(k.routing_key for k in keys))
 

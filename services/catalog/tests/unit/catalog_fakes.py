@@ -128,6 +128,20 @@ class FakeJobRepository:
         self._check("lock")
         return {i: self._data.jobs[i] for i in job_ids if i in self._data.jobs}
 
+    async def lock_children(self, parent_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        self._check("lock_children")
+        parents = set(parent_ids)
+        return {i: job for i, job in self._data.jobs.items() if job.parent_id in parents}
+
+    async def child_counts(self, parent_ids: Iterable[UUID]) -> dict[UUID, dict[Phase, int]]:
+        self._check("child_counts")
+        parents, counts = set(parent_ids), {}  # type: ignore[var-annotated]
+        for job in self._data.jobs.values():
+            if job.parent_id in parents:
+                phases = counts.setdefault(job.parent_id, {})
+                phases[job.phase] = phases.get(job.phase, 0) + 1
+        return counts
+
     async def insert(self, jobs: Sequence[Job]) -> set[UUID]:
         self._check("insert")
         inserted = {j.job_id for j in jobs if j.job_id not in self._data.jobs}

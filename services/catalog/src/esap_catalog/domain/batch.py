@@ -7,17 +7,19 @@ or repeated one): it is the backend's record, stored once per entry whatever the
 No I/O. Depends on esap_messages and the domain only.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from esap_catalog.domain.model import Job, PhaseChange
+from esap_catalog.domain.campaigns import children_of, fan_out
+from esap_catalog.domain.model import Decision, Job, PhaseChange
 from esap_catalog.domain.state_machine import Env, apply
 from esap_messages import (
     AbortJob,
     BackendHistoryEntry,
     CommandRefusal,
     CommandSettled,
+    CreateCampaign,
     CreateJob,
     DeleteJob,
     JobStatusObserved,
@@ -27,7 +29,7 @@ from esap_messages import (
     UpdateJob,
 )
 
-CLIENT_COMMANDS = (CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob)
+CLIENT_COMMANDS = (CreateJob, RunJob, AbortJob, UpdateJob, DeleteJob)  # CreateCampaign is a CreateJob
 """The commands a client's request makes: each is answered with a CommandSettled once settled."""
 
 
@@ -81,7 +83,10 @@ def settlement(message: Message, job_id: UUID, reason: str | None, job: Job | No
                           applied=refusal is None, refusal=refusal, phase=None if job is None else job.phase)
 
 
-def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> BatchOutcome:
+def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env,
+           children: Mapping[UUID, Sequence[UUID]] | None = None) -> BatchOutcome:
+    """``children`` holds the children's ids of every campaign a command of the batch names (their jobs are in
+    ``jobs``): a command its parent applied is applied to each of them too."""
     outcome = BatchOutcome()
     current = dict(jobs)
     commands: list[tuple[Message, UUID, str | None]] = []
@@ -90,30 +95,46 @@ def decide(messages: Iterable[Message], jobs: Mapping[UUID, Job], env: Env) -> B
         if job_id is None:
             outcome.ignored.append(Ignored(message, "not_applicable"))
             continue
-        decision = apply(current.get(job_id), message, env)
+        decision = _apply(outcome, current, job_id, message, env)
         if isinstance(message, CLIENT_COMMANDS):
             commands.append((message, job_id, decision.ignored))
-        if isinstance(message, JobStatusObserved) and message.history and decision.job is not None:
-            outcome.backend_history.setdefault(job_id, []).extend(message.history)
         if decision.ignored is not None:
-            outcome.ignored.append(Ignored(message, decision.ignored))
-        if decision.job is None or not decision.changed:
-            outcome.outbox.extend(decision.outbox)
             continue
-        if decision.deleted:
-            del current[job_id]
-            outcome.drop(job_id)
-            outcome.outbox.extend(decision.outbox)
-            continue
-        current[job_id] = decision.job
-        if decision.created or job_id in outcome.created:
-            outcome.created[job_id] = decision.job
+        if isinstance(message, CreateCampaign):
+            passed_on: Sequence[Message] = children_of(message)
+        elif children and job_id in children:
+            passed_on = fan_out(message, list(children[job_id]))
         else:
-            outcome.updated[job_id] = decision.job
-        outcome.history.extend(decision.history)
-        outcome.outbox.extend(decision.outbox)
-        if decision.results is not None:
-            outcome.results[job_id] = decision.results
+            continue
+        for child in passed_on:
+            _apply(outcome, current, job_id_of(child) or job_id, child, env)
     outcome.settled = [settlement(message, job_id, reason, current.get(job_id))
                        for message, job_id, reason in commands]
     return outcome
+
+
+def _apply(outcome: BatchOutcome, current: dict[UUID, Job], job_id: UUID, message: Message, env: Env) -> Decision:
+    """One message applied to the batch's current state of its job, and its effects added to the outcome."""
+    decision = apply(current.get(job_id), message, env)
+    if isinstance(message, JobStatusObserved) and message.history and decision.job is not None:
+        outcome.backend_history.setdefault(job_id, []).extend(message.history)
+    if decision.ignored is not None:
+        outcome.ignored.append(Ignored(message, decision.ignored))
+    if decision.job is None or not decision.changed:
+        outcome.outbox.extend(decision.outbox)
+        return decision
+    if decision.deleted:
+        current.pop(job_id, None)
+        outcome.drop(job_id)
+        outcome.outbox.extend(decision.outbox)
+        return decision
+    current[job_id] = decision.job
+    if decision.created or job_id in outcome.created:
+        outcome.created[job_id] = decision.job
+    else:
+        outcome.updated[job_id] = decision.job
+    outcome.history.extend(decision.history)
+    outcome.outbox.extend(decision.outbox)
+    if decision.results is not None:
+        outcome.results[job_id] = decision.results
+    return decision

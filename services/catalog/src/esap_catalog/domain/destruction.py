@@ -25,6 +25,8 @@ def update(job: Job, m: UpdateJob, env: Env) -> Decision:
     if job.phase is Phase.ARCHIVED:
         return Decision(job, ignored="final")
     changes: dict[str, Any] = {}
+    if m.parameters is not None and job.children:
+        return Decision(job, ignored="not_applicable")  # a campaign's children hold their own parameters
     if m.parameters is not None or m.execution_duration is not None:
         if job.phase is not Phase.PENDING:
             return Decision(job, ignored="not_applicable")
@@ -55,7 +57,8 @@ def destroy(job: Job, m: DestroyJob, env: Env) -> Decision:
 
 
 def _destroy(job: Job, env: Env, *, remove: bool, source: str, detail: str) -> Decision:
-    kills: tuple[Message, ...] = (kill(job),) if job.phase in ACTIVE_PHASES else ()
+    # A campaign's parent has no backend job: its children, destroyed with it, are killed each.
+    kills: tuple[Message, ...] = (kill(job),) if job.phase in ACTIVE_PHASES and not job.children else ()
     if job.phase is Phase.ARCHIVED:
         return Decision(job, changed=True, deleted=True)
     new, entry, event = move(job, Phase.ARCHIVED, env, source=source, detail=detail,

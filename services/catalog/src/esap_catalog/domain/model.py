@@ -57,6 +57,12 @@ class Job:
     callback_token_hash: bytes | None = None
     abort_requested_at: datetime | None = None
     quote: datetime | None = None
+    parent_id: UUID | None = None
+    """The campaign this job is a child of."""
+    swept: Mapping[str, str] | None = None
+    """A child's own values of the swept parameters (its ``parameters`` include them)."""
+    children: int = 0
+    """A campaign's number of children; 0 for every other job."""
 
 
 @dataclass(frozen=True, slots=True)

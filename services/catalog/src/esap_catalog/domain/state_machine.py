@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from esap_catalog.domain.campaigns import CreateChild
 from esap_catalog.domain.destruction import delete, destroy, update
 from esap_catalog.domain.model import Decision, DestroyJob, DiracState, ErrorSummary, Job
 from esap_catalog.domain.phases import is_final, is_forward, phase_of
@@ -19,6 +20,7 @@ from esap_messages import (
     ACTIVE_PHASES,
     BACKEND_PHASES,
     AbortJob,
+    CreateCampaign,
     CreateJob,
     DeleteJob,
     DiracStatus,
@@ -64,6 +66,9 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
         backend=facility.backend if facility else "", parameters={**defaults, **m.parameters},
         phase=Phase.PENDING, creation_time=m.occurred_at, updated_at=env.now,
         execution_duration=m.execution_duration, destruction=m.destruction, quote=m.quote,
+        parent_id=m.parent_id if isinstance(m, CreateChild) else None,
+        swept=m.swept if isinstance(m, CreateChild) else None,
+        children=len(m.children) if isinstance(m, CreateCampaign) else 0,
     )
     if workflow is None:
         problem = f"unknown workflow {m.workflow!r}"
@@ -75,6 +80,8 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
         problem = None
     if problem is not None:
         return failed(new, env, problem, source=SOURCE_GATEWAY, at=m.occurred_at, created=True)
+    if m.run and new.children:
+        return moved(new, Phase.QUEUED, env, source=SOURCE_GATEWAY, created=True)  # its children are submitted
     if m.run:
         return queued(new, env, source=SOURCE_GATEWAY, created=True)
     return moved(new, Phase.PENDING, env, source=SOURCE_GATEWAY, created=True)
@@ -85,12 +92,17 @@ def _run(job: Job, m: RunJob, env: Env) -> Decision:
         return Decision(job, ignored="not_owner")
     if job.phase is not Phase.PENDING:
         return Decision(job, ignored="not_applicable")
+    if job.children:
+        return Decision(job)  # applied: its children are queued, and their phases move it (domain.campaigns)
     return queued(job, env, source=SOURCE_GATEWAY)
 
 
 def _abort(job: Job, m: AbortJob, env: Env) -> Decision:
     if not_owner(job, m.owner):
         return Decision(job, ignored="not_owner")
+    if job.children and not is_final(job.phase):
+        # Its children are aborted each; it shows ABORTED once they all have ended.
+        return Decision(replace(job, abort_requested_at=m.occurred_at, updated_at=env.now), changed=True)
     if job.phase is Phase.PENDING:
         return moved(job, Phase.ABORTED, env, source=SOURCE_GATEWAY, detail="aborted before it ran",
                      end_time=m.occurred_at)

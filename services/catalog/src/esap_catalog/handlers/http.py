@@ -22,6 +22,7 @@ from esap_messages.api import (
     CallbackVerification,
     CallbackVerificationBatch,
     CallbackVerified,
+    ChildList,
     FacilityList,
     FacilityMatches,
     FacilityView,
@@ -75,14 +76,21 @@ async def read_jobs(body: JobReadBatch, factory: FactoryDep) -> Response:
 async def list_jobs(factory: FactoryDep, owner: str | None = None, anonymous: bool = False,
                     phase: Annotated[list[Phase] | None, Query()] = None, after: datetime | None = None,
                     workflow: str | None = None, facility: str | None = None, run_id: str | None = None,
-                    last: Annotated[int | None, Query(ge=1)] = None,
+                    parent: UUID | None = None, last: Annotated[int | None, Query(ge=1)] = None,
                     limit: Annotated[int | None, Query(ge=1)] = None, cursor: str | None = None) -> Response:
     if after is not None and after.tzinfo is None:
         after = after.replace(tzinfo=UTC)
     scope = _scope(owner, anonymous)
     where = JobFilter(phases=phase or (), scoped=scope.scoped, owner=owner, after=after, workflow=workflow,
-                      facility=facility, run_id=run_id)
+                      facility=facility, run_id=run_id, parent=parent)
     return _json(await factory.jobs.jobs(where, last=last, limit=limit, cursor=cursor))
+
+
+@router.get("/jobs/{job_id}/children", response_model=ChildList,
+            summary="A campaign's table of children, in sweep order; 403 when owner/anonymous names someone else")
+async def job_children(job_id: UUID, factory: FactoryDep, owner: str | None = None,
+                       anonymous: bool = False) -> Response:
+    return _found(await factory.jobs.children(job_id, scope=_scope(owner, anonymous)), "job")
 
 
 @router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")

@@ -20,11 +20,12 @@ from uuid import UUID
 import structlog
 
 from esap_catalog.domain.batch import CLIENT_COMMANDS, BatchOutcome, decide, job_id_of, settlement
+from esap_catalog.domain.campaigns import PARENT_COMMANDS, summarized
 from esap_catalog.domain.model import Job
 from esap_catalog.domain.state_machine import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
-from esap_catalog.services.unit_of_work import CatalogueReader, UnitOfWorkFactory
+from esap_catalog.services.unit_of_work import CatalogueReader, JobRepository, UnitOfWorkFactory
 from esap_catalog.storage.errors import is_outage
 from esap_messages import CommandSettled, CreateJob, Message, RunJob, utcnow
 from esap_runtime.bus import DependencyUnavailableError
@@ -80,8 +81,9 @@ class IngestService:
                 await uow.commit()  # every message was applied before: nothing to write
                 return None
             jobs = await store.lock({i for i in map(job_id_of, todo) if i is not None})
+            children = await self._children(store, todo, jobs)
             env = await self._env(uow.catalogue, todo, jobs)
-            outcome = decide(todo, jobs, env)
+            outcome = decide(todo, jobs, env, children)
             inserted = await store.insert(list(outcome.created.values()))
             if len(inserted) < len(outcome.created):
                 # Another writer stored one of these jobs after our read: start the batch again, from the row.
@@ -90,8 +92,57 @@ class IngestService:
             await store.record(outcome.history, outcome.backend_history, outcome.outbox, outcome.changed_ids)
             await store.replace_results(outcome.results)
             await store.delete(outcome.deleted)
+            await self._summarize(store, outcome, jobs, env)
             await uow.commit()
         return outcome
+
+    @staticmethod
+    async def _children(store: JobRepository, messages: list[Message], jobs: dict[UUID, Job]
+                        ) -> dict[UUID, list[UUID]]:
+        """The children of every campaign a command of the batch names, locked and added to ``jobs``."""
+        parents = {m.job_id for m in messages if isinstance(m, PARENT_COMMANDS) and m.job_id in jobs
+                   and jobs[m.job_id].children}
+        if not parents:
+            return {}
+        found: dict[UUID, list[UUID]] = {parent: [] for parent in parents}
+        for child in (await store.lock_children(parents)).values():
+            jobs[child.job_id] = child
+            if child.parent_id is not None:
+                found[child.parent_id].append(child.job_id)
+        return found
+
+    @staticmethod
+    async def _summarize(store: JobRepository, outcome: BatchOutcome, jobs: dict[UUID, Job], env: Env) -> None:
+        """Move every campaign whose children changed in this batch to the phase their counts now give, in the same
+        transaction: a second, small round of writes, only for batches that touched a campaign."""
+        changed = (*outcome.created.values(), *outcome.updated.values())
+        parents = {job.parent_id for job in changed if job.parent_id is not None}
+        parents |= {job.job_id for job in changed if job.children}
+        parents -= outcome.deleted
+        if not parents:
+            return
+        known = {i: outcome.created.get(i) or outcome.updated.get(i) or jobs.get(i) for i in parents}
+        missing = [i for i, job in known.items() if job is None]
+        if missing:
+            known.update(await store.lock(missing))
+        counts = await store.child_counts(parents)
+        summary = BatchOutcome()
+        for parent_id, parent in known.items():
+            if parent is None:
+                continue
+            decision = summarized(parent, counts.get(parent_id, {}), env)
+            if decision.changed and decision.job is not None:
+                summary.updated[parent_id] = decision.job
+                summary.history.extend(decision.history)
+                summary.outbox.extend(decision.outbox)
+        if not summary.updated:
+            return
+        await store.update(list(summary.updated.values()))
+        await store.record(summary.history, {}, summary.outbox, list(summary.updated))
+        outcome.history.extend(summary.history)
+        outcome.outbox.extend(summary.outbox)
+        outcome.settled = [s.model_copy(update={"phase": summary.updated[s.job_id].phase})
+                           if s.job_id in summary.updated else s for s in outcome.settled]
 
     async def _env(self, catalogue: CatalogueReader, messages: list[Message], jobs: dict[UUID, Job]) -> Env:
         workflows = {m.workflow for m in messages if isinstance(m, CreateJob)}

@@ -17,7 +17,7 @@ from uuid import UUID
 from esap_catalog.services.waiting import JobWaiter
 from esap_catalog.storage.views import JobFilter, JobViewStore
 from esap_messages import Phase
-from esap_messages.api import ActiveJobList, JobList, JobRead, JobReadOutcome, JobSummaryView, JobView
+from esap_messages.api import ActiveJobList, ChildList, JobList, JobRead, JobReadOutcome, JobSummaryView, JobView
 
 __all__ = ["EVERYONE", "InvalidCursorError", "JobFilter", "JobQueryService", "NotOwnerError", "Scope"]
 
@@ -75,6 +75,15 @@ class JobQueryService:
         if view is not None and not scope.allows(view):
             raise NotOwnerError(f"job {job_id} is not the caller's")
         return view
+
+    async def children(self, job_id: UUID, *, scope: Scope = EVERYONE) -> ChildList | None:
+        """A campaign's table of children; None when there is no such job; a single job's is empty."""
+        view = await self._store.job(job_id)
+        if view is None:
+            return None
+        if not scope.allows(view):
+            raise NotOwnerError(f"job {job_id} is not the caller's")
+        return ChildList(children=await self._store.children(job_id) if view.children else [])
 
     async def read_many(self, reads: Sequence[JobRead]) -> list[JobReadOutcome]:
         """Each read answered in order, never waiting: the job, nothing when unknown, ``foreign`` when it is not

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
 from esap_catalog.domain.model import Job, PhaseChange
-from esap_messages import BackendHistoryEntry, Message, ResultFile
+from esap_messages import BackendHistoryEntry, Message, Phase, ResultFile
 
 
 class JobRepository(Protocol):
@@ -29,6 +29,14 @@ class JobRepository(Protocol):
 
     async def lock(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
         """The jobs that exist among ``job_ids``, locked until the transaction ends."""
+        ...
+
+    async def lock_children(self, parent_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        """Every child of these campaigns, locked until the transaction ends."""
+        ...
+
+    async def child_counts(self, parent_ids: Iterable[UUID]) -> dict[UUID, dict[Phase, int]]:
+        """How many children each of these campaigns has in each phase, as the transaction sees them now."""
         ...
 
     async def insert(self, jobs: Sequence[Job]) -> set[UUID]:

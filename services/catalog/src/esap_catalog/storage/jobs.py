@@ -28,7 +28,8 @@ _STATE = (
 )
 _IDENTITY = (
     ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
-    ("creation_time", "timestamptz"), ("quote", "timestamptz"),
+    ("creation_time", "timestamptz"), ("quote", "timestamptz"), ("parent_id", "uuid"), ("swept", "text"),
+    ("children", "int4"),
 )
 
 
@@ -39,13 +40,20 @@ def _unnest(columns: Sequence[tuple[str, str]]) -> str:
 
 
 _JOB_COLUMNS = (("job_id", "uuid"), *_IDENTITY, *_STATE)
+_JSON = frozenset({"parameters", "swept"})
 _SELECTED = ", ".join(name for name, _ in _JOB_COLUMNS)
 
 # SQL assembled from the constant column lists above, never from input.
 _LOCK = f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) ORDER BY job_id FOR UPDATE"  # noqa: S608
+_LOCK_CHILDREN = (
+    f"SELECT {_SELECTED} FROM jobs WHERE parent_id = ANY($1::uuid[]) ORDER BY job_id FOR UPDATE"  # noqa: S608
+)
+_CHILD_COUNTS = """
+SELECT parent_id, phase, count(*) AS n FROM jobs WHERE parent_id = ANY($1::uuid[]) GROUP BY parent_id, phase
+"""
 _INSERT = f"""
 INSERT INTO jobs ({_SELECTED}, workflow_ref, facility_ref)
-SELECT {", ".join("u.parameters::jsonb" if n == "parameters" else f"u.{n}" for n, _ in _JOB_COLUMNS)},
+SELECT {", ".join(f"u.{n}::jsonb" if n in _JSON else f"u.{n}" for n, _ in _JOB_COLUMNS)},
        w.slug, f.slug
 FROM {_unnest(_JOB_COLUMNS)}
 LEFT JOIN workflows w ON w.slug = u.workflow
@@ -105,7 +113,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         end_time=r["end_time"], execution_duration=r["execution_duration"], destruction=r["destruction"],
         backend_job_id=r["backend_job_id"], dirac=dirac, error=error,
         callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
-        quote=r["quote"],
+        quote=r["quote"], parent_id=r["parent_id"], swept=r["swept"], children=r["children"],
     )
 
 
@@ -123,7 +131,8 @@ def _state_row(job: Job) -> tuple[Any, ...]:
 
 def _identity_row(job: Job) -> tuple[Any, ...]:
     return (
-        job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time, job.quote,
+        job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time, job.quote, job.parent_id,
+        None if job.swept is None else json.dumps(dict(job.swept)), job.children,
     )
 
 
@@ -156,6 +165,16 @@ class JobStore:
     async def lock(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
         rows = await self._conn.fetch(_LOCK, list(job_ids))
         return {r["job_id"]: job_from_record(r) for r in rows}
+
+    async def lock_children(self, parent_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        rows = await self._conn.fetch(_LOCK_CHILDREN, list(parent_ids))
+        return {r["job_id"]: job_from_record(r) for r in rows}
+
+    async def child_counts(self, parent_ids: Iterable[UUID]) -> dict[UUID, dict[Phase, int]]:
+        counts: dict[UUID, dict[Phase, int]] = {}
+        for r in await self._conn.fetch(_CHILD_COUNTS, list(parent_ids)):
+            counts.setdefault(r["parent_id"], {})[Phase(r["phase"])] = r["n"]
+        return counts
 
     async def insert(self, jobs: Sequence[Job]) -> set[UUID]:
         """Insert new jobs; returns the ids actually inserted (another writer may have been first)."""

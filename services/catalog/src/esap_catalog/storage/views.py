@@ -15,6 +15,8 @@ import asyncpg
 from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, BackendHistoryEntry, DiracStatus, ErrorType, Phase
 from esap_messages.api import (
     ActiveJob,
+    ChildrenView,
+    ChildView,
     DiracView,
     ErrorView,
     JobSummaryView,
@@ -27,7 +29,15 @@ _JOB = """
 SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
-       j.abort_requested_at,
+       j.abort_requested_at, j.parent_id, j.swept, j.children,
+       CASE WHEN j.children > 0 THEN
+           (SELECT json_build_object(
+                       'phases', COALESCE((SELECT json_object_agg(p.phase, p.n) FROM (
+                           SELECT c.phase, count(*) AS n FROM jobs c WHERE c.parent_id = j.job_id GROUP BY c.phase
+                       ) p), '{}'),
+                       'submitted', (SELECT count(*) FROM jobs c
+                                     WHERE c.parent_id = j.job_id AND c.backend_job_id IS NOT NULL)))
+       END AS children_summary,
        COALESCE((SELECT json_agg(json_build_object('id', r.result_id, 'size', r.size, 'mime_type', r.mime_type,
                                                    'location', r.location) ORDER BY r.result_id)
                  FROM job_results r WHERE r.job_id = j.job_id), '[]') AS results,
@@ -41,7 +51,15 @@ SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, 
                  FROM job_backend_history b WHERE b.job_id = j.job_id), '[]') AS backend_history
 FROM jobs j WHERE j.job_id = ANY($1::uuid[])
 """
-_LIST = "SELECT job_id, run_id, owner, phase, workflow, facility, creation_time FROM jobs WHERE phase = ANY($1::text[])"
+_LIST = """
+SELECT job_id, run_id, owner, phase, workflow, facility, creation_time, parent_id, children FROM jobs
+WHERE phase = ANY($1::text[])"""
+_CHILDREN = """
+SELECT c.job_id, c.swept, c.phase,
+       COALESCE((SELECT array_agg(r.result_id ORDER BY r.result_id) FROM job_results r WHERE r.job_id = c.job_id),
+                '{}') AS results
+FROM jobs c WHERE c.parent_id = $1 ORDER BY c.creation_time, c.job_id
+"""
 _LIST_ORDER = " ORDER BY creation_time DESC, job_id DESC LIMIT $2"
 _FILTERS = (("workflow", "text"), ("facility", "text"), ("run_id", "text"))
 _DELETED = "SELECT EXISTS (SELECT 1 FROM deleted_jobs WHERE job_id = $1)"
@@ -73,6 +91,8 @@ class JobFilter:
     facility: str | None = None
     run_id: str | None = None
     before: tuple[datetime, UUID] | None = None
+    parent: UUID | None = None
+    """A campaign's children; None: parents and single jobs, never children."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +117,22 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         results=[ResultView.model_validate(x) for x in r["results"]],
         history=[PhaseEntry.model_validate(x) for x in r["history"]],
         backend_history=[BackendHistoryEntry.model_validate(x) for x in r["backend_history"]],
-        abort_requested_at=r["abort_requested_at"],
+        abort_requested_at=r["abort_requested_at"], parent_id=r["parent_id"], swept=r["swept"] or {},
+        children=_children_view(r["children"], r["children_summary"]),
     )
+
+
+def _children_view(total: int, summary: Mapping[str, Any] | None) -> ChildrenView | None:
+    if not total or summary is None:
+        return None
+    return ChildrenView(total=total, phases={Phase(p): n for p, n in summary["phases"].items()},
+                        submitted=summary["submitted"])
 
 
 def summary_from_record(r: Mapping[str, Any]) -> JobSummaryView:
     return JobSummaryView(job_id=r["job_id"], run_id=r["run_id"], owner=r["owner"], phase=Phase(r["phase"]),
-                          workflow=r["workflow"], facility=r["facility"], creation_time=r["creation_time"])
+                          workflow=r["workflow"], facility=r["facility"], creation_time=r["creation_time"],
+                          parent_id=r["parent_id"], children=r["children"])
 
 
 def active_from_record(r: Mapping[str, Any]) -> ActiveJob:
@@ -128,6 +157,11 @@ class JobViewStore:
         wanted = [p.value for p in where.phases] if where.phases else [p.value for p in DEFAULT_LISTED_PHASES]
         # Fixed fragments only, so that each combination gets its own plan (and the owner index when it can).
         sql, args = _LIST, [wanted, limit]
+        if where.parent is None:
+            sql += " AND parent_id IS NULL"
+        else:
+            args.append(where.parent)
+            sql += f" AND parent_id = ${len(args)}::uuid"
         if where.scoped and where.owner is None:
             sql += " AND owner IS NULL"
         elif where.scoped:
@@ -146,6 +180,12 @@ class JobViewStore:
             sql += f" AND (creation_time, job_id) < (${len(args) - 1}::timestamptz, ${len(args)}::uuid)"
         rows = await self._pool.fetch(sql + _LIST_ORDER, *args)
         return [summary_from_record(r) for r in rows]
+
+    async def children(self, parent_id: UUID) -> list[ChildView]:
+        """A campaign's table of children, in the order they were swept."""
+        rows = await self._pool.fetch(_CHILDREN, parent_id)
+        return [ChildView(job_id=r["job_id"], swept=r["swept"] or {}, phase=Phase(r["phase"]),
+                          results=list(r["results"])) for r in rows]
 
     async def deleted(self, job_id: UUID) -> bool:
         """True when the job existed and was removed."""
