@@ -9,7 +9,6 @@ settings a parser needs).
 """
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qsl
 from uuid import UUID
@@ -26,8 +25,6 @@ from esap_gateway.domain.uws import (
     PlanRequest,
     WaitRequest,
     parse_creation,
-    parse_destruction,
-    parse_execution_duration,
     parse_job_action,
     parse_job_id,
     parse_list_filters,
@@ -105,8 +102,6 @@ def esap_search(query: Pairs) -> CatalogueQuery:
 # What a route declares: from the form body, from the query string, from the path.
 NewJob = Annotated[CreationRequest, Depends(parsed_form(parse_creation))]
 NewPhase = Annotated[PhaseAction, Depends(parsed_form(parse_phase_action))]
-NewExecutionDuration = Annotated[int, Depends(parsed_form(parse_execution_duration))]
-NewDestruction = Annotated[datetime, Depends(parsed_form(parse_destruction))]
 NewParameters = Annotated[tuple[tuple[str, str], ...], Depends(parsed_form(parse_parameters))]
 PlanFromForm = Annotated[PlanRequest, Depends(parsed_form(parse_plan))]
 DeleteAction = Depends(parsed_form(parse_job_action))
