@@ -115,8 +115,9 @@ async def search_workflows(factory: FactoryDep, q: str | None = None, keyword: s
                            workflow_type: str | None = None, runtime_engine: str | None = None,
                            facility_type: str | None = None, limit: Annotated[int, Query(ge=1)] = 50,
                            offset: Annotated[int, Query(ge=0)] = 0) -> Response:
-    query = WorkflowQuery(q or None, keyword or None, workflow_type or None, runtime_engine or None,
-                          facility_type or None, min(limit, factory.settings.search_limit), offset)
+    query = WorkflowQuery(text=q or None, keyword=keyword or None, workflow_type=workflow_type or None,
+                          runtime_engine=runtime_engine or None, facility_type=facility_type or None,
+                          limit=min(limit, factory.settings.search_limit), offset=offset)
     return _json(await factory.catalogue.search_workflows(query))
 
 
@@ -126,8 +127,8 @@ async def search_facilities(factory: FactoryDep, q: str | None = None, facility_
                             runtime_engine: str | None = None, status: str | None = None,
                             limit: Annotated[int, Query(ge=1)] = 50,
                             offset: Annotated[int, Query(ge=0)] = 0) -> Response:
-    query = FacilityQuery(q or None, facility_type or None, runtime_engine or None, status or None,
-                          min(limit, factory.settings.search_limit), offset)
+    query = FacilityQuery(text=q or None, facility_type=facility_type or None, runtime_engine=runtime_engine or None,
+                          status=status or None, limit=min(limit, factory.settings.search_limit), offset=offset)
     return _json(await factory.catalogue.search_facilities(query))
 
 

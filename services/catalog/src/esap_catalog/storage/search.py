@@ -22,29 +22,35 @@ from esap_catalog.storage.catalogue import (
 )
 
 
-@dataclass(frozen=True)
-class WorkflowQuery:
+@dataclass(frozen=True, kw_only=True)
+class SearchQuery:
+    """What every search takes: free text (None: match all, unranked) and a page."""
+
     text: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowQuery(SearchQuery):
     keyword: str | None = None
     workflow_type: str | None = None
     runtime_engine: str | None = None
     facility_type: str | None = None
-    limit: int = 50
-    offset: int = 0
 
 
-@dataclass(frozen=True)
-class FacilityQuery:
-    text: str | None = None
+@dataclass(frozen=True, kw_only=True)
+class FacilityQuery(SearchQuery):
     facility_type: str | None = None
     runtime_engine: str | None = None
     status: str | None = None
-    limit: int = 50
-    offset: int = 0
 
 
 @dataclass(frozen=True)
 class FacilityTimes:
+    """One facility's planning statistics for a workflow: median queue and run seconds over the window's latest
+    jobs (None: none there), how many runs the run time is the median of, and its jobs queued or executing now."""
+
     slug: str
     queue_seconds: float | None
     run_seconds: float | None

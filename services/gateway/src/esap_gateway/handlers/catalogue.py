@@ -4,6 +4,8 @@ planning (``/uws/plan``): routes only; the rules are in ``services.search`` and 
 JSON only. Must not depend on a concrete client or hold a rule: each route parses, makes one call, maps it.
 """
 
+from typing import TypeVar
+
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, TypeAdapter
 
@@ -14,6 +16,7 @@ from esap_gateway.handlers.requests import EsapSearch, FacilitySearch, PlanFromF
 from esap_messages.api import ExecutionPlan, FacilityMatches, FacilityView, WorkflowMatches, WorkflowView
 
 router = APIRouter(tags=["catalogue"], responses=ERRORS)
+Item = TypeVar("Item")
 _TEXT = {"type": "string", "maxLength": 500}
 _WORKFLOW_SEARCH = {"parameters": [*SEARCH_QUERY["parameters"], *query(
     ("KEYWORD", _TEXT, "A keyword."), ("TYPE", _TEXT, "The workflow type."),
@@ -34,6 +37,11 @@ _SEARCH = ("q: free text over name, keywords and description (ranked; quotes, 'o
 
 def _json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _json_list(adapter: TypeAdapter[list[Item]], items: list[Item]) -> Response:
+    """ESAP's answers are bare JSON lists, which no model of ours wraps: serialised by their TypeAdapter."""
+    return Response(adapter.dump_json(items), media_type="application/json")
 
 
 @router.get("/catalogue/workflows", response_model=WorkflowMatches,
@@ -65,16 +73,14 @@ async def get_facility(slug: str, search: Search) -> Response:
             summary="ESAP's workflow search: keyword (free text); ESAP's field names", openapi_extra=_ESAP_SEARCH)
 async def esap_workflows(query: EsapSearch, search: Search, base: BaseUrl) -> Response:
     found = await search.workflows(query)
-    body = _ESAP_WORKFLOWS.dump_json([to_esap_workflow(w, base) for w in found.workflows])
-    return Response(body, media_type="application/json")
+    return _json_list(_ESAP_WORKFLOWS, [to_esap_workflow(w, base) for w in found.workflows])
 
 
 @router.get("/esap-api/batch/facilities/search", response_model=list[EsapFacility],
             summary="ESAP's facility search: keyword (free text); ESAP's field names", openapi_extra=_ESAP_SEARCH)
 async def esap_facilities(query: EsapSearch, search: Search, base: BaseUrl) -> Response:
     found = await search.facilities(query)
-    body = _ESAP_FACILITIES.dump_json([to_esap_facility(f, base) for f in found.facilities])
-    return Response(body, media_type="application/json")
+    return _json_list(_ESAP_FACILITIES, [to_esap_facility(f, base) for f in found.facilities])
 
 
 @router.get("/uws/plan", response_model=ExecutionPlan, summary="Execution planning: WORKFLOW, EXECUTIONDURATION "

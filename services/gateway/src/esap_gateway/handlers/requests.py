@@ -8,8 +8,8 @@ Must not depend on anything but FastAPI, the domain and the factory (through han
 settings a parser needs).
 """
 
-from datetime import datetime
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 from urllib.parse import parse_qsl
 from uuid import UUID
 
@@ -25,8 +25,6 @@ from esap_gateway.domain.uws import (
     PlanRequest,
     WaitRequest,
     parse_creation,
-    parse_destruction,
-    parse_execution_duration,
     parse_job_action,
     parse_job_id,
     parse_list_filters,
@@ -41,6 +39,8 @@ from esap_gateway.handlers.dependencies import get_factory
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
 MAX_FIELDS = 1000
+
+T = TypeVar("T")
 
 
 async def form_pairs(request: Request) -> Pairs:
@@ -71,80 +71,47 @@ Form = Annotated[Pairs, Depends(form_pairs)]
 Query = Annotated[Pairs, Depends(query_pairs)]
 
 
-async def creation_request(form: Form) -> CreationRequest:
-    return parse_creation(form)
+def parsed_form(parse: Callable[[Pairs], T]) -> Callable[[Pairs], Awaitable[T]]:
+    """A dependency: the form's pairs, made typed by ``parse``."""
+    async def dependency(form: Form) -> T:
+        return parse(form)
+    return dependency
 
 
-async def creation_from_query(query: Query) -> CreationRequest:
-    return parse_creation(query)
+def parsed_query(parse: Callable[[Pairs], T]) -> Callable[[Pairs], Awaitable[T]]:
+    """A dependency: the query string's pairs, made typed by ``parse``."""
+    async def dependency(query: Query) -> T:
+        return parse(query)
+    return dependency
 
 
 async def wait_request(query: Query, factory: Annotated[Factory, Depends(get_factory)]) -> WaitRequest:
     return parse_wait(query, factory.settings.max_wait_seconds)
 
 
-async def list_filters(query: Query) -> ListFilters:
-    return parse_list_filters(query)
-
-
 async def job_id(job_id: str) -> UUID:
     return parse_job_id(job_id)
 
 
-async def phase_action(form: Form) -> PhaseAction:
-    return parse_phase_action(form)
-
-
-async def execution_duration(form: Form) -> int:
-    return parse_execution_duration(form)
-
-
-async def destruction(form: Form) -> datetime:
-    return parse_destruction(form)
-
-
-async def workflow_parameters(form: Form) -> tuple[tuple[str, str], ...]:
-    return parse_parameters(form)
-
-
-async def delete_action(form: Form) -> None:
-    parse_job_action(form)
-
-
-async def plan_query(query: Query) -> PlanRequest:
-    return parse_plan(query)
-
-
-async def plan_form(form: Form) -> PlanRequest:
-    return parse_plan(form)
-
-
-async def workflow_search(query: Query) -> CatalogueQuery:
-    return parse_search(query, WORKFLOW_FILTERS)
-
-
-async def facility_search(query: Query) -> CatalogueQuery:
-    return parse_search(query, FACILITY_FILTERS)
-
-
-async def esap_search(query: Query) -> CatalogueQuery:
+def esap_search(query: Pairs) -> CatalogueQuery:
     """ESAP's ``keyword`` is free text here; the page is the largest one."""
     text = next((value.strip() for name, value in query if name.lower() == "keyword" and value.strip()), None)
     return CatalogueQuery(text=text, limit=MAX_PAGE)
 
 
-NewJob = Annotated[CreationRequest, Depends(creation_request)]
-NewJobFromQuery = Annotated[CreationRequest, Depends(creation_from_query)]
+# What a route declares: from the form body, from the query string, from the path.
+NewJob = Annotated[CreationRequest, Depends(parsed_form(parse_creation))]
+NewPhase = Annotated[PhaseAction, Depends(parsed_form(parse_phase_action))]
+NewParameters = Annotated[tuple[tuple[str, str], ...], Depends(parsed_form(parse_parameters))]
+PlanFromForm = Annotated[PlanRequest, Depends(parsed_form(parse_plan))]
+DeleteAction = Depends(parsed_form(parse_job_action))
+
+NewJobFromQuery = Annotated[CreationRequest, Depends(parsed_query(parse_creation))]
 Wait = Annotated[WaitRequest, Depends(wait_request)]
-Filters = Annotated[ListFilters, Depends(list_filters)]
+Filters = Annotated[ListFilters, Depends(parsed_query(parse_list_filters))]
+PlanFromQuery = Annotated[PlanRequest, Depends(parsed_query(parse_plan))]
+WorkflowSearch = Annotated[CatalogueQuery, Depends(parsed_query(lambda query: parse_search(query, WORKFLOW_FILTERS)))]
+FacilitySearch = Annotated[CatalogueQuery, Depends(parsed_query(lambda query: parse_search(query, FACILITY_FILTERS)))]
+EsapSearch = Annotated[CatalogueQuery, Depends(parsed_query(esap_search))]
+
 JobId = Annotated[UUID, Depends(job_id)]
-NewPhase = Annotated[PhaseAction, Depends(phase_action)]
-NewExecutionDuration = Annotated[int, Depends(execution_duration)]
-NewDestruction = Annotated[datetime, Depends(destruction)]
-NewParameters = Annotated[tuple[tuple[str, str], ...], Depends(workflow_parameters)]
-DeleteAction = Depends(delete_action)
-PlanFromQuery = Annotated[PlanRequest, Depends(plan_query)]
-PlanFromForm = Annotated[PlanRequest, Depends(plan_form)]
-WorkflowSearch = Annotated[CatalogueQuery, Depends(workflow_search)]
-FacilitySearch = Annotated[CatalogueQuery, Depends(facility_search)]
-EsapSearch = Annotated[CatalogueQuery, Depends(esap_search)]

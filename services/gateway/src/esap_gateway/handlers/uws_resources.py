@@ -1,18 +1,29 @@
 """The resources of one UWS job: phase, executionduration, destruction, error, quote, results (and each
 result's content), parameters, owner. Routes only; the rules are in ``services.jobs``.
 
-Must not depend on a concrete client or hold a rule: each route parses, makes one call, maps the answer.
+The plain-text resources (executionduration, destruction, error, quote, owner) are one shape, a value of the job
+read as text and, for the two a client may change, a form field posted; they are registered by two functions
+rather than written out route by route. Must not depend on a concrete client or hold a rule: each route parses,
+makes one call, maps the answer.
 """
 
-from fastapi import APIRouter, Response
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 
 from esap_gateway.adapters.uws_xml import XML_MEDIA_TYPE, to_uws_parameters, to_uws_results
+from esap_gateway.domain.uws import Pairs, parse_destruction, parse_execution_duration
 from esap_gateway.handlers.dependencies import BaseUrl, Jobs, Owner, RedirectBase
 from esap_gateway.handlers.representations import CREATION_FIELDS, ERRORS, TEXT, form
-from esap_gateway.handlers.requests import JobId, NewDestruction, NewExecutionDuration, NewParameters, NewPhase
+from esap_gateway.handlers.requests import JobId, NewParameters, NewPhase, parsed_form
+from esap_gateway.services.jobs import JobService
+from esap_messages.api import JobView
 
 router = APIRouter(prefix="/uws/jobs/{job_id}", tags=["uws"], responses=ERRORS)
+T = TypeVar("T")
 
 
 def _to_job(redirect: str, job_id: object) -> RedirectResponse:
@@ -38,45 +49,42 @@ async def post_phase(job_id: JobId, action: NewPhase, owner: Owner, jobs: Jobs,
     return _to_job(redirect, await jobs.change_phase(job_id, action, owner))
 
 
-@router.get("/executionduration", summary="Seconds the job may run; 0 is unlimited", responses=TEXT)
-async def get_execution_duration(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextResponse:
-    return _text((await jobs.view(job_id, owner)).execution_duration)
+def _text_resource(path: str, name: str, summary: str, read: Callable[[JobView], object | None]) -> None:
+    """GET ``path``: one value of the job as text, empty when it has none."""
+    async def endpoint(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextResponse:
+        return _text(read(await jobs.view(job_id, owner)))
+
+    router.add_api_route(path, endpoint, methods=["GET"], name=f"get_{name}", summary=summary, responses=TEXT)
 
 
-@router.post("/executionduration", status_code=303, summary="EXECUTIONDURATION=seconds, while PENDING",
-             openapi_extra=form({"EXECUTIONDURATION": CREATION_FIELDS["EXECUTIONDURATION"]},
-                                required=("EXECUTIONDURATION",)))
-async def post_execution_duration(job_id: JobId, seconds: NewExecutionDuration, owner: Owner, jobs: Jobs,
-                                  redirect: RedirectBase) -> RedirectResponse:
-    return _to_job(redirect, await jobs.set_execution_duration(job_id, seconds, owner))
+def _settable_resource(path: str, name: str, summaries: tuple[str, str], read: Callable[[JobView], object | None],
+                       field: str, parse: Callable[[Pairs], T],
+                       change: Callable[[JobService, UUID, T, str | None], Awaitable[UUID]]) -> None:
+    """GET ``path`` as ``_text_resource``; POST ``path``: the form's ``field``, parsed, changes the job (while
+    PENDING: the service's rule), then 303 to the job."""
+    _text_resource(path, name, summaries[0], read)
+
+    async def endpoint(job_id: JobId, value: Annotated[T, Depends(parsed_form(parse))], owner: Owner, jobs: Jobs,
+                       redirect: RedirectBase) -> RedirectResponse:
+        return _to_job(redirect, await change(jobs, job_id, value, owner))
+
+    router.add_api_route(path, endpoint, methods=["POST"], name=f"post_{name}", status_code=303,
+                         summary=summaries[1], openapi_extra=form({field: CREATION_FIELDS[field]}, required=(field,)))
 
 
-@router.get("/destruction", summary="When the job will be destroyed (ISO 8601, UTC)", responses=TEXT)
-async def get_destruction(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextResponse:
-    return _text((await jobs.view(job_id, owner)).destruction)
-
-
-@router.post("/destruction", status_code=303, summary="DESTRUCTION=ISO 8601 instant in the future",
-             openapi_extra=form({"DESTRUCTION": CREATION_FIELDS["DESTRUCTION"]}, required=("DESTRUCTION",)))
-async def post_destruction(job_id: JobId, destruction: NewDestruction, owner: Owner, jobs: Jobs,
-                           redirect: RedirectBase) -> RedirectResponse:
-    return _to_job(redirect, await jobs.set_destruction(job_id, destruction, owner))
-
-
-@router.get("/error", summary="The error summary's message, empty when the job has none", responses=TEXT)
-async def get_error(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextResponse:
-    error = (await jobs.view(job_id, owner)).error
-    return _text(error.message if error else None)
-
-
-@router.get("/quote", summary="When the job is expected to end; empty: not known", responses=TEXT)
-async def get_quote(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextResponse:
-    return _text((await jobs.view(job_id, owner)).quote)
-
-
-@router.get("/owner", summary="The job's owner; empty for an anonymous job", responses=TEXT)
-async def get_owner(job_id: JobId, owner: Owner, jobs: Jobs) -> PlainTextResponse:
-    return _text((await jobs.view(job_id, owner)).owner)
+# In this order: it is the OpenAPI document's.
+_settable_resource("/executionduration", "execution_duration",
+                   ("Seconds the job may run; 0 is unlimited", "EXECUTIONDURATION=seconds, while PENDING"),
+                   lambda job: job.execution_duration,
+                   "EXECUTIONDURATION", parse_execution_duration, JobService.set_execution_duration)
+_settable_resource("/destruction", "destruction",
+                   ("When the job will be destroyed (ISO 8601, UTC)", "DESTRUCTION=ISO 8601 instant in the future"),
+                   lambda job: job.destruction,
+                   "DESTRUCTION", parse_destruction, JobService.set_destruction)
+_text_resource("/error", "error", "The error summary's message, empty when the job has none",
+               lambda job: job.error.message if job.error else None)
+_text_resource("/quote", "quote", "When the job is expected to end; empty: not known", lambda job: job.quote)
+_text_resource("/owner", "owner", "The job's owner; empty for an anonymous job", lambda job: job.owner)
 
 
 @router.get("/parameters", summary="The job's parameters (uws:parameters)", response_class=Response)
