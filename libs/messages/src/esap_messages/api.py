@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from esap_messages.base import UtcDatetime
 from esap_messages.catalogue import (
+    PARAMETER_NAME_PATTERN,
     ExecutionPlan,
     FacilityList,
     FacilityMatches,
@@ -261,6 +262,7 @@ class ReportOutcomes(_View):
 
 __all__ = [
     "MAX_JOB_READS",
+    "PARAMETER_NAME_PATTERN",
     "ActiveJob",
     "ActiveJobList",
     "CallbackBatch",

@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from esap_messages.base import UtcDatetime
 from esap_messages.model import WorkflowRun
 
+PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+"""What a workflow parameter's name looks like: an identifier of at most 64 characters, one a command can name as a
+placeholder ``{name}``. The gateway checks the names a request sweeps against it too."""
+
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,7 +44,7 @@ FALSE_WORDS = frozenset({"false", "0", "no"})
 class ParameterView(_View):
     """One parameter of a workflow and the rule its value must follow (``violation`` says which it breaks)."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    name: str = Field(pattern=PARAMETER_NAME_PATTERN)
     type: ParameterType = ParameterType.STRING
     default: str | None = Field(
         default=None, description="Text; numbers and booleans in a file become text.",
