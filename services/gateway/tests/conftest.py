@@ -26,6 +26,8 @@ from esap_messages import FINAL_PHASES, Message, Phase, new_id
 from esap_messages.api import (
     CallbackVerdict,
     CallbackVerification,
+    ChildList,
+    ChildView,
     DiracView,
     FacilityMatches,
     FacilityStatistics,
@@ -151,20 +153,32 @@ class FakeCatalog:
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
                         last: int | None, workflow: str | None = None, facility: str | None = None,
-                        run_id: str | None = None, cursor: str | None = None) -> JobList:
+                        run_id: str | None = None, cursor: str | None = None, parent: UUID | None = None) -> JobList:
         self._call("list_jobs", {"owner": owner, "phases": tuple(phases), "after": after, "last": last,
-                                 "workflow": workflow, "facility": facility, "run_id": run_id, "cursor": cursor})
+                                 "workflow": workflow, "facility": facility, "run_id": run_id, "cursor": cursor,
+                                 "parent": parent})
         found = sorted(self.jobs.values(), key=lambda j: j.creation_time, reverse=True)
         summaries = [JobSummaryView(job_id=j.job_id, run_id=j.run_id, owner=j.owner, phase=j.phase,
                                     workflow=j.workflow, facility=j.facility, creation_time=j.creation_time)
                      for j in found if j.phase in phases and (after is None or j.creation_time > after)
                      and j.owner == owner and workflow in (None, j.workflow) and facility in (None, j.facility)
-                     and run_id in (None, j.run_id)]
+                     and run_id in (None, j.run_id) and j.parent_id == parent]
         start = int(cursor) if cursor else 0
         size = last or 1000
         page = summaries[start:start + size]
         more = len(summaries) > start + size
         return JobList(jobs=page, next_cursor=str(start + size) if more else None)
+
+    async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
+        self._call("job_children", job_id)
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        if job.owner != owner:
+            raise ForeignJobError(str(job_id))
+        kids = sorted((j for j in self.jobs.values() if j.parent_id == job_id), key=lambda j: j.creation_time)
+        return ChildList(children=[ChildView(job_id=j.job_id, swept=j.swept, phase=j.phase,
+                                             results=[r.id for r in j.results]) for j in kids])
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
         self._call("verify_callback", request)

@@ -36,7 +36,8 @@ class _View(BaseModel):
 
 class ResultView(_View):
     id: str
-    size: int
+    size: int | None = Field(default=None, ge=0, description="Bytes; None when only known once made (a table "
+                             "of a campaign's children).")
     mime_type: str
     location: str
 

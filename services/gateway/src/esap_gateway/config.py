@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from esap_messages.commands import MAX_CAMPAIGN_CHILDREN
 from esap_runtime.settings import Environment, ServiceSettings
 
 
@@ -31,6 +32,10 @@ class Settings(ServiceSettings):
     )
     max_wait_seconds: int = Field(
         60, ge=1, le=3600, description="Longest a GET ?WAIT=n blocks; WAIT=-1 and larger values mean this."
+    )
+    max_sweep_children: int = Field(
+        10_000, ge=1, le=MAX_CAMPAIGN_CHILDREN,
+        description="Most children one SWEEP request may make (the cartesian product of its SWEEP parameters).",
     )
     default_facility: str | None = Field(
         None, description="Facility of a job created without FACILITY; unset: the best offer of execution planning."

@@ -65,6 +65,7 @@ class Factory:
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
             lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters, planner=self.planning,
             limiter=RateLimiter(settings.rate_limit_per_minute), settlements=settlements, resender=self.resender,
+            max_sweep_children=settings.max_sweep_children,
         )
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)

@@ -1,7 +1,7 @@
 """GET /uws/jobs, /uws/jobs/{id} (with WAIT) and /phase: schema-valid UWS 1.1 XML that pyvo reads."""
 
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -150,8 +150,13 @@ async def test_the_job_list_filters_pass_to_the_catalog(client, catalog, make_jo
 
     assert catalog.calls_to("list_jobs")[-1] == {
         "owner": None, "phases": (Phase.QUEUED, Phase.EXECUTING), "after": datetime(2025, 3, 1, tzinfo=UTC),
-        "last": 10, "workflow": None, "facility": None, "run_id": None, "cursor": None,
+        "last": 10, "workflow": None, "facility": None, "run_id": None, "cursor": None, "parent": None,
     }
+    parent = uuid4()
+    uws_job_list(await client.get("/uws/jobs", params={"PARENT": str(parent)}))
+    assert catalog.calls_to("list_jobs")[-1]["parent"] == parent
+    refused = await client.get("/uws/jobs", params={"PARENT": "not-a-job"})
+    assert refused.status_code == 400 and "PARENT" in refused.text
 
 
 async def test_an_empty_job_list_is_valid(client, uws_job_list) -> None:

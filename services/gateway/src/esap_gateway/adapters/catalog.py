@@ -27,6 +27,7 @@ from esap_messages.api import (
     CallbackVerdicts,
     CallbackVerification,
     CallbackVerificationBatch,
+    ChildList,
     FacilityMatches,
     FacilityView,
     JobList,
@@ -94,8 +95,13 @@ class CatalogClient(Protocol):
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
                         last: int | None, workflow: str | None = None, facility: str | None = None,
-                        run_id: str | None = None, cursor: str | None = None) -> JobList:
+                        run_id: str | None = None, cursor: str | None = None, parent: UUID | None = None) -> JobList:
         """``owner``'s jobs only (None: anonymous jobs); raises InvalidCursorError for a cursor it did not make."""
+        ...
+
+    async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
+        """A campaign's table of children (empty for a single job); None when there is no such job; ForeignJobError
+        when it is someone else's."""
         ...
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
@@ -169,16 +175,27 @@ class HttpCatalogClient:
             raise self._unexpected(route, status, body)
         return _parse(JobView, body)
 
+    async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
+        route = "/internal/jobs/{id}/children"
+        status, body = await self._request("GET", route, f"/internal/jobs/{job_id}/children", params=_scope(owner))
+        if status == 404:
+            return None
+        if status == 403:
+            raise ForeignJobError(str(job_id))
+        if status != 200:
+            raise self._unexpected(route, status, body)
+        return _parse(ChildList, body)
+
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
                         last: int | None, workflow: str | None = None, facility: str | None = None,
-                        run_id: str | None = None, cursor: str | None = None) -> JobList:
+                        run_id: str | None = None, cursor: str | None = None, parent: UUID | None = None) -> JobList:
         params: list[tuple[str, str]] = [("phase", p.value) for p in phases] + _scope(owner)
         if after is not None:
             params.append(("after", after.isoformat()))
         if last is not None:
             params.append(("last", str(last)))
         for name, value in (("workflow", workflow), ("facility", facility), ("run_id", run_id),
-                            ("cursor", cursor)):
+                            ("cursor", cursor), ("parent", None if parent is None else str(parent))):
             if value is not None:
                 params.append((name, value))
         status, body = await self._request("GET", "/internal/jobs", "/internal/jobs", params=params)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from esap_gateway.adapters.uws_xml import job_url, result_url
 from esap_gateway.domain.results import listed_results
 from esap_messages import WAITABLE_PHASES
-from esap_messages.api import JobList, JobSummaryView, JobView
+from esap_messages.api import ChildrenView, JobList, JobSummaryView, JobView
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -24,7 +24,7 @@ class _Json(BaseModel):
 class ResultJson(_Json):
     id: str
     href: str
-    size: int
+    size: int | None = Field(None, description="Bytes; absent when only known once made (a campaign's tables).")
     mime_type: str = Field(alias="mimeType")
 
 
@@ -55,6 +55,10 @@ class JobInfoJson(_Json):
     abort_requested: datetime | None = Field(None, alias="abortRequested", description="When an abort was asked for "
                                              "that the backend has not confirmed yet.")
     history: list[HistoryEntryJson] = Field(default_factory=list, description="The backend's history, oldest first.")
+    parent: str | None = Field(None, description="A campaign child's campaign.")
+    swept: dict[str, str] = Field(default_factory=dict, description="A campaign child's own swept values.")
+    children: ChildrenView | None = Field(None, description="A campaign's children: total, handed to their "
+                                          "backend (submitted), and how many in each phase.")
 
 
 class JobJson(_Json):
@@ -103,7 +107,9 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                        abort_requested=view.abort_requested_at if view.phase in WAITABLE_PHASES else None, history=[
                            HistoryEntryJson(time=e.at, status=e.status, minor_status=e.minor_status,
                                             application_status=e.application_status, source=e.source)
-                           for e in view.backend_history])
+                           for e in view.backend_history],
+                       parent=None if view.parent_id is None else str(view.parent_id), swept=view.swept,
+                       children=view.children)
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,

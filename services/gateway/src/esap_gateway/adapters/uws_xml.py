@@ -43,8 +43,33 @@ class BackendHistory(BaseXmlModel, tag="history", ns="esap", nsmap={"esap": JOBI
     entries: list[HistoryEntry] = element(tag="entry", ns="esap", default_factory=list)
 
 
+class SweptValue(BaseXmlModel, tag="value", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    name: str = attr(name="name")
+    value: str
+
+
+class Swept(BaseXmlModel, tag="swept", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    """A campaign child's own values of the swept parameters."""
+
+    values: list[SweptValue] = element(tag="value", ns="esap", default_factory=list)
+
+
+class PhaseCount(BaseXmlModel, tag="count", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    phase: str = attr(name="phase")
+    count: int
+
+
+class Children(BaseXmlModel, tag="children", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    """A campaign's children: how many, how many handed to their backend, how many in each phase."""
+
+    total: int = attr(name="total")
+    submitted: int = attr(name="submitted")
+    counts: list[PhaseCount] = element(tag="count", ns="esap", default_factory=list)
+
+
 class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOBINFO_NAMESPACE}):
-    """The backend's view of the job (DIRAC vocabulary), plus where it runs and the backend's history of it."""
+    """The backend's view of the job (DIRAC vocabulary), plus where it runs and the backend's history of it; for a
+    campaign, its children; for a child, its campaign and its swept values."""
 
     workflow: str | None = element(tag="workflow", ns="esap", default=None)
     facility: str | None = element(tag="facility", ns="esap", default=None)
@@ -55,6 +80,9 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     site: str | None = element(tag="site", ns="esap", default=None)
     abort_requested: datetime | None = element(tag="abortRequested", ns="esap", default=None)
     history: BackendHistory | None = element(tag="history", ns="esap", default=None)
+    parent: str | None = element(tag="parent", ns="esap", default=None)
+    swept: Swept | None = element(tag="swept", ns="esap", default=None)
+    children: Children | None = element(tag="children", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -191,6 +219,13 @@ def _job_info(view: JobView) -> JobInfo:
         known["history"] = BackendHistory(entries=[
             HistoryEntry(time=e.at, status=e.status, minor_status=e.minor_status,
                          application_status=e.application_status, source=e.source) for e in view.backend_history])
+    if view.parent_id is not None:
+        known["parent"] = str(view.parent_id)
+        known["swept"] = Swept(values=[SweptValue(name=k, value=v) for k, v in view.swept.items()])
+    if view.children is not None:
+        known["children"] = Children(
+            total=view.children.total, submitted=view.children.submitted,
+            counts=[PhaseCount(phase=p.value, count=n) for p, n in sorted(view.children.phases.items())])
     return JobInfo(**known)
 
 

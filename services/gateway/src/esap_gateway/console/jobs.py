@@ -18,7 +18,7 @@ from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render, templates
 from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
 from esap_gateway.domain.uws import PhaseAction, parse_job_id, parse_list_filters
-from esap_gateway.handlers.dependencies import Jobs
+from esap_gateway.handlers.dependencies import BaseUrl, Jobs
 from esap_gateway.handlers.requests import Form, JobId, Query
 from esap_gateway.services.jobs import JobService
 from esap_messages import FINAL_PHASES, WAITABLE_PHASES, Phase, utcnow
@@ -100,8 +100,11 @@ async def job_updates(request: Request, owner: ConsoleOwner, jobs: Jobs, job_id:
 
 
 @router.get("/jobs/{job_id}/results/{result_id}")
-async def result_file(owner: ConsoleOwner, jobs: Jobs, job_id: JobId, result_id: str) -> FileResponse:
-    content = await jobs.result_content(job_id, result_id, owner)
+async def result_file(owner: ConsoleOwner, jobs: Jobs, job_id: JobId, result_id: str, base: BaseUrl) -> Response:
+    content = await jobs.result_content(job_id, result_id, owner, base)
+    if content.path is None:
+        disposition = f'attachment; filename="{result_id}"'
+        return Response(content.body, media_type=content.mime_type, headers={"Content-Disposition": disposition})
     return FileResponse(content.path, media_type=content.mime_type, filename=content.path.name)
 
 

@@ -50,7 +50,11 @@ async def result_items(jobs: JobService, view: JobView, owner: str | None) -> li
         if previewable(result):
             try:
                 content = await jobs.result_content(view.job_id, result.id, owner)
-                preview = await asyncio.to_thread(_head, content.path)
+                if content.path is None:
+                    body = content.body or b""
+                    preview = body[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+                else:
+                    preview = await asyncio.to_thread(_head, content.path)
             except (NotFoundError, OSError):  # a missing preview must not hide the job
                 preview = None
         items.append(ResultItem(result, preview))

@@ -7,13 +7,14 @@ Declared defaults are filled in, so that the job shows every value it runs with.
 UTF-8, may not exceed MAX_PARAMETERS_BYTES: every backend passes them to the job whole (the local executor as
 environment variables and arguments, the DIRAC backends in one argument of the job's JDL), and the kernel refuses
 one argument above 128 KiB ("Argument list too long") after the job was accepted.
-Must not depend on anything but esap_messages and the planning rules: pure functions, no I/O.
+Must not depend on anything but esap_messages, the planning rules and the sweeps: pure functions, no I/O.
 """
 
 from collections.abc import Sequence
 
 from esap_gateway.domain.errors import InvalidRequestError
 from esap_gateway.domain.planning import refusal
+from esap_gateway.domain.sweeps import SweepAxis, children_of
 from esap_messages.api import FacilityView, ParameterView, WorkflowView
 
 MAX_PARAMETERS_BYTES = 32 * 1024
@@ -51,6 +52,34 @@ def resolve_parameters(workflow: WorkflowView, given: Sequence[tuple[str, str]])
         raise InvalidRequestError("parameters", f"{size} bytes together (UTF-8, names and values), more than the "
                                                 f"{MAX_PARAMETERS_BYTES} a job's parameters may take on every facility")
     return values
+
+
+def resolve_sweep(workflow: WorkflowView, given: Sequence[tuple[str, str]], axes: Sequence[SweepAxis]
+                  ) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """A campaign's common parameters (without the swept ones) and each child's swept values, in the workflow's
+    spelling. Every child is checked as a single job's parameters are, without building each child's whole set:
+    each swept value against its parameter once, the rest with the first child's values, the size with the longest
+    value of every axis (the largest child)."""
+    declared = {p.name.upper(): p for p in workflow.parameters}
+    named = {name.upper() for name, _ in given}
+    spelled: list[SweepAxis] = []
+    for axis in axes:
+        parameter = declared.get(axis.parameter.upper())
+        if parameter is None:
+            raise InvalidRequestError("SWEEP", f"{axis.parameter!r} is not a parameter of workflow {workflow.slug!r}")
+        if parameter.name.upper() in named:
+            raise InvalidRequestError(parameter.name, "given both as a parameter and in SWEEP")
+        for value in axis.values:
+            broken = parameter.violation(value)
+            if broken is not None:
+                raise InvalidRequestError(parameter.name, f"SWEEP value {value[:80]!r}: {broken}")
+        spelled.append(SweepAxis(parameter.name, axis.values))
+    largest = [*given, *((a.parameter, max(a.values, key=lambda v: len(v.encode()))) for a in spelled)]
+    resolve_parameters(workflow, largest)
+    swept = {a.parameter for a in spelled}
+    common = {name: value for name, value in resolve_parameters(workflow, [*given, *(
+        (a.parameter, a.values[0]) for a in spelled)]).items() if name not in swept}
+    return common, children_of(spelled)
 
 
 def _check_type(parameter: ParameterView, value: str) -> None:

@@ -21,7 +21,7 @@ from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, WAITABLE_PHASES, 
 Pairs = Sequence[tuple[str, str]]
 """Name/value pairs in the order sent, names as the client spelled them."""
 
-RESERVED = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "WORKFLOW", "FACILITY"})
+RESERVED = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "WORKFLOW", "FACILITY", "SWEEP"})
 
 MAX_RUN_ID = 256
 MAX_VALUE = 65536
@@ -45,6 +45,8 @@ class CreationRequest:
     destruction: datetime | None
     parameters: tuple[tuple[str, str], ...]
     """The workflow's parameters as sent (names not matched yet)."""
+    sweeps: tuple[str, ...] = ()
+    """The SWEEP values as sent (``<parameter>=<values>``, domain.sweeps): a campaign of one child per combination."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class ListFilters:
     facility: str | None = None
     run_id: str | None = None
     cursor: str | None = None
+    parent: UUID | None = None
+    """A campaign's children; None: parents and single jobs."""
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,13 @@ def parse_creation(pairs: Pairs) -> CreationRequest:
         fields.one("WORKFLOW"), facility=fields.one("FACILITY"), run=phase is not None, run_id=fields.one("RUNID"),
         execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
         destruction=None if destruction is None else _instant("DESTRUCTION", destruction),
-        parameters=fields.others(),
+        parameters=fields.others(), sweeps=tuple(fields.all("SWEEP")),
     )
 
 
 def creation(workflow: str | None, *, facility: str | None, run: bool, run_id: str | None,
              parameters: Sequence[tuple[str, str]], execution_duration: int = 0,
-             destruction: datetime | None = None) -> CreationRequest:
+             destruction: datetime | None = None, sweeps: Sequence[str] = ()) -> CreationRequest:
     """A creation request from values already apart (the console's form), checked as a UWS one is; ``parameters``
     as ``Fields.others()`` gives them (checked, reserved names apart)."""
     if run_id is not None and len(run_id) > MAX_RUN_ID:
@@ -134,7 +138,7 @@ def creation(workflow: str | None, *, facility: str | None, run: bool, run_id: s
     return CreationRequest(
         workflow=_slug("WORKFLOW", workflow), facility=_optional_slug("FACILITY", facility or None), run=run,
         run_id=run_id or None, execution_duration=execution_duration, destruction=destruction,
-        parameters=tuple(parameters),
+        parameters=tuple(parameters), sweeps=tuple(s for s in sweeps if s.strip()),
     )
 
 
@@ -144,6 +148,7 @@ def parse_list_filters(pairs: Pairs) -> ListFilters:
     after = fields.one("AFTER")
     last = fields.one("LAST")
     workflow, facility, cursor = fields.one("WORKFLOW"), fields.one("FACILITY"), fields.one("CURSOR")
+    parent = fields.one("PARENT")
     if cursor is not None and len(cursor) > MAX_RUN_ID:
         raise InvalidRequestError("CURSOR", "not a cursor of this service")
     return ListFilters(
@@ -154,7 +159,15 @@ def parse_list_filters(pairs: Pairs) -> ListFilters:
         facility=None if facility is None else _slug("FACILITY", facility),
         run_id=fields.one("RUNID"),
         cursor=cursor,
+        parent=None if parent is None else _uuid("PARENT", parent),
     )
+
+
+def _uuid(name: str, value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidRequestError(name, f"not a job id: {value[:100]!r}") from None
 
 
 def parse_execution_duration(pairs: Pairs) -> int:

@@ -105,6 +105,8 @@ async def get_results(job_id: JobId, owner: Owner, jobs: Jobs, base: BaseUrl) ->
 
 
 @router.get("/results/{result_id}", summary="The content of one result")
-async def get_result(job_id: JobId, result_id: str, owner: Owner, jobs: Jobs) -> FileResponse:
-    content = await jobs.result_content(job_id, result_id, owner)
+async def get_result(job_id: JobId, result_id: str, owner: Owner, jobs: Jobs, base: BaseUrl) -> Response:
+    content = await jobs.result_content(job_id, result_id, owner, base)
+    if content.path is None:
+        return Response(content.body, media_type=content.mime_type)
     return FileResponse(content.path, media_type=content.mime_type)

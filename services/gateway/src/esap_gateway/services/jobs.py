@@ -22,9 +22,12 @@ import structlog
 from esap_gateway.adapters.catalog import CatalogClient, ForeignJobError, InvalidCursorError
 from esap_gateway.adapters.publisher import Publisher, PublishFailedError
 from esap_gateway.adapters.result_files import LocalResultFiles
+from esap_gateway.adapters.uws_xml import job_url, result_url
+from esap_gateway.domain.campaigns import render, table_of, with_tables
 from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
-from esap_gateway.domain.parameters import check_facility, resolve_parameters
+from esap_gateway.domain.parameters import check_facility, resolve_parameters, resolve_sweep
 from esap_gateway.domain.results import find_result
+from esap_gateway.domain.sweeps import parse_sweeps
 from esap_gateway.domain.uws import (
     CreationRequest,
     ListFilters,
@@ -42,8 +45,19 @@ from esap_gateway.services.ratelimit import RateLimiter
 from esap_gateway.services.resending import CreationResender
 from esap_gateway.services.settling import Settlements
 from esap_gateway.services.waiting import wait_for_change
-from esap_messages import AbortJob, CreateJob, DeleteJob, Message, Phase, RunJob, UpdateJob, new_id, utcnow
-from esap_messages.api import JobList, JobView, WorkflowView
+from esap_messages import (
+    AbortJob,
+    CreateCampaign,
+    CreateJob,
+    DeleteJob,
+    Message,
+    Phase,
+    RunJob,
+    UpdateJob,
+    new_id,
+    utcnow,
+)
+from esap_messages.api import ChildList, JobList, JobView, WorkflowView
 from esap_runtime.waiters import WaiterRegistry
 
 log = structlog.get_logger("esap.gateway.jobs")
@@ -51,8 +65,11 @@ log = structlog.get_logger("esap.gateway.jobs")
 
 @dataclass(frozen=True)
 class ResultContent:
-    path: Path
+    """A backend's file (``path``), or a table the gateway made (``body``: a campaign's children)."""
+
+    path: Path | None
     mime_type: str
+    body: bytes | None = None
 
 
 class JobService:
@@ -61,7 +78,7 @@ class JobService:
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
                  waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
                  limiter: RateLimiter | None = None, settlements: Settlements | None = None,
-                 resender: CreationResender | None = None) -> None:
+                 resender: CreationResender | None = None, max_sweep_children: int = 10_000) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -75,6 +92,7 @@ class JobService:
         self._limiter = limiter or RateLimiter(0)
         self._settlements = settlements
         self._resender = resender
+        self._max_sweep_children = max_sweep_children
 
     async def create(self, request: CreationRequest, owner: str | None) -> UUID:
         """Checked in full before anything is published; without FACILITY, the job goes to the default facility if
@@ -84,21 +102,27 @@ class JobService:
         workflow = await self._catalogue.workflow(request.workflow)
         if workflow is None:
             raise InvalidRequestError("WORKFLOW", f"unknown workflow {request.workflow!r}")
-        parameters = resolve_parameters(workflow, request.parameters)
+        children: list[dict[str, str]] = []
+        if request.sweeps:
+            axes = parse_sweeps(request.sweeps, self._max_sweep_children)
+            parameters, children = resolve_sweep(workflow, request.parameters, axes)
+            planned_with = {**parameters, **children[0]}
+        else:
+            parameters = planned_with = resolve_parameters(workflow, request.parameters)
         now = utcnow()
         if request.destruction is not None and request.destruction <= now:
             raise InvalidRequestError("DESTRUCTION", "must be in the future")
-        facility, quote = await self._facility_for(request, workflow, parameters)
-        command = CreateJob(
-            job_id=new_id(), owner=owner, workflow=workflow.slug, facility=facility,
-            parameters=parameters, run_id=request.run_id, quote=quote,
-            execution_duration=request.execution_duration, run=request.run,
-            destruction=request.destruction or now + self._lifetime,
-        )
+        facility, quote = await self._facility_for(request, workflow, planned_with)
+        fields = {"job_id": new_id(), "owner": owner, "workflow": workflow.slug, "facility": facility,
+                  "parameters": parameters, "run_id": request.run_id, "quote": quote,
+                  "execution_duration": request.execution_duration, "run": request.run,
+                  "destruction": request.destruction or now + self._lifetime}
+        command = CreateCampaign(**fields, children=children) if children else CreateJob(**fields)
         await self._send(command, command.job_id, creation=True)
-        self._metrics.jobs_submitted.inc()
-        log.info("Job created.", job_id=str(command.job_id), workflow=workflow.slug, facility=facility,
-                 run=request.run, planned=quote is not None)
+        self._metrics.jobs_submitted.inc(max(1, len(children)))
+        log.info("Campaign created." if children else "Job created.", job_id=str(command.job_id),
+                 workflow=workflow.slug, facility=facility, run=request.run, planned=quote is not None,
+                 children=len(children))
         return command.job_id
 
     async def _facility_for(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str]
@@ -118,7 +142,7 @@ class JobService:
         try:
             found = await self._catalog.list_jobs(
                 owner=owner, phases=f.phases, after=f.after, last=f.last, workflow=f.workflow,
-                facility=f.facility, run_id=f.run_id, cursor=f.cursor,
+                facility=f.facility, run_id=f.run_id, cursor=f.cursor, parent=f.parent,
             )
         except InvalidCursorError:
             raise InvalidRequestError("CURSOR", "not a cursor of this service") from None
@@ -189,11 +213,18 @@ class JobService:
         await self._send(UpdateJob(job_id=job.job_id, owner=owner, parameters=parameters), job.job_id)
         return job.job_id
 
-    async def result_content(self, job_id: UUID, result_id: str, owner: str | None) -> ResultContent:
+    async def result_content(self, job_id: UUID, result_id: str, owner: str | None, base_url: str = ""
+                             ) -> ResultContent:
         job = await self._load(job_id, owner)
         result = find_result(job.results, result_id)
         if result is None:
             raise NotFoundError(f"Job {job.job_id} has no result {result_id!r}.")
+        table = table_of(result.location)
+        if table is not None:
+            children = await self.children(job.job_id, owner)
+            body = render(table, job.job_id, children, lambda child: job_url(base_url, child),
+                          lambda child, name: result_url(base_url, child, name))
+            return ResultContent(None, result.mime_type, body)
         path = await self._files.open_path(result.location)
         if path is None:
             raise NotFoundError(f"The content of result {result_id!r} cannot be served here.")
@@ -219,6 +250,16 @@ class JobService:
         if self._settlements is not None:
             await self._settlements.answer(command, job_id, future, creation=creation)
 
+    async def children(self, job_id: UUID, owner: str | None) -> ChildList:
+        """A campaign's table of children, in sweep order (empty for a single job)."""
+        try:
+            found = await self._catalog.job_children(job_id, owner=owner)
+        except ForeignJobError:
+            raise NotAllowedError(f"Job {job_id} belongs to another user.") from None
+        if found is None:
+            raise NotFoundError(f"No job {job_id}.")
+        return found
+
     async def _load(self, job_id: UUID, owner: str | None, *, wait: int = 0, phase: Phase | None = None) -> JobView:
         if self._resender is not None and self._resender.holds(job_id):
             raise PublishFailedError("the job's creation waits for the message broker")
@@ -231,4 +272,4 @@ class JobService:
             raise NotFoundError(f"No job {job_id}.")
         if job.owner != owner:
             raise NotAllowedError(f"Job {job_id} belongs to another user.")
-        return job
+        return with_tables(job)
