@@ -61,23 +61,22 @@ class PhaseEntry(_View):
     detail: str = ""
 
 
-class JobSummaryView(_View):
+class _JobHeading(_View):
+    """What a job list and a job's own page both open with (pydantic puts these fields first)."""
+
     job_id: UUID
     run_id: str | None
     owner: str | None
     phase: Phase
     workflow: str
     facility: str
+
+
+class JobSummaryView(_JobHeading):
     creation_time: UtcDatetime
 
 
-class JobView(_View):
-    job_id: UUID
-    run_id: str | None
-    owner: str | None
-    phase: Phase
-    workflow: str
-    facility: str
+class JobView(_JobHeading):
     backend: str
     parameters: dict[str, str]
     creation_time: UtcDatetime
