@@ -30,7 +30,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 import psutil
-from common import ROOT, HttpConnection, own_stack, percentile, stack_arguments, tap_phase_changes
+from common import ROOT, HttpConnection, bench_parser, own_stack, percentile, stack_arguments, tap_phase_changes
 from prometheus_client.parser import text_string_to_metric_families
 
 from esap_messages import JobPhaseChanged, Topology
@@ -459,7 +459,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=600.0, help="jobs/s in the throughput phase; 0 = max")
     parser.add_argument("--concurrency", type=int, default=64)

@@ -173,6 +173,17 @@ async def own_stack(args: argparse.Namespace, *, env: dict[str, str] | None = No
         sys.stderr.write(f"service logs: {work_root}\n")
 
 
+def bench_parser(description: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, its module docstring as the help, laid out as written."""
+    return argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def write_errors(*errors: list[str]) -> None:
+    """Under a report: the first ten distinct errors of the run, one a line (the rest are like them)."""
+    for error in sorted(set().union(*errors))[:10]:
+        sys.stdout.write(f"    {error}\n")
+
+
 def stack_arguments(parser: argparse.ArgumentParser, *, log_level_help: str = "the services' log level") -> None:
     """The options own_stack reads: where PostgreSQL and RabbitMQ are, the services' log level, the work root."""
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)

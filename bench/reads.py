@@ -21,7 +21,7 @@ from datetime import datetime
 
 import asyncpg
 import psutil
-from common import Exchange, own_stack, percentile, stack_arguments
+from common import Exchange, bench_parser, own_stack, percentile, stack_arguments, write_errors
 
 OWNER, TOKEN = "reader", "bench-reader"
 
@@ -151,12 +151,11 @@ async def run(args: argparse.Namespace) -> None:
     out("        (GET /uws/jobs?LAST=50, one connection)\n")
     out(line("get", get_times, get_errors, get_cpu, get_span))
     out(f"        (GET /uws/jobs/{{id}}, {args.connections} connections, {args.get_seconds:g} s)\n")
-    for error in sorted(set(list_errors + get_errors))[:10]:
-        out(f"    {error}\n")
+    write_errors(list_errors, get_errors)
 
 
 def parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=1_000_000, help="jobs of the one owner, filled by SQL")
     parser.add_argument("--list-requests", type=int, default=2000, help="lists of 50, one after the other")
     parser.add_argument("--connections", type=int, default=50, help="connections of the get workload")

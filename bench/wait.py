@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 
 import aiohttp
-from common import Exchange, own_stack, percentile, stack_arguments, tap_phase_changes
+from common import Exchange, bench_parser, own_stack, percentile, stack_arguments, tap_phase_changes, write_errors
 from prometheus_client.parser import text_string_to_metric_families
 
 from esap_messages import JobPhaseChanged
@@ -207,12 +207,11 @@ def report(args: argparse.Namespace, ids: list[str], changes: Changes, waits: Wa
     out(f"  woken by the change       {len(woken)} of {len(ids)} waiters\n")
     out(f"  errors                    {len(waits.errors)} of {len(ids)} WAITs, {len(post_errors)} of {len(ids)} "
         "POSTs\n")
-    for error in sorted(set(waits.errors + post_errors))[:10]:
-        out(f"    {error}\n")
+    write_errors(waits.errors, post_errors)
 
 
 def parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=1000, help="PENDING jobs, one waiter each")
     parser.add_argument("--rate", type=float, default=100.0, help="jobs started per second")
     parser.add_argument("--wait", type=int, default=60, help="each waiter's WAIT, in seconds")

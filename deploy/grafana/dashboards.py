@@ -79,9 +79,21 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
             "includeAll": True, "multi": True, "allValue": ".*", "current": {}, "sort": 1}
 
 
-def _quantiles(metric: str, by: str, selector: str = "") -> list[Target]:
+def _rate(metric: str, by: str = "", selector: str = "") -> str:
+    """``sum by (by) (rate(metric{selector}[RATE]))``: a counter's rate per second, summed (by ``by`` if given)."""
+    grouping = f" by ({by}) " if by else ""
     matchers = f"{{{selector}}}" if selector else ""
-    inner = f"sum by (le, {by}) (rate({metric}_bucket{matchers}[{RATE}]))"
+    return f"sum{grouping}(rate({metric}{matchers}[{RATE}]))"
+
+
+def _choice(label: str, metric: str) -> tuple[list[dict[str, Any]], str]:
+    """A board's variable choosing values of ``label`` (among those ``metric`` has), and the matcher that applies
+    the choice in a query."""
+    return [_variable(label, label.capitalize(), f"label_values({metric}, {label})")], f'{label}=~"${label}"'
+
+
+def _quantiles(metric: str, by: str, selector: str = "") -> list[Target]:
+    inner = _rate(f"{metric}_bucket", f"le, {by}", selector)
     return [(f"histogram_quantile({q}, {inner})", f"p{round(q * 100)} {{{{{by}}}}}") for q in (0.5, 0.95, 0.99)]
 
 
@@ -93,11 +105,11 @@ def overview() -> Board:
     b = Board("esap-overview", "esap-batch: overview",
               "Jobs through the whole chain: throughput, phases, errors and latencies.")
     b.row("Throughput")
-    b.add("Jobs created per second", [(f"sum(rate(gateway_jobs_submitted_total[{RATE}]))", "created"),
-                                      (f"sum(rate(catalog_jobs_created_total[{RATE}]))", "stored by the catalog")],
+    b.add("Jobs created per second", [(_rate("gateway_jobs_submitted_total"), "created"),
+                                      (_rate("catalog_jobs_created_total"), "stored by the catalog")],
           unit="reqps")
     b.add("Phase transitions per second", [
-        (f"sum by (to_phase) (rate(catalog_phase_transitions_total[{RATE}]))", "to {{to_phase}}")],
+        (_rate("catalog_phase_transitions_total", "to_phase"), "to {{to_phase}}")],
         unit="reqps", stack=True)
     b.add("Jobs that entered each phase in the time range", [
         ("sum by (to_phase) (increase(catalog_phase_transitions_total[$__range]))", "{{to_phase}}")],
@@ -108,21 +120,21 @@ def overview() -> Board:
     b.add("Jobs active on backends", [("sum(monitor_jobs_tracked)", "tracked by the monitor"),
                                       ("sum(submitter_running_jobs)", "local processes running")], width=8)
     b.add("Submissions per second by outcome", [
-        (f"sum by (backend, outcome) (rate(submitter_submissions_total[{RATE}]))", "{{backend}} {{outcome}}")],
+        (_rate("submitter_submissions_total", "backend, outcome"), "{{backend}} {{outcome}}")],
         unit="reqps", width=8)
     b.row("Errors")
     b.add("Failed submissions and kills", [
-        (f'sum by (backend) (rate(submitter_submissions_total{{outcome="failed"}}[{RATE}]))', "submit {{backend}}"),
-        (f'sum by (backend, outcome) (rate(submitter_kills_total{{outcome=~"refused|failed"}}[{RATE}]))',
+        (_rate("submitter_submissions_total", "backend", 'outcome="failed"'), "submit {{backend}}"),
+        (_rate("submitter_kills_total", "backend, outcome", 'outcome=~"refused|failed"'),
          "kill {{backend}} {{outcome}}")], unit="reqps", width=8)
     b.add("Backend status-call errors", [
-        (f'sum by (backend) (rate(monitor_backend_calls_total{{outcome="error"}}[{RATE}]))', "{{backend}}"),
-        (f'sum(rate(monitor_catalog_syncs_total{{outcome="error"}}[{RATE}]))', "catalog sync")],
+        (_rate("monitor_backend_calls_total", "backend", 'outcome="error"'), "{{backend}}"),
+        (_rate("monitor_catalog_syncs_total", selector='outcome="error"'), "catalog sync")],
         unit="reqps", width=8)
     b.add("Dead-lettered messages and refused callbacks",
           [*_per_service(f"sum(rate({{service}}_messages_dead_lettered_total[{RATE}]))", CONSUMERS,
                          "dead-lettered by the {service}"),
-           (f'sum by (outcome) (rate(gateway_callbacks_total{{outcome!~"accepted|late"}}[{RATE}]))',
+           (_rate("gateway_callbacks_total", "outcome", 'outcome!~"accepted|late"'),
             "callback {{outcome}}")], unit="reqps", width=8,
           description="Late callbacks (the right token after the job's end, usual for local jobs) are not counted.")
     b.add("HTTP 5xx per second by service", _per_service(
@@ -151,41 +163,40 @@ def overview() -> Board:
 
 
 def backends() -> Board:
-    sel = 'backend=~"$backend"'
+    variables, sel = _choice("backend", "monitor_backend_calls_total")
     b = Board("esap-backends", "esap-batch: job backends (DIRAC, local)",
               "What the submitter and the monitor see of each backend: bulk status calls, errors, poll cycles, "
-              "submissions and kills. The poll cycle is one bulk status call per backend and cycle.",
-              [_variable("backend", "Backend", "label_values(monitor_backend_calls_total, backend)")])
+              "submissions and kills. The poll cycle is one bulk status call per backend and cycle.", variables)
     b.row("Status calls (monitor)")
     b.add("Bulk status calls per second by outcome", [
-        (f"sum by (backend, outcome) (rate(monitor_backend_calls_total{{{sel}}}[{RATE}]))", "{{backend}} {{outcome}}")],
+        (_rate("monitor_backend_calls_total", "backend, outcome", sel), "{{backend}} {{outcome}}")],
         unit="reqps", stack=True)
     b.add("Status-call error ratio", [
-        (f'sum by (backend) (rate(monitor_backend_calls_total{{{sel}, outcome="error"}}[{RATE}])) / '
-         f"sum by (backend) (rate(monitor_backend_calls_total{{{sel}}}[{RATE}]))", "{{backend}}")],
+        (_rate("monitor_backend_calls_total", "backend", f'{sel}, outcome="error"') + " / "
+         + _rate("monitor_backend_calls_total", "backend", sel), "{{backend}}")],
         unit="percentunit")
     b.add("Poll cycle duration", _quantiles("monitor_poll_cycle_duration_seconds", "backend", sel), unit="s")
     b.add("Status changes seen, by DIRAC status", [
-        (f"sum by (status) (rate(monitor_status_changes_total[{RATE}]))", "{{status}}")], unit="reqps", stack=True)
+        (_rate("monitor_status_changes_total", "status"), "{{status}}")], unit="reqps", stack=True)
     b.add("Jobs tracked", [("sum(monitor_jobs_tracked)", "jobs")], width=8)
     b.add("Catalog resyncs by outcome", [
         (f"sum by (outcome) (increase(monitor_catalog_syncs_total[{RATE}]))", "{{outcome}}")], width=8)
     b.add("Poll cycles per second", [
-        (f"sum by (backend) (rate(monitor_poll_cycle_duration_seconds_count{{{sel}}}[{RATE}]))", "{{backend}}")],
+        (_rate("monitor_poll_cycle_duration_seconds_count", "backend", sel), "{{backend}}")],
         unit="reqps", width=8)
     b.add("Results of ended jobs (output sandboxes) by outcome", [
-        (f"sum by (backend, outcome) (rate(monitor_results_fetches_total{{{sel}}}[{RATE}]))",
+        (_rate("monitor_results_fetches_total", "backend, outcome", sel),
          "{{backend}} {{outcome}}")], unit="reqps", stack=True, width=24, height=6)
     b.row("Submissions and kills (submitter)")
     b.add("Submissions by outcome", [
-        (f"sum by (backend, outcome) (rate(submitter_submissions_total{{{sel}}}[{RATE}]))", "{{backend}} {{outcome}}")],
+        (_rate("submitter_submissions_total", "backend, outcome", sel), "{{backend}} {{outcome}}")],
         unit="reqps", stack=True)
     b.add("Kills by outcome", [
-        (f"sum by (backend, outcome) (rate(submitter_kills_total{{{sel}}}[{RATE}]))", "{{backend}} {{outcome}}")],
+        (_rate("submitter_kills_total", "backend, outcome", sel), "{{backend}} {{outcome}}")],
         unit="reqps", stack=True)
     b.add("Job callbacks", [
-        (f"sum by (outcome) (rate(submitter_callbacks_total[{RATE}]))", "sent by local jobs: {{outcome}}"),
-        (f"sum by (outcome) (rate(gateway_callbacks_total[{RATE}]))", "received by the gateway: {{outcome}}")],
+        (_rate("submitter_callbacks_total", "outcome"), "sent by local jobs: {{outcome}}"),
+        (_rate("gateway_callbacks_total", "outcome"), "received by the gateway: {{outcome}}")],
         unit="reqps")
     b.add("Local processes running", [("sum(submitter_running_jobs)", "running"),
                                       ("sum(submitter_waiting_jobs)", "waiting for a slot (max_parallel)")])
@@ -203,11 +214,10 @@ def backends() -> Board:
 
 
 def bus() -> Board:
-    queue = 'queue=~"$queue"'
+    variables, queue = _choice("queue", "rabbitmq_queue_messages_ready")
     b = Board("esap-bus", "esap-batch: message bus",
               "RabbitMQ queues (per-object metrics from the rabbitmq_prometheus plugin) and each service's view of "
-              "the messages it publishes and consumes.",
-              [_variable("queue", "Queue", "label_values(rabbitmq_queue_messages_ready, queue)")])
+              "the messages it publishes and consumes.", variables)
     b.row("Queues (RabbitMQ)")
     b.add("Messages ready by queue", [(f"sum by (queue) (rabbitmq_queue_messages_ready{{{queue}}})", "{{queue}}")])
     b.add("Messages unacknowledged by queue", [
@@ -241,8 +251,8 @@ def bus() -> Board:
     b.add("Batches held (something they need is away)", _per_service(
         f"sum(increase({{service}}_messages_held_total[{RATE}]))", CONSUMERS, "{service}"))
     b.add("Requests refused with 503, by dependency", [
-        (f"sum by (dependency) (rate(gateway_requests_refused_total[{RATE}]))", "gateway: {{dependency}}"),
-        (f"sum by (dependency) (rate(catalog_requests_refused_total[{RATE}]))", "catalog: {{dependency}}")],
+        (_rate("gateway_requests_refused_total", "dependency"), "gateway: {{dependency}}"),
+        (_rate("catalog_requests_refused_total", "dependency"), "catalog: {{dependency}}")],
         unit="reqps")
     b.row("Outbox (catalog)")
     b.add("Outbox rows pending", [("sum(catalog_outbox_pending)", "pending")])

@@ -4,7 +4,8 @@ tools, a non-root user, a health check on the service's own /healthz, production
 that the service's package declares.
 
 The image of a service is read as BuildKit builds it with ``--build-arg SERVICE=<name>``: the build stage, the
-runtime stage, the service's own stage and the last one (``FROM ${SERVICE}``), with ``${SERVICE}`` replaced."""
+runtime stage, the stage all services share, the service's own stage and the last one (``FROM ${SERVICE}``), with
+``${SERVICE}`` replaced. A setting is read as the service reads it: its own prefix, else the common ESAP_ one."""
 
 import re
 import tomllib
@@ -46,7 +47,7 @@ def _stages() -> tuple[list[Step], list[tuple[str, list[Step]]]]:
 def _instructions(name: str) -> list[Step]:
     """The steps the image of ``name`` is built from, stage by stage, with ``${SERVICE}`` replaced by ``name``."""
     named = dict(_stages()[1])
-    chain = ["build", "runtime", name, ""]
+    chain = ["build", "runtime", "service", name, ""]
     return [(instruction, arguments.replace("${SERVICE}", name)) for stage in chain for instruction, arguments
             in named[stage]]
 
@@ -59,13 +60,20 @@ def _env(name: str) -> dict[str, str]:
     return pairs
 
 
+def _setting(name: str, field: str) -> str | None:
+    """The value the image gives the service's setting ``field``: its own prefix wins over ESAP_."""
+    env = _env(name)
+    return env.get(f"{name.upper()}_{field}", env.get(f"ESAP_{field}"))
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_the_image_is_built_in_two_slim_stages_with_the_locked_dependencies(name: str) -> None:
     steps = _instructions(name)
     stages = [args for instruction, args in steps if instruction == "FROM"]
     runs = " ".join(args for instruction, args in steps if instruction == "RUN")
 
-    assert stages == ["python:3.11-slim AS build", "python:3.11-slim AS runtime", f"runtime AS {name}", name]
+    assert stages == ["python:3.11-slim AS build", "python:3.11-slim AS runtime", "runtime AS service",
+                      f"service AS {name}", name]
     assert re.search(r"pip install --no-cache-dir \"uv==", runs)
     assert f"uv sync --frozen --no-dev --no-editable --package esap-{name}" in runs
     assert ("COPY", "--from=build /app/.venv /app/.venv") in steps
@@ -78,10 +86,11 @@ def test_one_dockerfile_builds_every_service_named_by_its_build_argument() -> No
 
     assert ("ARG", "SERVICE") in preamble  # before the first FROM: the last FROM may use it
     assert ("ARG", "SERVICE") in build  # and again in the build stage, which installs the service's package
-    assert names[:2] == ["build", "runtime"] and names[-1] == "" and sorted(names[2:-1]) == sorted(SERVICES)
+    assert names[:3] == ["build", "runtime", "service"] and names[-1] == ""
+    assert sorted(names[3:-1]) == sorted(SERVICES)
     assert stages[-1][1] == [("FROM", "${SERVICE}")]
     for name in SERVICES:
-        assert dict(stages)[name][0] == ("FROM", f"runtime AS {name}")
+        assert dict(stages)[name][0] == ("FROM", f"service AS {name}")
     assert not list(ROOT.glob("services/*/Dockerfile")), "a service's own Dockerfile would be a second copy"
 
 
@@ -103,11 +112,13 @@ def test_the_image_checks_its_health_and_listens_for_others(name: str) -> None:
     healthcheck = next(args for instruction, args in steps if instruction == "HEALTHCHECK")
     env = _env(name)
 
-    assert f"http://127.0.0.1:{port}/healthz" in healthcheck
+    # Shell form: the shell expands the variable when the check runs, in the image's environment.
+    assert not healthcheck.split("CMD", 1)[1].lstrip().startswith("[")
+    assert "http://127.0.0.1:${ESAP_HTTP_PORT}/healthz" in healthcheck and env["ESAP_HTTP_PORT"] == str(port)
     assert ("EXPOSE", str(port)) in steps
     assert env["ESAP_ENVIRONMENT"] == "production"
-    assert env[f"{name.upper()}_HTTP_HOST"] == "0.0.0.0"
-    assert env[f"{name.upper()}_HTTP_PORT"] == str(port)
+    assert _setting(name, "HTTP_HOST") == "0.0.0.0"
+    assert _setting(name, "HTTP_PORT") == str(port)
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -123,7 +134,7 @@ def test_the_catalog_image_ships_the_definitions_it_seeds() -> None:
 
     assert ("COPY", "workflows/ /app/workflows/") in steps
     assert ("COPY", "facilities/ /app/facilities/") in steps
-    assert _env("catalog")["CATALOG_WORKFLOWS_DIR"] == "/app/workflows"
+    assert _setting("catalog", "WORKFLOWS_DIR") == "/app/workflows"
 
 
 def test_the_build_context_holds_what_the_images_copy() -> None:

@@ -63,13 +63,18 @@ class PhaseEntry(_View):
     detail: str = ""
 
 
-class JobSummaryView(_View):
+class _JobHeading(_View):
+    """What a job list and a job's own page both open with (pydantic puts these fields first)."""
+
     job_id: UUID
     run_id: str | None
     owner: str | None
     phase: Phase
     workflow: str
     facility: str
+
+
+class JobSummaryView(_JobHeading):
     creation_time: UtcDatetime
     parent_id: UUID | None = Field(default=None, description="The campaign this job is a child of.")
     children: int = Field(default=0, ge=0, description="A campaign's number of children; 0 for a single job.")
@@ -96,13 +101,7 @@ class ChildList(_View):
     children: list[ChildView]
 
 
-class JobView(_View):
-    job_id: UUID
-    run_id: str | None
-    owner: str | None
-    phase: Phase
-    workflow: str
-    facility: str
+class JobView(_JobHeading):
     backend: str
     parameters: dict[str, str]
     creation_time: UtcDatetime

@@ -129,3 +129,10 @@ class KillJob(Message):
     backend: str
     backend_job_id: str | None = None
     reason: str = "aborted by its owner"
+
+
+CATALOG_COMMANDS: tuple[type[Message], ...] = (CreateJob, CreateCampaign, RunJob, AbortJob, UpdateJob, DeleteJob)
+"""The commands the catalog handles (from the gateway), in the order the registry and the topology list them."""
+
+SUBMITTER_COMMANDS: tuple[type[Message], ...] = (SubmitJob, KillJob)
+"""The commands the submitter handles (from the catalog)."""

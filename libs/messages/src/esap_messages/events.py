@@ -13,16 +13,8 @@ from uuid import UUID
 
 from pydantic import Field
 
+from esap_messages import model
 from esap_messages.base import Message, UtcDatetime
-from esap_messages.model import (
-    MAX_BACKEND_HISTORY,
-    BackendHistoryEntry,
-    DiracStatus,
-    ErrorType,
-    Phase,
-    ResultFile,
-    StatusSource,
-)
 
 
 class JobSubmitted(Message):
@@ -35,7 +27,7 @@ class JobSubmitted(Message):
     job_id: UUID
     facility: str
     backend_job_id: str = Field(min_length=1, max_length=128)
-    status: DiracStatus = DiracStatus.RECEIVED
+    status: model.DiracStatus = model.DiracStatus.RECEIVED
     started_at: UtcDatetime | None = None
 
 
@@ -46,7 +38,7 @@ class JobSubmissionFailed(Message):
 
     job_id: UUID
     facility: str
-    error_type: ErrorType = ErrorType.FATAL
+    error_type: model.ErrorType = model.ErrorType.FATAL
     message: str = Field(max_length=4000)
 
 
@@ -57,8 +49,8 @@ class JobStatusObserved(Message):
     schema_version: ClassVar[int] = 2  # 2: history
 
     job_id: UUID
-    source: StatusSource
-    status: DiracStatus
+    source: model.StatusSource
+    status: model.DiracStatus
     minor_status: str = Field(default="", max_length=512)
     application_status: str = Field(default="", max_length=512)
     site: str = Field(default="", max_length=128)
@@ -66,10 +58,10 @@ class JobStatusObserved(Message):
     started_at: UtcDatetime | None = None
     ended_at: UtcDatetime | None = None
     exit_code: int | None = None
-    results: tuple[ResultFile, ...] | None = Field(default=None, description="Set with a final status.")
+    results: tuple[model.ResultFile, ...] | None = Field(default=None, description="Set with a final status.")
     error: str | None = Field(default=None, max_length=4000)
-    history: tuple[BackendHistoryEntry, ...] | None = Field(
-        default=None, max_length=MAX_BACKEND_HISTORY,
+    history: tuple[model.BackendHistoryEntry, ...] | None = Field(
+        default=None, max_length=model.MAX_BACKEND_HISTORY,
         description="The backend's own history of the job (oldest first), when the backend keeps one; the newest "
         "entries only when there are more. Consumers store each entry once however often it is sent.")
 
@@ -94,7 +86,7 @@ class JobReported(Message):
     persistent: ClassVar[bool] = False  # a hint: the monitor's next poll reads the truth anyway
 
     job_id: UUID
-    status: DiracStatus
+    status: model.DiracStatus
     reported_at: UtcDatetime
     started_at: UtcDatetime | None = None
     ended_at: UtcDatetime | None = None
@@ -114,10 +106,10 @@ class JobPhaseChanged(Message):
     workflow: str
     facility: str
     backend: str
-    phase: Phase
-    previous_phase: Phase | None
+    phase: model.Phase
+    previous_phase: model.Phase | None
     backend_job_id: str | None = None
-    dirac_status: DiracStatus | None = None
+    dirac_status: model.DiracStatus | None = None
     changed_at: UtcDatetime
 
     def routing_key_for(self) -> str:
@@ -150,5 +142,14 @@ class CommandSettled(Message):
     job_id: UUID
     applied: bool
     refusal: CommandRefusal | None = None
-    phase: Phase | None = None
+    phase: model.Phase | None = None
     """The job's phase once the command was settled; None when there is no such job (unknown, or deleted)."""
+
+
+EVENTS_INTO_CATALOG: tuple[type[Message], ...] = (
+    JobSubmitted, JobSubmissionFailed, JobStatusObserved, JobKillFailed, JobReported,
+)
+"""The events the catalog consumes, in the order the registry and the topology list them."""
+
+EVENTS_OUT_OF_CATALOG: tuple[type[Message], ...] = (JobPhaseChanged, CommandSettled)
+"""The events the catalog publishes."""

@@ -14,45 +14,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from esap_messages.base import Message
-from esap_messages.commands import (
-    AbortJob,
-    CreateCampaign,
-    CreateJob,
-    DeleteJob,
-    KillJob,
-    RunJob,
-    SubmitJob,
-    UpdateJob,
-)
-from esap_messages.events import (
-    CommandSettled,
-    JobKillFailed,
-    JobPhaseChanged,
-    JobReported,
-    JobStatusObserved,
-    JobSubmissionFailed,
-    JobSubmitted,
-)
+from esap_messages.commands import CATALOG_COMMANDS, SUBMITTER_COMMANDS
+from esap_messages.events import EVENTS_INTO_CATALOG, EVENTS_OUT_OF_CATALOG, JobPhaseChanged
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type_name(): cls
-    for cls in (
-        CreateJob,
-        CreateCampaign,
-        RunJob,
-        AbortJob,
-        UpdateJob,
-        DeleteJob,
-        SubmitJob,
-        KillJob,
-        JobSubmitted,
-        JobSubmissionFailed,
-        JobStatusObserved,
-        JobKillFailed,
-        JobReported,
-        JobPhaseChanged,
-        CommandSettled,
-    )
+    for cls in (*CATALOG_COMMANDS, *SUBMITTER_COMMANDS, *EVENTS_INTO_CATALOG, *EVENTS_OUT_OF_CATALOG)
 }
 
 

@@ -8,25 +8,8 @@ Depends on nothing but the standard library and this package's messages (whose r
 from dataclasses import dataclass, field
 from typing import Any
 
-from esap_messages.commands import (
-    AbortJob,
-    CreateCampaign,
-    CreateJob,
-    DeleteJob,
-    KillJob,
-    RunJob,
-    SubmitJob,
-    UpdateJob,
-)
-from esap_messages.events import (
-    CommandSettled,
-    JobKillFailed,
-    JobPhaseChanged,
-    JobReported,
-    JobStatusObserved,
-    JobSubmissionFailed,
-    JobSubmitted,
-)
+from esap_messages.commands import CATALOG_COMMANDS, SUBMITTER_COMMANDS
+from esap_messages.events import EVENTS_INTO_CATALOG, CommandSettled, JobPhaseChanged, JobReported, JobSubmitted
 from esap_messages.model import FINAL_PHASES
 
 MAX_ATTEMPTS = 5
@@ -70,13 +53,12 @@ class Topology:
 
     @property
     def catalog(self) -> QueueSpec:
-        keys = (CreateJob, CreateCampaign, RunJob, AbortJob, UpdateJob, DeleteJob, JobSubmitted, JobSubmissionFailed,
-                JobStatusObserved, JobKillFailed, JobReported)
+        keys = (*CATALOG_COMMANDS, *EVENTS_INTO_CATALOG)
         return QueueSpec(f"{self.namespace}.catalog", tuple(k.routing_key for k in keys))
 
     @property
     def submitter(self) -> QueueSpec:
-        return QueueSpec(f"{self.namespace}.submitter", (SubmitJob.routing_key, KillJob.routing_key))
+        return QueueSpec(f"{self.namespace}.submitter", tuple(k.routing_key for k in SUBMITTER_COMMANDS))
 
     @property
     def monitor(self) -> QueueSpec:

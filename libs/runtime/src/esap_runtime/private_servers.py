@@ -12,7 +12,7 @@ and the fixtures that use these fail the test, never skip it.
 - PostgreSQL: ``initdb`` and ``pg_ctl``, as the ``postgres`` user when run by root (PostgreSQL refuses root).
   ``stop("fast")`` is a clean shutdown, ``stop("immediate")`` a crash: the next start replays the WAL.
 
-Depends on the standard library only.
+Depends on the standard library and esap_runtime.probes (itself standard library only).
 """
 
 import contextlib
@@ -26,6 +26,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from esap_runtime.probes import signal_reaches
 
 START_SECONDS = 60.0
 """How long a start may take before it counts as failed."""
@@ -48,13 +50,7 @@ def _answers(port: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return signal_reaches(os.kill, pid)
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

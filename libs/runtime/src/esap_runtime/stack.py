@@ -10,12 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from esap_runtime.probes import answers_ok
 
 SERVICES = ("catalog", "gateway", "submitter", "monitor")
 DEFAULT_PORTS = {"gateway": 8000, "catalog": 8001, "submitter": 8002, "monitor": 8003}
@@ -68,12 +68,8 @@ class Service:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise StackError(f"{self.name} exited with {self.process.returncode} while starting")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:  # noqa: S310 (http only)
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if answers_ok(f"{self.url}/healthz", timeout=2):
+                return
             time.sleep(0.05)
         raise StackError(f"{self.name} was not healthy at {self.url}/healthz within {timeout:.0f} s")
 

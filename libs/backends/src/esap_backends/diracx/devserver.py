@@ -4,7 +4,8 @@
 while its requirements are unchanged); ``DevServer.start`` makes a signing key, a configuration repository (one
 VO, a user in a user, a pilot and an administrator group), sqlite databases and a moto S3 for the sandboxes, then
 runs the API under uvicorn and waits until it is live. Access is by the legacy-exchange API key. Run it by hand
-with ``python -m esap_backends.diracx.devserver`` (or scripts/diracx-dev.sh). Depends on the standard library only.
+with ``python -m esap_backends.diracx.devserver`` (or scripts/diracx-dev.sh). Depends on the standard library
+and esap_runtime.probes (itself standard library only).
 """
 
 import argparse
@@ -19,11 +20,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from esap_runtime.probes import answers_ok
 
 DIRACX_VERSION = "0.7.0"
 REQUIREMENTS = (
@@ -173,13 +174,8 @@ class DevServer:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             self._check_alive("api")
-            try:
-                # An http URL this module built, on loopback.
-                with urllib.request.urlopen(f"{self.url}/api/health/live", timeout=5) as response:  # noqa: S310
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if answers_ok(f"{self.url}/api/health/live", timeout=5):
+                return
             time.sleep(0.3)
         raise DevServerError(f"DiracX was not live within {START_TIMEOUT_SECONDS} s: {self._tail('api')}")
 
