@@ -165,26 +165,12 @@ class HttpCatalogClient:
             if phase is not None:
                 params["phase"] = phase.value
         route = "/internal/jobs/{id}?wait" if wait > 0 else "/internal/jobs/{id}"
-        status, body = await self._request("GET", route, f"/internal/jobs/{job_id}", params=params,
-                                           extra_time=wait + (self._creation_grace if grace else 0.0))
-        if status == 404:
-            return None
-        if status == 403:
-            raise ForeignJobError(str(job_id))
-        if status != 200:
-            raise self._unexpected(route, status, body)
-        return _parse(JobView, body)
+        return await self._get_one(route, f"/internal/jobs/{job_id}", JobView, params=params,
+                                   extra_time=wait + (self._creation_grace if grace else 0.0), foreign=job_id)
 
     async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
-        route = "/internal/jobs/{id}/children"
-        status, body = await self._request("GET", route, f"/internal/jobs/{job_id}/children", params=_scope(owner))
-        if status == 404:
-            return None
-        if status == 403:
-            raise ForeignJobError(str(job_id))
-        if status != 200:
-            raise self._unexpected(route, status, body)
-        return _parse(ChildList, body)
+        return await self._get_one("/internal/jobs/{id}/children", f"/internal/jobs/{job_id}/children", ChildList,
+                                   params=dict(_scope(owner)), foreign=job_id)
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
                         last: int | None, workflow: str | None = None, facility: str | None = None,
@@ -250,11 +236,14 @@ class HttpCatalogClient:
             return False
         return status == 200
 
-    async def _get_one(self, route: str, path: str, model: type[ModelT], *,
-                       params: dict[str, str] | None = None, extra_time: float = 0) -> ModelT | None:
+    async def _get_one(self, route: str, path: str, model: type[ModelT], *, params: dict[str, str] | None = None,
+                       extra_time: float = 0, foreign: UUID | None = None) -> ModelT | None:
+        """The resource, None when unknown; with ``foreign`` (a job read for its owner), 403 is ForeignJobError."""
         status, body = await self._request("GET", route, path, params=params, extra_time=extra_time)
         if status == 404:
             return None
+        if status == 403 and foreign is not None:
+            raise ForeignJobError(str(foreign))
         if status != 200:
             raise self._unexpected(route, status, body)
         return _parse(model, body)
