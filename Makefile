@@ -9,7 +9,7 @@ DIRACX_BENCH_ARGS ?=
 DIRAC_INSTALL_ARGS ?=
 PYTHON ?=
 
-.PHONY: help install run test test-unit lint typecheck schemas bench bench-wait bench-reads bench-diracx diracx-dev dirac-install clean up
+.PHONY: help install run test test-unit lint typecheck schemas bench bench-sweep bench-wait bench-reads bench-diracx diracx-dev dirac-install clean up
 
 help:
 	@echo "make run        install, migrate, seed and start the four services (Ctrl-C stops them)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-wait the WAIT benchmark alone (WAIT_BENCH_ARGS='--jobs 1000 --rate 100')"
 	@echo "make bench-reads the reads benchmark alone (READS_BENCH_ARGS='--jobs 1000000 --connections 50')"
 	@echo "make bench-diracx  the monitor benchmark alone, against a real development DiracX"
+	@echo "make bench-sweep the campaign benchmark alone (SWEEP_BENCH_ARGS='--children 10000')"
 	@echo "make diracx-dev a development DiracX on loopback (installs it into var/diracx-venv once)"
 	@echo "make dirac-install  classic DIRAC for the dirac backend, into var/dirac-venv (DIRAC_INSTALL_ARGS='--apt')"
 	@echo "make lint       ruff, mypy and the import contracts (pyproject.toml's [tool.importlinter])"
@@ -51,6 +52,10 @@ bench: install
 	$(UV) run --frozen python bench/wait.py $(WAIT_BENCH_ARGS)
 	$(UV) run --frozen python bench/reads.py $(READS_BENCH_ARGS)
 	$(UV) run --frozen python bench/diracx_monitor.py $(DIRACX_BENCH_ARGS)
+	$(UV) run --frozen python bench/sweep.py $(SWEEP_BENCH_ARGS)
+
+bench-sweep: install
+	$(UV) run --frozen python bench/sweep.py $(SWEEP_BENCH_ARGS)
 
 bench-wait: install
 	$(UV) run --frozen python bench/wait.py $(WAIT_BENCH_ARGS)
