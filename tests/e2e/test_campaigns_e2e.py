@@ -69,3 +69,21 @@ async def test_abort_of_a_campaign_aborts_every_active_child(client: httpx.Async
     assert len(children) == 4
     for child in children:
         assert (await read_job(client, child)).phase == "ABORTED"
+
+
+async def test_a_job_runs_again_with_an_override(client: httpx.AsyncClient) -> None:
+    first = await create_job(client, WORKFLOW="hello-world", FACILITY="local", Parameter1="first", PHASE="RUN")
+    await wait_for_phase(client, first, {"COMPLETED"}, within=60)
+
+    response = await client.post(f"/uws/jobs/{first}/resubmit", data={"Parameter1": "again", "PHASE": "RUN"},
+                                 follow_redirects=False)
+
+    assert response.status_code == 303
+    again = response.headers["location"].rsplit("/", 1)[-1]
+    assert again != first
+    job = await wait_for_phase(client, again, {"COMPLETED"}, within=60)
+    [href] = [r.href for r in job.results if r.id_ == "helloworld.json"]
+    content = json.loads((await client.get(href)).content)
+    assert content["Parameter1"] == "again" and content["Parameter2"] == "2"
+    info = etree.fromstring((await client.get(f"/uws/jobs/{again}")).content).find(f"{UWS}jobInfo")
+    assert info.findtext("{urn:esap-batch:jobinfo:v1}resubmitOf") == first

@@ -123,6 +123,7 @@ class JobView(_JobHeading):
     parent_id: UUID | None = Field(default=None, description="The campaign this job is a child of.")
     swept: dict[str, str] = Field(default_factory=dict, description="A child's own values of the swept parameters.")
     children: ChildrenView | None = Field(default=None, description="Set on a campaign (a parent job).")
+    resubmit_of: UUID | None = Field(default=None, description="The job this one runs again (with changes).")
 
 
 class JobList(_View):

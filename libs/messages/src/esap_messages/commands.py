@@ -20,6 +20,7 @@ class CreateJob(Message):
     """Create a UWS job, PENDING, or QUEUED at once when ``run`` is set (PHASE=RUN on creation)."""
 
     routing_key: ClassVar[str] = "catalog.create_job"
+    schema_version: ClassVar[int] = 2  # 2: resubmit_of
 
     job_id: UUID
     owner: Owner = None
@@ -31,6 +32,7 @@ class CreateJob(Message):
     destruction: UtcDatetime | None = None
     run: bool = False
     quote: UtcDatetime | None = Field(default=None, description="The planned end (UWS quote), when planned.")
+    resubmit_of: UUID | None = Field(default=None, description="The job this one runs again (with changes).")
 
 
 MAX_CAMPAIGN_CHILDREN = 100_000

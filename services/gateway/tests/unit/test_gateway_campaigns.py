@@ -95,3 +95,42 @@ async def test_a_campaign_shows_its_children_and_its_tables(client, make_job, uw
     assert [(v.get("name"), v.text) for v in child.iterfind(f".//{ESAP}swept/{ESAP}value")] == [("Parameter1", "1")]
     as_json = (await client.get(f"/uws/jobs/{parent.job_id}", headers={"accept": "application/json"})).json()
     assert as_json["jobInfo"]["children"]["total"] == 3
+
+
+async def test_a_job_runs_again_with_its_changes_and_names_the_original(client, publisher, make_job) -> None:
+    original = make_job(workflow="typed", parameters={"count": "3", "ratio": "0.5"}, execution_duration=30,
+                        run_id="first", phase=Phase.ERROR)
+
+    response = await client.post(f"/uws/jobs/{original.job_id}/resubmit", content=urlencode(
+        {"COUNT": "4", "PHASE": "RUN"}), headers=FORM)
+
+    assert response.status_code == 303
+    [command] = publisher.published
+    assert type(command) is CreateJob and command.resubmit_of == original.job_id
+    assert response.headers["location"] == f"/uws/jobs/{command.job_id}"
+    assert command.parameters == {"count": "4", "ratio": "0.5"} and command.run
+    assert (command.execution_duration, command.run_id, command.facility) == (30, "first", "local")
+    refused = await client.post(f"/uws/jobs/{original.job_id}/resubmit", content=urlencode({"count": "x"}),
+                                headers=FORM)
+    assert refused.status_code == 400 and "count" in refused.text
+    assert (await client.post(f"/uws/jobs/{original.job_id}/resubmit", content=urlencode(
+        {"SWEEP": "count=1,2"}), headers=FORM)).status_code == 400
+
+
+async def test_a_campaign_runs_again_for_its_children_that_did_not_complete(client, publisher, make_job) -> None:
+    parent = make_job(workflow="typed", parameters={"ratio": "0.5"}, phase=Phase.ERROR, children=ChildrenView(
+        total=3, submitted=3, phases={Phase.COMPLETED: 1, Phase.ERROR: 2}))
+    for count, phase in (("1", Phase.COMPLETED), ("2", Phase.ERROR), ("3", Phase.ERROR)):
+        make_job(workflow="typed", parent_id=parent.job_id, swept={"count": count}, phase=phase,
+                 parameters={"count": count, "ratio": "0.5"})
+
+    failed = await client.post(f"/uws/jobs/{parent.job_id}/resubmit", content=urlencode({"ratio": "0.25"}),
+                               headers=FORM)
+    every = await client.post(f"/uws/jobs/{parent.job_id}/resubmit", content=urlencode({"SCOPE": "all"}),
+                              headers=FORM)
+
+    assert failed.status_code == every.status_code == 303
+    first, second = publisher.published
+    assert isinstance(first, CreateCampaign) and first.resubmit_of == parent.job_id and not first.run
+    assert first.children == [{"count": "2"}, {"count": "3"}] and first.parameters == {"ratio": "0.25"}
+    assert isinstance(second, CreateCampaign) and second.children == [{"count": c} for c in "123"]

@@ -63,6 +63,8 @@ class Job:
     """A child's own values of the swept parameters (its ``parameters`` include them)."""
     children: int = 0
     """A campaign's number of children; 0 for every other job."""
+    resubmit_of: UUID | None = None
+    """The job this one runs again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,7 +68,7 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
         execution_duration=m.execution_duration, destruction=m.destruction, quote=m.quote,
         parent_id=m.parent_id if isinstance(m, CreateChild) else None,
         swept=m.swept if isinstance(m, CreateChild) else None,
-        children=len(m.children) if isinstance(m, CreateCampaign) else 0,
+        children=len(m.children) if isinstance(m, CreateCampaign) else 0, resubmit_of=m.resubmit_of,
     )
     if workflow is None:
         problem = f"unknown workflow {m.workflow!r}"

@@ -29,7 +29,7 @@ _STATE = (
 _IDENTITY = (
     ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
     ("creation_time", "timestamptz"), ("quote", "timestamptz"), ("parent_id", "uuid"), ("swept", "text"),
-    ("children", "int4"),
+    ("children", "int4"), ("resubmit_of", "uuid"),
 )
 
 
@@ -114,6 +114,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         backend_job_id=r["backend_job_id"], dirac=dirac, error=error,
         callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
         quote=r["quote"], parent_id=r["parent_id"], swept=r["swept"], children=r["children"],
+        resubmit_of=r["resubmit_of"],
     )
 
 
@@ -132,7 +133,7 @@ def _state_row(job: Job) -> tuple[Any, ...]:
 def _identity_row(job: Job) -> tuple[Any, ...]:
     return (
         job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time, job.quote, job.parent_id,
-        None if job.swept is None else json.dumps(dict(job.swept)), job.children,
+        None if job.swept is None else json.dumps(dict(job.swept)), job.children, job.resubmit_of,
     )
 
 

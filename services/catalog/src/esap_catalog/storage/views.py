@@ -29,7 +29,7 @@ _JOB = """
 SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
-       j.abort_requested_at, j.parent_id, j.swept, j.children,
+       j.abort_requested_at, j.parent_id, j.swept, j.children, j.resubmit_of,
        CASE WHEN j.children > 0 THEN
            (SELECT json_build_object(
                        'phases', COALESCE((SELECT json_object_agg(p.phase, p.n) FROM (
@@ -118,7 +118,7 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         history=[PhaseEntry.model_validate(x) for x in r["history"]],
         backend_history=[BackendHistoryEntry.model_validate(x) for x in r["backend_history"]],
         abort_requested_at=r["abort_requested_at"], parent_id=r["parent_id"], swept=r["swept"] or {},
-        children=_children_view(r["children"], r["children_summary"]),
+        children=_children_view(r["children"], r["children_summary"]), resubmit_of=r["resubmit_of"],
     )
 
 

@@ -59,6 +59,7 @@ class JobInfoJson(_Json):
     swept: dict[str, str] = Field(default_factory=dict, description="A campaign child's own swept values.")
     children: ChildrenView | None = Field(None, description="A campaign's children: total, handed to their "
                                           "backend (submitted), and how many in each phase.")
+    resubmit_of: str | None = Field(None, alias="resubmitOf", description="The job this one runs again.")
 
 
 class JobJson(_Json):
@@ -109,7 +110,8 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                                             application_status=e.application_status, source=e.source)
                            for e in view.backend_history],
                        parent=None if view.parent_id is None else str(view.parent_id), swept=view.swept,
-                       children=view.children)
+                       children=view.children,
+                       resubmit_of=None if view.resubmit_of is None else str(view.resubmit_of))
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,

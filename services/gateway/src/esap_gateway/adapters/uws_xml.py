@@ -83,6 +83,7 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     parent: str | None = element(tag="parent", ns="esap", default=None)
     swept: Swept | None = element(tag="swept", ns="esap", default=None)
     children: Children | None = element(tag="children", ns="esap", default=None)
+    resubmit_of: str | None = element(tag="resubmitOf", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -226,6 +227,8 @@ def _job_info(view: JobView) -> JobInfo:
         known["children"] = Children(
             total=view.children.total, submitted=view.children.submitted,
             counts=[PhaseCount(phase=p.value, count=n) for p, n in sorted(view.children.phases.items())])
+    if view.resubmit_of is not None:
+        known["resubmit_of"] = str(view.resubmit_of)
     return JobInfo(**known)
 
 

@@ -128,6 +128,49 @@ def parse_creation(pairs: Pairs) -> CreationRequest:
     )
 
 
+@dataclass(frozen=True)
+class Resubmission:
+    """Run a job again: what changes (None or empty: as the original), and for a campaign which children."""
+
+    facility: str | None
+    execution_duration: int | None
+    run: bool
+    every_child: bool
+    """SCOPE=all: every child of a campaign; else the children that did not complete."""
+    parameters: tuple[tuple[str, str], ...]
+    """Workflow parameters that override the original's (names not matched yet)."""
+    run_id: str | None = None
+    destruction: datetime | None = None
+
+
+SCOPES = ("unfinished", "all")
+
+
+def parse_resubmission(pairs: Pairs) -> Resubmission:
+    """POST /uws/jobs/{id}/resubmit: FACILITY, EXECUTIONDURATION, PHASE=RUN, SCOPE and workflow parameters."""
+    fields = Fields(pairs)
+    phase = fields.one("PHASE")
+    if phase is not None and phase.upper() != PhaseAction.RUN:
+        raise InvalidRequestError("PHASE", f"only RUN is accepted when running a job again, not {phase!r}")
+    scope = (fields.one("SCOPE") or SCOPES[0]).lower()
+    if scope not in SCOPES:
+        raise InvalidRequestError("SCOPE", f"one of {', '.join(SCOPES)}, not {scope[:50]!r}")
+    duration = fields.one("EXECUTIONDURATION")
+    for name in ("WORKFLOW", "SWEEP"):
+        if fields.all(name):
+            raise InvalidRequestError(name, "a job run again keeps its original's; create a new job to change it")
+    destruction, run_id = fields.one("DESTRUCTION"), fields.one("RUNID")
+    if run_id is not None and len(run_id) > MAX_RUN_ID:
+        raise InvalidRequestError("RUNID", f"longer than {MAX_RUN_ID} characters")
+    return Resubmission(
+        facility=_optional_slug("FACILITY", fields.one("FACILITY")),
+        execution_duration=None if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
+        run=phase is not None, every_child=scope == "all",
+        parameters=tuple((n, v) for n, v in fields.others() if n.upper() != "SCOPE"),
+        run_id=run_id, destruction=None if destruction is None else _instant("DESTRUCTION", destruction),
+    )
+
+
 def creation(workflow: str | None, *, facility: str | None, run: bool, run_id: str | None,
              parameters: Sequence[tuple[str, str]], execution_duration: int = 0,
              destruction: datetime | None = None, sweeps: Sequence[str] = ()) -> CreationRequest:

@@ -38,6 +38,9 @@ CREATION_FIELDS: dict[str, dict[str, Any]] = {
     "EXECUTIONDURATION": {**_SECONDS, "description": "Seconds the job may run; 0 is unlimited."},
     "DESTRUCTION": {**_INSTANT, "description": "When the job is destroyed; left out: in the default lifetime."},
     "PHASE": {"type": "string", "enum": ["RUN"], "description": "RUN: start the job at once."},
+    "SWEEP": {"type": "string", "maxLength": 65536,
+              "description": "<parameter>=<values>: a campaign of one child job per value (a comma list, a range "
+              "such as 1..100 or 0..90:10, or a JSON array); repeated, the cartesian product."},
 }
 WORKFLOW_PARAMETER = {"type": "string", "maxLength": 65536,
                       "description": "Any other field is one of the workflow's parameters."}
@@ -71,6 +74,8 @@ LIST_QUERY = query(
     ("WORKFLOW", _SLUG, "Jobs of this workflow."), ("FACILITY", _SLUG, "Jobs on this facility."),
     ("RUNID", {"type": "string", "maxLength": 256}, "Jobs with this run id."),
     ("CURSOR", {"type": "string", "maxLength": 256}, "The next page, from the Link rel=next header."),
+    ("PARENT", {"type": "string", "format": "uuid"}, "The children of this campaign (left out: campaigns and "
+     "single jobs, never children)."),
 )
 WAIT_QUERY = query(
     ("WAIT", {"type": "integer", "minimum": -1}, "Block up to this many seconds (-1: the server's longest) while "

@@ -23,6 +23,7 @@ from esap_gateway.domain.uws import (
     Pairs,
     PhaseAction,
     PlanRequest,
+    Resubmission,
     WaitRequest,
     parse_creation,
     parse_job_action,
@@ -31,6 +32,7 @@ from esap_gateway.domain.uws import (
     parse_parameters,
     parse_phase_action,
     parse_plan,
+    parse_resubmission,
     parse_wait,
 )
 from esap_gateway.factory import Factory
@@ -102,6 +104,7 @@ def esap_search(query: Pairs) -> CatalogueQuery:
 # What a route declares: from the form body, from the query string, from the path.
 NewJob = Annotated[CreationRequest, Depends(parsed_form(parse_creation))]
 NewPhase = Annotated[PhaseAction, Depends(parsed_form(parse_phase_action))]
+Again = Annotated[Resubmission, Depends(parsed_form(parse_resubmission))]
 NewParameters = Annotated[tuple[tuple[str, str], ...], Depends(parsed_form(parse_parameters))]
 PlanFromForm = Annotated[PlanRequest, Depends(parsed_form(parse_plan))]
 DeleteAction = Depends(parsed_form(parse_job_action))

@@ -65,11 +65,12 @@ async def create_job(request: Request) -> RedirectResponse:
 router.add_api_route("", create_job, methods=["POST"], status_code=303, route_class_override=_RequestOnlyRoute,
                      openapi_extra=CREATE,
                      summary="Create a job: WORKFLOW, FACILITY, RUNID, EXECUTIONDURATION, DESTRUCTION, PHASE=RUN, "
-                     "and the workflow's parameters (form-encoded; names case-insensitive)")
+                     "and the workflow's parameters (form-encoded; names case-insensitive); with SWEEP, a campaign")
 
 
 @router.get("", summary="The caller's jobs, newest first. Filters (AND): PHASE (repeatable; ARCHIVED only when "
-            "asked), AFTER, LAST, WORKFLOW, FACILITY, RUNID. Paging: CURSOR from the Link rel=next header "
+            "asked), AFTER, LAST, WORKFLOW, FACILITY, RUNID, PARENT (a campaign's children). Paging: CURSOR from the "
+            "Link rel=next header "
             "(or 'next' in JSON)", response_class=Response, responses=job_responses(JobsJson, "uws:jobs"),
             openapi_extra=LIST_QUERY)
 async def list_jobs(query: Query, filters: Filters, owner: Owner, jobs: Jobs, base: BaseUrl,

@@ -32,6 +32,7 @@ from esap_gateway.domain.uws import (
     CreationRequest,
     ListFilters,
     PhaseAction,
+    Resubmission,
     WaitRequest,
     check_abort,
     check_destruction,
@@ -106,23 +107,63 @@ class JobService:
         if request.sweeps:
             axes = parse_sweeps(request.sweeps, self._max_sweep_children)
             parameters, children = resolve_sweep(workflow, request.parameters, axes)
-            planned_with = {**parameters, **children[0]}
         else:
-            parameters = planned_with = resolve_parameters(workflow, request.parameters)
+            parameters = resolve_parameters(workflow, request.parameters)
+        return await self._publish_creation(request, workflow, parameters, children, owner)
+
+    async def resubmit(self, job_id: UUID, again: Resubmission, owner: str | None) -> UUID:
+        """A new job from the original's workflow, facility and parameters with ``again``'s changes; for a campaign, a
+        new campaign of its children that did not complete (every child with ``every_child``). The new job names
+        the original (``resubmit_of``)."""
+        self._limiter.take(owner)
+        original = await self._load(job_id, owner)
+        workflow = await self._catalogue.workflow(original.workflow)
+        if workflow is None:
+            raise NotAllowedError(f"The workflow {original.workflow!r} is no longer offered; the job cannot run again.")
+        overrides = {name.upper(): (name, value) for name, value in again.parameters}
+        children: list[dict[str, str]] = []
+        if original.children is not None:
+            table = await self.children(original.job_id, owner)
+            chosen = [c.swept for c in table.children if again.every_child or c.phase is not Phase.COMPLETED]
+            if not chosen:
+                raise NotAllowedError("Every child of this campaign completed; SCOPE=all runs them all again.")
+            # A parameter the form sets is set for every child: it is swept no more.
+            children = [{k: v for k, v in c.items() if k.upper() not in overrides} for c in chosen]
+        swept = {name.upper() for child in children for name in child}
+        merged = {name.upper(): (name, value) for name, value in original.parameters.items()
+                  if name.upper() not in swept}
+        merged.update(overrides)
+        given = list(merged.values())
+        for child in {tuple(sorted(c.items())) for c in children} or {()}:
+            resolve_parameters(workflow, [*given, *child])  # every child checked as a single job is
+        parameters = {name: value for name, value in resolve_parameters(workflow, [*given, *(
+            children[0].items() if children else ())]).items() if name.upper() not in swept}
+        request = CreationRequest(
+            workflow=original.workflow, facility=again.facility or original.facility, run=again.run,
+            run_id=again.run_id or original.run_id, destruction=again.destruction, parameters=tuple(given),
+            execution_duration=original.execution_duration if again.execution_duration is None
+            else again.execution_duration)
+        return await self._publish_creation(request, workflow, parameters, children, owner, resubmit_of=job_id)
+
+    async def _publish_creation(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str],
+                                children: list[dict[str, str]], owner: str | None, *,
+                                resubmit_of: UUID | None = None) -> UUID:
+        """The job (a campaign with ``children``) placed, quoted, published and settled."""
         now = utcnow()
         if request.destruction is not None and request.destruction <= now:
             raise InvalidRequestError("DESTRUCTION", "must be in the future")
+        planned_with = {**parameters, **children[0]} if children else parameters
         facility, quote = await self._facility_for(request, workflow, planned_with)
         fields = {"job_id": new_id(), "owner": owner, "workflow": workflow.slug, "facility": facility,
                   "parameters": parameters, "run_id": request.run_id, "quote": quote,
                   "execution_duration": request.execution_duration, "run": request.run,
-                  "destruction": request.destruction or now + self._lifetime}
+                  "destruction": request.destruction or now + self._lifetime, "resubmit_of": resubmit_of}
         command = CreateCampaign(**fields, children=children) if children else CreateJob(**fields)
         await self._send(command, command.job_id, creation=True)
         self._metrics.jobs_submitted.inc(max(1, len(children)))
         log.info("Campaign created." if children else "Job created.", job_id=str(command.job_id),
                  workflow=workflow.slug, facility=facility, run=request.run, planned=quote is not None,
-                 children=len(children))
+                 children=len(children), resubmit_of=None if resubmit_of is None else str(resubmit_of))
         return command.job_id
 
     async def _facility_for(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str]
