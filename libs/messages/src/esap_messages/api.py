@@ -26,7 +26,7 @@ from esap_messages.catalogue import (
     WorkflowMatches,
     WorkflowView,
 )
-from esap_messages.model import BackendHistoryEntry, DiracStatus, ErrorType, OutputFile, Phase
+from esap_messages.model import BackendHistoryEntry, DiracStatus, ErrorType, FailureClass, OutputFile, Phase
 
 
 class _View(BaseModel):
@@ -51,6 +51,19 @@ class DiracView(_View):
 
 class ErrorView(_View):
     type: ErrorType
+    message: str
+    failure_class: FailureClass | None = Field(
+        default=None, description="transient, fatal, usage or timeout (esap_messages.failures.classify).")
+
+
+class AttemptView(_View):
+    """One earlier attempt of a job that was retried automatically after a transient failure."""
+
+    number: int
+    backend_job_id: str | None
+    start_time: UtcDatetime | None
+    end_time: UtcDatetime | None
+    failure_class: FailureClass
     message: str
 
 
@@ -96,6 +109,10 @@ class JobView(_View):
     abort_requested_at: UtcDatetime | None = Field(
         default=None, description="When an abort of the running job was asked for, while the backend has not "
         "confirmed it yet (the job is still QUEUED or EXECUTING).")
+    attempts: int = Field(default=1, description="How many times the job was handed to its backend (1, and one "
+                          "more per automatic retry).")
+    past_attempts: list[AttemptView] = Field(
+        default_factory=list, description="The earlier attempts, oldest first: each ended by a transient failure.")
 
 
 class JobList(_View):

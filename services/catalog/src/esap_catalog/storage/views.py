@@ -12,9 +12,18 @@ from uuid import UUID
 
 import asyncpg
 
-from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, BackendHistoryEntry, DiracStatus, ErrorType, Phase
+from esap_messages import (
+    DEFAULT_LISTED_PHASES,
+    FINAL_PHASES,
+    BackendHistoryEntry,
+    DiracStatus,
+    ErrorType,
+    FailureClass,
+    Phase,
+)
 from esap_messages.api import (
     ActiveJob,
+    AttemptView,
     DiracView,
     ErrorView,
     JobSummaryView,
@@ -27,7 +36,7 @@ _JOB = """
 SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
-       j.abort_requested_at,
+       j.abort_requested_at, j.attempt, j.attempts, j.error_failure_class,
        COALESCE((SELECT json_agg(json_build_object('id', r.result_id, 'size', r.size, 'mime_type', r.mime_type,
                                                    'location', r.location) ORDER BY r.result_id)
                  FROM job_results r WHERE r.job_id = j.job_id), '[]') AS results,
@@ -83,7 +92,9 @@ class TokenState:
 
 
 def job_view_from_record(r: Mapping[str, Any]) -> JobView:
-    error = ErrorView(type=ErrorType(r["error_type"]), message=r["error_message"] or "") if r["error_type"] else None
+    failure_class = FailureClass(r["error_failure_class"]) if r["error_failure_class"] else None
+    error = (ErrorView(type=ErrorType(r["error_type"]), message=r["error_message"] or "", failure_class=failure_class)
+             if r["error_type"] else None)
     return JobView(
         job_id=r["job_id"], run_id=r["run_id"], owner=r["owner"], phase=Phase(r["phase"]), workflow=r["workflow"],
         facility=r["facility"], backend=r["backend"], parameters=r["parameters"],
@@ -97,7 +108,8 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         results=[ResultView.model_validate(x) for x in r["results"]],
         history=[PhaseEntry.model_validate(x) for x in r["history"]],
         backend_history=[BackendHistoryEntry.model_validate(x) for x in r["backend_history"]],
-        abort_requested_at=r["abort_requested_at"],
+        abort_requested_at=r["abort_requested_at"], attempts=r["attempt"],
+        past_attempts=[AttemptView.model_validate(x) for x in r["attempts"]],
     )
 
 
