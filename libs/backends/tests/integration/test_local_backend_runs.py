@@ -116,7 +116,7 @@ async def _is(backend: Any, job_id: str, status: DiracStatus) -> bool:
 async def test_the_executor_tells_its_own_observer_of_the_start_and_of_the_end_with_results(
         make_backend, wait_until, jobs) -> None:
     seen: list[tuple[Any, Any]] = []
-    backend = make_backend(on_status=lambda job_id, status: seen.append((job_id, status)))
+    backend = make_backend(on_status=lambda job_id, status, _backend_job_id: seen.append((job_id, status)))
     job = jobs.make(jobs.workflow("hello-world"), HELLO)
     await backend.submit(job)
     await wait_until(lambda: len(seen) == 2, what="start and end observed")
