@@ -43,6 +43,21 @@ class BackendHistory(BaseXmlModel, tag="history", ns="esap", nsmap={"esap": JOBI
     entries: list[HistoryEntry] = element(tag="entry", ns="esap", default_factory=list)
 
 
+class PastAttempt(BaseXmlModel, tag="attempt", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    """An earlier attempt of the job, ended by a transient failure and retried automatically."""
+
+    number: int = attr(name="number")
+    backend_job_id: str | None = attr(name="backendJobId", default=None)
+    start_time: datetime | None = attr(name="startTime", default=None)
+    end_time: datetime | None = attr(name="endTime", default=None)
+    failure_class: str = attr(name="failureClass")
+    message: str = attr(name="message")
+
+
+class PastAttempts(BaseXmlModel, tag="pastAttempts", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    attempts: list[PastAttempt] = element(tag="attempt", ns="esap", default_factory=list)
+
+
 class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOBINFO_NAMESPACE}):
     """The backend's view of the job (DIRAC vocabulary), plus where it runs and the backend's history of it."""
 
@@ -55,6 +70,9 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     site: str | None = element(tag="site", ns="esap", default=None)
     abort_requested: datetime | None = element(tag="abortRequested", ns="esap", default=None)
     history: BackendHistory | None = element(tag="history", ns="esap", default=None)
+    failure_class: str | None = element(tag="failureClass", ns="esap", default=None)
+    attempts: int | None = element(tag="attempts", ns="esap", default=None)
+    past_attempts: PastAttempts | None = element(tag="pastAttempts", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -191,6 +209,14 @@ def _job_info(view: JobView) -> JobInfo:
         known["history"] = BackendHistory(entries=[
             HistoryEntry(time=e.at, status=e.status, minor_status=e.minor_status,
                          application_status=e.application_status, source=e.source) for e in view.backend_history])
+    if view.error is not None and view.error.failure_class is not None:
+        known["failure_class"] = view.error.failure_class.value
+    known["attempts"] = view.attempts
+    if view.past_attempts:
+        known["past_attempts"] = PastAttempts(attempts=[
+            PastAttempt(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,
+                        end_time=a.end_time, failure_class=a.failure_class.value, message=a.message)
+            for a in view.past_attempts])
     return JobInfo(**known)
 
 
