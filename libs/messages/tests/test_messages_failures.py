@@ -10,7 +10,7 @@ from esap_messages.failures import TABLE, classify
 
 REPO = Path(__file__).resolve().parents[3]
 
-T, F, U, O = FailureClass.TRANSIENT, FailureClass.FATAL, FailureClass.USAGE, FailureClass.TIMEOUT
+T, F, U, TO = FailureClass.TRANSIENT, FailureClass.FATAL, FailureClass.USAGE, FailureClass.TIMEOUT
 
 
 @pytest.mark.parametrize(("status", "minor", "code", "error", "ours", "expected"), [
@@ -36,8 +36,8 @@ T, F, U, O = FailureClass.TRANSIENT, FailureClass.FATAL, FailureClass.USAGE, Fai
     (None, "", None, "the command names parameter {x}, which the job does not have", False, U),
     (None, "", None, "unknown workflow 'nope'", False, U),
     # timeout: the execution duration was exceeded (our own kill, and DIRAC's CPU limit)
-    (DiracStatus.KILLED, "Execution duration exceeded", None, "Execution duration of 10 s exceeded", True, O),
-    (DiracStatus.FAILED, "Job has reached the CPU limit of the queue", None, None, False, O),
+    (DiracStatus.KILLED, "Execution duration exceeded", None, "Execution duration of 10 s exceeded", True, TO),
+    (DiracStatus.FAILED, "Job has reached the CPU limit of the queue", None, None, False, TO),
 ])
 def test_classify(status: DiracStatus | None, minor: str, code: int | None, error: str | None, ours: bool,
                   expected: FailureClass) -> None:
