@@ -107,7 +107,7 @@ class IngestService:
         workflows |= {jobs[m.job_id].workflow for m in messages if isinstance(m, RunJob) and m.job_id in jobs}
         facilities = {m.facility for m in messages if isinstance(m, CreateJob)}
         # A failure may be retried: its job's workflow (for the new SubmitJob) and facility (its max_retries).
-        failing = [jobs[m.job_id] for m in messages if _may_retry(m) and m.job_id in jobs]
+        failing = [jobs[job_id] for m in messages if (job_id := _retry_candidate(m)) is not None and job_id in jobs]
         workflows |= {job.workflow for job in failing}
         facilities |= {job.facility for job in failing}
         known_workflows, known_facilities = await self._cache.resolve(catalogue, workflows, facilities)
@@ -130,7 +130,9 @@ class IngestService:
             self._metrics.events_ignored.labels(reason).inc(count)
 
 
-def _may_retry(message: Message) -> bool:
-    """A failure the state machine may answer with a retry."""
-    return isinstance(message, JobSubmissionFailed) or (
-        isinstance(message, JobStatusObserved) and message.status is DiracStatus.FAILED)
+def _retry_candidate(message: Message) -> UUID | None:
+    """The job of a failure the state machine may answer with a retry, or None."""
+    if isinstance(message, JobSubmissionFailed) or (
+            isinstance(message, JobStatusObserved) and message.status is DiracStatus.FAILED):
+        return message.job_id
+    return None
