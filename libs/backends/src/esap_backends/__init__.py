@@ -12,6 +12,8 @@ from esap_backends.base import (
     Observing,
     PermanentBackendError,
     Submitting,
+    attempt_key,
+    job_id_of_key,
     to_status_observed,
 )
 
@@ -24,5 +26,7 @@ __all__ = [
     "Observing",
     "PermanentBackendError",
     "Submitting",
+    "attempt_key",
+    "job_id_of_key",
     "to_status_observed",
 ]

@@ -129,11 +129,28 @@ class ManagedBackend(Backend, Protocol):
         ...
 
 
+ATTEMPT_SEPARATOR = "_"
+
+
+def attempt_key(job_id: UUID, attempt: int) -> str:
+    """Our name for one attempt of a job, which every backend puts on the backend job it makes (the local
+    executor's directory, DIRAC's JobName), so that a redelivered SubmitJob finds its attempt's job and a retry
+    never finds an earlier attempt's: the job id for the first attempt (as before retries existed),
+    ``<job id>_<n>`` for attempt n > 1."""
+    return str(job_id) if attempt <= 1 else f"{job_id}{ATTEMPT_SEPARATOR}{attempt}"
+
+
+def job_id_of_key(key: str) -> UUID:
+    """The job id in an ``attempt_key``; ValueError if it holds none."""
+    return UUID(key.split(ATTEMPT_SEPARATOR, 1)[0])
+
+
 def to_status_observed(job_id: UUID, status: BackendStatus, source: StatusSource,
-                       observed_at: datetime | None = None) -> JobStatusObserved:
+                       observed_at: datetime | None = None, backend_job_id: str | None = None) -> JobStatusObserved:
     """The event saying what a backend reports of a job (results only with a final status)."""
     return JobStatusObserved(
-        job_id=job_id, source=source, status=status.status, minor_status=status.minor_status[:512],
+        job_id=job_id, backend_job_id=backend_job_id, source=source, status=status.status,
+        minor_status=status.minor_status[:512],
         application_status=status.application_status[:512], site=status.site[:128],
         observed_at=observed_at or utcnow(), started_at=status.started_at, ended_at=status.ended_at,
         exit_code=status.exit_code, results=status.results if status.is_final else None,

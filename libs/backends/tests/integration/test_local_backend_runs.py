@@ -116,7 +116,7 @@ async def _is(backend: Any, job_id: str, status: DiracStatus) -> bool:
 async def test_the_executor_tells_its_own_observer_of_the_start_and_of_the_end_with_results(
         make_backend, wait_until, jobs) -> None:
     seen: list[tuple[Any, Any]] = []
-    backend = make_backend(on_status=lambda job_id, status: seen.append((job_id, status)))
+    backend = make_backend(on_status=lambda job_id, status, _backend_job_id: seen.append((job_id, status)))
     job = jobs.make(jobs.workflow("hello-world"), HELLO)
     await backend.submit(job)
     await wait_until(lambda: len(seen) == 2, what="start and end observed")
@@ -126,3 +126,19 @@ async def test_the_executor_tells_its_own_observer_of_the_start_and_of_the_end_w
     assert ended.status is DiracStatus.DONE and ended.exit_code == 0
     assert ended.started_at == started.started_at and ended.ended_at is not None
     assert [r.name for r in ended.results] == ["stdout", "stderr", "helloworld.json"]
+
+
+async def test_each_attempt_runs_in_its_own_directory_and_a_redelivery_makes_no_second_run(
+        make_backend, callbacks, wait_until, jobs, work_root: Path) -> None:
+    backend = make_backend(callback_client=callbacks)
+    first = jobs.python("print('attempt')")
+    first_id = await backend.submit(first)
+    await wait_until(lambda: DiracStatus.DONE in callbacks.statuses(first.job_id), what="first attempt Done")
+    second = first.model_copy(update={"attempt": 2})
+    second_id = await backend.submit(second)
+    assert (first_id, second_id) == (str(first.job_id), f"{first.job_id}_2")
+    await wait_until(lambda: callbacks.statuses(first.job_id).count(DiracStatus.DONE) == 2, what="second Done")
+    ran = read_state(work_root / second_id)
+    assert await backend.submit(second) == second_id  # redelivered: the attempt's own job, not run again
+    assert read_state(work_root / second_id) == ran and backend.running_count == 0
+    assert sorted(name for name in os.listdir(work_root) if not name.startswith(".")) == [first_id, second_id]

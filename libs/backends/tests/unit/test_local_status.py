@@ -130,3 +130,16 @@ def test_an_output_named_like_a_standard_stream_is_listed_once() -> None:
     outputs = (OutputFile(name="stdout", mime_type="text/csv"),)
     results = list_results(JOB_DIR, {"stdout.txt": 1, "stdout": 2}, outputs)
     assert [r.name for r in results] == ["stdout"]
+
+
+def test_a_signal_esap_batch_did_not_send_is_told_as_such() -> None:
+    status = derive_status(_snapshot(_state(), exit_code_text="137"))
+    assert status.status is DiracStatus.FAILED and status.exit_code == 137
+    assert status.minor_status == "Killed by signal 9"
+    assert status.error == "killed by signal 9 (SIGKILL), which esap-batch did not send"
+
+
+def test_a_signal_after_our_own_kill_is_killed_not_a_failure() -> None:
+    intent = KillIntent(minor_status="aborted by its owner", requested_at=T0)
+    status = derive_status(_snapshot(_state(kill=intent), exit_code_text="137"))
+    assert status.status is DiracStatus.KILLED and status.minor_status == "aborted by its owner"

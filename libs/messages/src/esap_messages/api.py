@@ -27,7 +27,7 @@ from esap_messages.catalogue import (
     WorkflowMatches,
     WorkflowView,
 )
-from esap_messages.model import BackendHistoryEntry, DiracStatus, ErrorType, OutputFile, Phase
+from esap_messages.model import BackendHistoryEntry, DiracStatus, ErrorType, FailureClass, OutputFile, Phase
 
 
 class _View(BaseModel):
@@ -53,6 +53,19 @@ class DiracView(_View):
 
 class ErrorView(_View):
     type: ErrorType
+    message: str
+    failure_class: FailureClass | None = Field(
+        default=None, description="transient, fatal, usage or timeout (esap_messages.failures.classify).")
+
+
+class AttemptView(_View):
+    """One earlier attempt of a job that was retried automatically after a transient failure."""
+
+    number: int
+    backend_job_id: str | None
+    start_time: UtcDatetime | None
+    end_time: UtcDatetime | None
+    failure_class: FailureClass
     message: str
 
 
@@ -124,6 +137,10 @@ class JobView(_JobHeading):
     swept: dict[str, str] = Field(default_factory=dict, description="A child's own values of the swept parameters.")
     children: ChildrenView | None = Field(default=None, description="Set on a campaign (a parent job).")
     resubmit_of: UUID | None = Field(default=None, description="The job this one runs again (with changes).")
+    attempts: int = Field(default=1, description="How many times the job was handed to its backend (1, and one "
+                          "more per automatic retry).")
+    past_attempts: list[AttemptView] = Field(
+        default_factory=list, description="The earlier attempts, oldest first: each ended by a transient failure.")
 
 
 class JobList(_View):

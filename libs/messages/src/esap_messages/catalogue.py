@@ -194,6 +194,8 @@ class FacilityView(_View):
     status: str = Field(description="online, draining (takes no new jobs) or offline.")
     max_execution_duration: int = Field(default=0, ge=0, description="Seconds a job may run; 0: no limit.")
     expected_queue_seconds: int = Field(default=60, ge=0, description="Queue time assumed before any job ran.")
+    max_retries: int = Field(default=2, ge=0, le=10, description="Automatic retries of a job after a transient "
+                             "failure (the node or site lost it); 0: none.")
     secrets: dict[str, str] = Field(
         default_factory=dict, description="Connection settings by reference (e.g. env:ESAP_DIRACX_API_KEY).")
 

@@ -102,12 +102,14 @@ class SubmitJob(Message):
     """
 
     routing_key: ClassVar[str] = "submitter.submit_job"
-    schema_version: ClassVar[int] = 2  # 2: runtime
+    schema_version: ClassVar[int] = 3  # 2: runtime; 3: attempt
 
     job_id: UUID
     owner: Owner = None
     facility: str
     backend: str = Field(description="Backend kind of the facility: local, diracx, dirac.")
+    attempt: int = Field(default=1, ge=1, description="1 for the first submission; each automatic retry after a "
+                         "transient failure counts one more. A backend makes one backend job per job and attempt.")
     workflow: WorkflowRun
     runtime: ContainerRuntime | None = Field(
         default=None, description="The workflow's container, from the catalogue; None: it names none (a plain "
@@ -131,6 +133,7 @@ class KillJob(Message):
     backend: str
     backend_job_id: str | None = None
     reason: str = "aborted by its owner"
+    attempt: int = Field(default=1, ge=1, description="The attempt to kill when ``backend_job_id`` is not known yet.")
 
 
 CATALOG_COMMANDS: tuple[type[Message], ...] = (CreateJob, CreateCampaign, RunJob, AbortJob, UpdateJob, DeleteJob)

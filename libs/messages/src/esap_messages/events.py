@@ -22,11 +22,13 @@ class JobSubmitted(Message):
     (Running, with ``started_at``, when the executor started the job at once, as the local executor does)."""
 
     routing_key: ClassVar[str] = "job.submitted"
-    schema_version: ClassVar[int] = 2  # 2: started_at
+    schema_version: ClassVar[int] = 3  # 2: started_at; 3: attempt
 
     job_id: UUID
     facility: str
     backend_job_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(default=1, ge=1, description="The SubmitJob's attempt: a late one of an earlier attempt "
+                         "is ignored.")
     status: model.DiracStatus = model.DiracStatus.RECEIVED
     started_at: UtcDatetime | None = None
 
@@ -35,20 +37,29 @@ class JobSubmissionFailed(Message):
     """The backend refused the job for good, or retries ran out."""
 
     routing_key: ClassVar[str] = "job.submission_failed"
+    schema_version: ClassVar[int] = 2  # 2: attempt, failure_class
 
     job_id: UUID
     facility: str
     error_type: model.ErrorType = model.ErrorType.FATAL
     message: str = Field(max_length=4000)
+    attempt: int = Field(default=1, ge=1, description="The SubmitJob's attempt: a late one of an earlier attempt "
+                         "is ignored.")
+    failure_class: model.FailureClass | None = Field(
+        default=None, description="The class of the failure, when the submitter knows it; else the catalog "
+        "classes it (transient for error_type transient, by esap_messages.failures.classify otherwise).")
 
 
 class JobStatusObserved(Message):
     """A backend status of a job, seen by the monitor, reported by the job itself, or by the submitter."""
 
     routing_key: ClassVar[str] = "job.status_observed"
-    schema_version: ClassVar[int] = 2  # 2: history
+    schema_version: ClassVar[int] = 3  # 2: history; 3: backend_job_id
 
     job_id: UUID
+    backend_job_id: str | None = Field(
+        default=None, max_length=128, description="The backend job observed, when the observer knows it: an "
+        "observation of an earlier attempt's backend job (superseded by an automatic retry) is ignored.")
     source: model.StatusSource
     status: model.DiracStatus
     minor_status: str = Field(default="", max_length=512)
@@ -98,6 +109,7 @@ class JobPhaseChanged(Message):
     """The catalog moved this job to a new phase; a snapshot of what subscribers need."""
 
     routing_key: ClassVar[str] = "job.phase_changed"
+    schema_version: ClassVar[int] = 2  # 2: attempt, error_type, failure_class
     persistent: ClassVar[bool] = False  # a notification: the monitor resyncs, a WAIT re-reads when it times out
     mandatory: ClassVar[bool] = False  # the monitor binds the final phases only; a WAIT binds while it waits
 
@@ -111,6 +123,10 @@ class JobPhaseChanged(Message):
     backend_job_id: str | None = None
     dirac_status: model.DiracStatus | None = None
     changed_at: UtcDatetime
+    attempt: int = Field(default=1, ge=1, description="The job's attempt (more than 1 after automatic retries).")
+    error_type: model.ErrorType | None = Field(default=None, description="The UWS error type, when the job failed.")
+    failure_class: model.FailureClass | None = Field(
+        default=None, description="How the failure that ended the job (or the attempt) is classed.")
 
     def routing_key_for(self) -> str:
         """Subscribers bind ``job.phase_changed.<PHASE>`` or ``job.phase_changed.*``."""

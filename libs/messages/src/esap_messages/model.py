@@ -93,6 +93,17 @@ class ErrorType(StrEnum):
     FATAL = "fatal"
 
 
+class FailureClass(StrEnum):
+    """Why a job failed on its backend, as ``esap_messages.failures.classify`` classes it: a transient failure
+    (the node or site lost the job) is retried; fatal (the payload failed), usage (bad parameters) and timeout
+    (execution duration exceeded) are not."""
+
+    TRANSIENT = "transient"
+    FATAL = "fatal"
+    USAGE = "usage"
+    TIMEOUT = "timeout"
+
+
 ResultName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 """A result's identifier: a plain file name, never a path."""
 

@@ -129,7 +129,7 @@ async def test_a_poison_message_does_not_hold_back_its_batch(
         phases = dict(await db.fetch("SELECT job_id, phase FROM jobs"))
         assert phases == {**{m.job_id: "QUEUED" for m in good}, unknown.job_id: "ERROR"}
         error = (await catalog.http.get(f"/internal/jobs/{unknown.job_id}", params=GRACE)).json()["error"]
-        assert error == {"type": "fatal", "message": "unknown workflow 'no-such-workflow'"}
+        assert error == {"type": "fatal", "message": "unknown workflow 'no-such-workflow'", "failure_class": "usage"}
         assert catalog.sample("catalog_events_ignored_total", reason="unknown_job") == 1
         assert catalog.sample("catalog_messages_dead_lettered_total", type="CreateJob") == 1
     dead = await dead_letters(amqp_url, bus_namespace)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from esap_backends.base import PermanentBackendError
+from esap_backends.base import PermanentBackendError, attempt_key
 from esap_backends.grid.placement import FacilityPlacement, container
 from esap_messages import SubmitJob
 
@@ -87,7 +87,7 @@ class JobInputs:
 
 def job_name(job: SubmitJob) -> str:
     """The JobName carrying our job id: how a redelivered submit finds the DIRAC job it already made."""
-    return f"{JOB_NAME_PREFIX}{job.job_id}"
+    return f"{JOB_NAME_PREFIX}{attempt_key(job.job_id, job.attempt)}"
 
 
 def check_file_names(names: Iterable[str]) -> None:

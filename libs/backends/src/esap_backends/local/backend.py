@@ -20,7 +20,7 @@ from uuid import UUID
 
 import structlog
 
-from esap_backends.base import BackendError, BackendStatus, KillOutcome
+from esap_backends.base import BackendError, BackendStatus, KillOutcome, attempt_key, job_id_of_key
 from esap_backends.local import launch, processes, status
 from esap_backends.local.callbacks import CallbackClient, CallbackSender
 from esap_backends.local.launcher import Launcher, LauncherGone, launch_spec
@@ -32,8 +32,9 @@ from esap_messages.api import CallbackReport
 
 log = structlog.get_logger("esap.backends.local")
 
-StatusSink = Callable[[UUID, BackendStatus], None]
-"""Told of a status the executor saw itself; must not block (it is called on the event loop)."""
+StatusSink = Callable[[UUID, BackendStatus, str], None]
+"""Told of a status the executor saw itself (job id, status, backend job id); must not block (it is called on
+the event loop)."""
 
 
 @dataclass
@@ -87,7 +88,7 @@ class LocalBackend:
         return len(self._waiting)
 
     async def submit(self, job: SubmitJob) -> str:
-        job_id = str(job.job_id)
+        job_id = attempt_key(job.job_id, job.attempt)  # one directory per attempt
         plan = launch.plan_launch(job)
         async with self._hold(job_id):
             if plan.files:
@@ -200,14 +201,14 @@ class LocalBackend:
             pid=pid, pid_start_ticks=earliest, pid_start_ticks_latest=latest)
         log.info("Job started.", job_id=job_id, pid=pid)
         if not self._attach(job_id, state):  # ended already: settled as an exit
-            self._watches[job_id] = _Watch(UUID(job_id), state, -1)
+            self._watches[job_id] = _Watch(job_id_of_key(job_id), state, -1)
             asyncio.get_running_loop().call_soon(self._on_exit, job_id)
         if self._on_status is not None:
-            self._on_status(UUID(job_id), BackendStatus(status=DiracStatus.RUNNING,
-                                                        minor_status=status.MINOR_RUNNING, started_at=started_at))
+            self._on_status(job_id_of_key(job_id), BackendStatus(
+                status=DiracStatus.RUNNING, minor_status=status.MINOR_RUNNING, started_at=started_at), job_id)
         token = self._tokens.get(job_id)
         if token is not None:
-            self._callbacks.send(UUID(job_id), token, CallbackReport(status=DiracStatus.RUNNING,
+            self._callbacks.send(job_id_of_key(job_id), token, CallbackReport(status=DiracStatus.RUNNING,
                                                                       started_at=started_at))
 
     def _fill_slots(self) -> None:
@@ -255,7 +256,7 @@ class LocalBackend:
             os.close(fd)
             return False
         loop = asyncio.get_running_loop()
-        watch = _Watch(UUID(job_id), state, fd)
+        watch = _Watch(job_id_of_key(job_id), state, fd)
         loop.add_reader(fd, self._on_exit, job_id)
         if state.execution_duration > 0:
             elapsed = (utcnow() - state.started_at).total_seconds() if state.started_at else 0.0
@@ -279,7 +280,7 @@ class LocalBackend:
         self._unwatch(watch)
         ended = self._finalise(job_id, watch.state)
         if ended is not None and ended.is_final and self._on_status is not None:
-            self._on_status(watch.job_uuid, ended)
+            self._on_status(watch.job_uuid, ended, job_id)
         token = self._tokens.pop(job_id, None)
         if token is not None and ended is not None and ended.status in (DiracStatus.DONE, DiracStatus.FAILED):
             self._callbacks.send(watch.job_uuid, token, CallbackReport(

@@ -7,6 +7,7 @@ happens elsewhere; this module only decides. Depends on esap_messages, the backe
 
 import os
 import re
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from urllib.parse import quote_from_bytes
 from esap_backends.base import BackendStatus
 from esap_backends.local.layout import STDERR_FILE, STDOUT_FILE, JobState, KillIntent
 from esap_messages import FINAL_STATUSES, DiracStatus, ResultFile
+from esap_messages.failures import LOST_MINOR_STATUS, SIGNAL_EXIT_BASE, SIGNALLED_MINOR_STATUS
 from esap_messages.model import OutputFile
 
 MINOR_RECEIVED = "Job accepted"
@@ -24,7 +26,7 @@ MINOR_RUNNING = "Application"
 MINOR_KILL_REQUESTED = "Kill requested"
 MINOR_DONE = "Execution Complete"
 MINOR_FAILED = "Application Finished With Errors"
-MINOR_LOST = "Process lost"
+MINOR_LOST = LOST_MINOR_STATUS
 ERROR_LOST = "the process ended without an exit status"
 ERROR_TAIL_CHARS = 500
 
@@ -71,6 +73,10 @@ def derive_status(snapshot: JobSnapshot) -> BackendStatus:
         return _final(snapshot, DiracStatus.KILLED, state.kill.minor_status, state.kill.error, code, ended_at)
     if code == 0:
         return _final(snapshot, DiracStatus.DONE, MINOR_DONE, None, code, ended_at)
+    if (number := signal_of(code)) is not None:
+        # A signal nobody in esap-batch sent (a kill we ask for leaves a KillIntent, above): the node killed it.
+        return _final(snapshot, DiracStatus.FAILED, f"{SIGNALLED_MINOR_STATUS} {number}", signal_error(number), code,
+                      ended_at)
     if code is not None:
         return _final(snapshot, DiracStatus.FAILED, MINOR_FAILED, exit_error(code, snapshot.stderr_tail), code,
                       ended_at)
@@ -78,6 +84,21 @@ def derive_status(snapshot: JobSnapshot) -> BackendStatus:
         return _final(snapshot, DiracStatus.FAILED, MINOR_LOST, ERROR_LOST, None, snapshot.read_at)
     minor = MINOR_KILL_REQUESTED if state.kill is not None else state.minor_status
     return BackendStatus(status=state.status, minor_status=minor, started_at=state.started_at)
+
+
+def signal_of(code: int | None) -> int | None:
+    """The signal that ended the payload, from the launcher's exit status (bash's 128 + N), or None."""
+    if code is None or code <= SIGNAL_EXIT_BASE or code > SIGNAL_EXIT_BASE + 64:
+        return None
+    return code - SIGNAL_EXIT_BASE
+
+
+def signal_error(number: int) -> str:
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    return f"killed by signal {number} ({name}), which esap-batch did not send"
 
 
 NOT_STARTED_CODES = (126, 127)

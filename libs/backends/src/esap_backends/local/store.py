@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from esap_backends.base import BackendError, BackendStatus, PermanentBackendError
+from esap_backends.base import BackendError, BackendStatus, PermanentBackendError, attempt_key
 from esap_backends.local import layout, processes, status
 from esap_backends.local.launch import LaunchPlan
 from esap_backends.local.layout import INCOMING_PREFIX, JobFile, JobState, KillIntent
@@ -42,7 +42,7 @@ class JobDirectoryStore:
     def create(self, job: SubmitJob, plan: LaunchPlan) -> JobState | None:
         """Write the job's directory with state Received, and return that state; None if the directory exists
         already (nothing is changed)."""
-        job_id = str(job.job_id)
+        job_id = attempt_key(job.job_id, job.attempt)
         sources = [self._workflow_source(name) for name in plan.files]
         now = utcnow()
         job_file = JobFile(job_id=job_id, owner=job.owner, facility=job.facility, workflow=job.workflow,

@@ -12,8 +12,11 @@ from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
-from esap_messages import DiracStatus, ErrorType, Message, Phase, ResultFile, WorkflowRun
+from esap_messages import DiracStatus, ErrorType, FailureClass, Message, Phase, ResultFile, WorkflowRun
 from esap_messages.model import ContainerRuntime
+
+DEFAULT_MAX_RETRIES = 2
+"""A facility's automatic retries after a transient failure, when its definition names none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,19 @@ class ErrorSummary:
     """UWS errorSummary: fatal when the job failed, transient when something may work on a second try."""
 
     type: ErrorType
+    message: str
+    failure_class: FailureClass | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An earlier attempt of a job, ended by a transient failure and retried: what it was and why it ended."""
+
+    number: int
+    backend_job_id: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    failure_class: FailureClass
     message: str
 
 
@@ -65,6 +81,14 @@ class Job:
     """A campaign's number of children; 0 for every other job."""
     resubmit_of: UUID | None = None
     """The job this one runs again."""
+    attempt: int = 1
+    """The current attempt: 1, and one more per automatic retry."""
+    attempts: tuple[Attempt, ...] = ()
+    """The earlier attempts, oldest first."""
+
+    def superseded(self, backend_job_id: str | None) -> bool:
+        """Whether ``backend_job_id`` is an earlier attempt's backend job (so what is seen of it is late)."""
+        return backend_job_id is not None and any(a.backend_job_id == backend_job_id for a in self.attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +122,8 @@ class FacilitySpec:
     slug: str
     backend: str
     facility_type: str
+    max_retries: int = DEFAULT_MAX_RETRIES
+    """Automatic retries after a transient failure."""
 
 
 @dataclass(frozen=True, slots=True)

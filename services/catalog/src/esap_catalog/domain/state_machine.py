@@ -13,9 +13,9 @@ from typing import Any
 
 from esap_catalog.domain.campaigns import CreateChild
 from esap_catalog.domain.destruction import delete, destroy, update
-from esap_catalog.domain.model import Decision, DestroyJob, DiracState, ErrorSummary, Job
+from esap_catalog.domain.model import Attempt, Decision, DestroyJob, DiracState, ErrorSummary, Job
 from esap_catalog.domain.phases import is_final, is_forward, phase_of
-from esap_catalog.domain.transitions import Env, failed, kill, move, moved, not_owner, queued
+from esap_catalog.domain.transitions import Env, failed, kill, move, moved, not_owner, queued, retried, retryable
 from esap_messages import (
     ACTIVE_PHASES,
     BACKEND_PHASES,
@@ -25,6 +25,7 @@ from esap_messages import (
     DeleteJob,
     DiracStatus,
     ErrorType,
+    FailureClass,
     JobKillFailed,
     JobReported,
     JobStatusObserved,
@@ -36,6 +37,7 @@ from esap_messages import (
     RunJob,
     UpdateJob,
 )
+from esap_messages.failures import classify
 
 __all__ = ["Env", "apply"]
 
@@ -79,7 +81,8 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
     else:
         problem = None
     if problem is not None:
-        return failed(new, env, problem, source=SOURCE_GATEWAY, at=m.occurred_at, created=True)
+        return failed(new, env, problem, source=SOURCE_GATEWAY, at=m.occurred_at, created=True,
+                      failure_class=FailureClass.USAGE)
     if m.run and new.children:
         return moved(new, Phase.QUEUED, env, source=SOURCE_GATEWAY, created=True)  # its children are submitted
     if m.run:
@@ -113,6 +116,8 @@ def _abort(job: Job, m: AbortJob, env: Env) -> Decision:
 
 
 def _submitted(job: Job, m: JobSubmitted, env: Env) -> Decision:
+    if m.attempt != job.attempt or job.superseded(m.backend_job_id):
+        return Decision(job, ignored="stale")  # an earlier attempt's submission, reported late or again
     changes: dict[str, Any] = {}
     if job.backend_job_id is None:
         changes["backend_job_id"] = m.backend_job_id
@@ -155,11 +160,20 @@ def _reported(job: Job, m: JobReported, env: Env) -> Decision:
     return Decision(replace(job, dirac=dirac, updated_at=env.now), changed=True)
 
 
+def _late(job: Job, m: JobStatusObserved) -> bool:
+    """An observation of a backend job that is not the current attempt's (an earlier attempt's, retried)."""
+    if job.superseded(m.backend_job_id):
+        return True
+    return m.backend_job_id is not None and job.backend_job_id is not None and m.backend_job_id != job.backend_job_id
+
+
 def _status_observed(job: Job, m: JobStatusObserved, env: Env) -> Decision:
     if is_final(job.phase):
         return Decision(job, ignored="final")
     if job.phase not in BACKEND_PHASES:
         return Decision(job, ignored="not_applicable")
+    if _late(job, m):
+        return Decision(job, ignored="stale")
     dirac = _observe(job.dirac, m)
     target = phase_of(m.status)
     if not is_forward(job.phase, target):
@@ -177,12 +191,22 @@ def _status_observed(job: Job, m: JobStatusObserved, env: Env) -> Decision:
         results = results or ()
     elif target is Phase.ERROR:
         reason = m.error or m.minor_status or "the job failed on its backend"
-        changes["error"] = ErrorSummary(ErrorType.FATAL, reason)
+        failure_class = _classify(job, m)
+        if retryable(job, failure_class, env):
+            ended = Attempt(job.attempt, job.backend_job_id or m.backend_job_id, start, m.ended_at or m.observed_at,
+                            failure_class, reason)
+            return retried(job, env, ended, source=m.source.value)
+        error_type = ErrorType.TRANSIENT if failure_class is FailureClass.TRANSIENT else ErrorType.FATAL
+        changes["error"] = ErrorSummary(error_type, reason, failure_class)
     elif m.error:
-        changes["error"] = ErrorSummary(ErrorType.FATAL, m.error)
+        changes["error"] = ErrorSummary(ErrorType.FATAL, m.error, _classify(job, m))
     if job.phase is Phase.QUEUED and m.started_at is not None:
         return _ran_unseen(job, target, m, env, detail, results, changes)
     return moved(job, target, env, source=m.source.value, detail=detail, results=results, **changes)
+
+
+def _classify(job: Job, m: JobStatusObserved) -> FailureClass:
+    return classify(m.status, m.minor_status, m.exit_code, m.error, killed_by_us=job.abort_requested_at is not None)
 
 
 def _ran_unseen(job: Job, target: Phase, m: JobStatusObserved, env: Env, detail: str,
@@ -200,7 +224,15 @@ def _ran_unseen(job: Job, target: Phase, m: JobStatusObserved, env: Env, detail:
 def _submission_failed(job: Job, m: JobSubmissionFailed, env: Env) -> Decision:
     if job.phase not in BACKEND_PHASES:
         return Decision(job, ignored="final" if is_final(job.phase) else "not_applicable")
-    return failed(job, env, m.message, source=SOURCE_SUBMITTER, at=m.occurred_at, error_type=m.error_type)
+    if m.attempt != job.attempt:
+        return Decision(job, ignored="stale")  # an earlier attempt's, reported late or again
+    failure_class = m.failure_class or (
+        FailureClass.TRANSIENT if m.error_type is ErrorType.TRANSIENT else classify(None, error=m.message))
+    if retryable(job, failure_class, env):
+        ended = Attempt(job.attempt, job.backend_job_id, job.start_time, m.occurred_at, failure_class, m.message)
+        return retried(job, env, ended, source=SOURCE_SUBMITTER)
+    return failed(job, env, m.message, source=SOURCE_SUBMITTER, at=m.occurred_at, error_type=m.error_type,
+                  failure_class=failure_class)
 
 
 def _kill_failed(job: Job, m: JobKillFailed, env: Env) -> Decision:

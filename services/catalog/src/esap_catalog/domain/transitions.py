@@ -14,8 +14,27 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from esap_catalog.domain.model import Decision, ErrorSummary, FacilitySpec, Job, PhaseChange, WorkflowSpec
-from esap_messages import ErrorType, JobPhaseChanged, KillJob, Message, Phase, ResultFile, SubmitJob
+from esap_catalog.domain.model import (
+    DEFAULT_MAX_RETRIES,
+    Attempt,
+    Decision,
+    DiracState,
+    ErrorSummary,
+    FacilitySpec,
+    Job,
+    PhaseChange,
+    WorkflowSpec,
+)
+from esap_messages import (
+    ErrorType,
+    FailureClass,
+    JobPhaseChanged,
+    KillJob,
+    Message,
+    Phase,
+    ResultFile,
+    SubmitJob,
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +62,9 @@ def move(job: Job, to: Phase, env: Env, *, source: str, detail: str = "", create
     event = JobPhaseChanged(
         job_id=new.job_id, owner=new.owner, workflow=new.workflow, facility=new.facility,
         backend=new.backend, phase=to, previous_phase=before, backend_job_id=new.backend_job_id,
-        dirac_status=new.dirac.status, changed_at=env.now,
+        dirac_status=new.dirac.status, changed_at=env.now, attempt=new.attempt,
+        error_type=new.error.type if new.error else None,
+        failure_class=new.error.failure_class if new.error else None,
     )
     return new, entry, event
 
@@ -64,19 +85,49 @@ def queued(job: Job, env: Env, *, source: str, created: bool = False) -> Decisio
     token = env.new_token()
     new, entry, event = move(job, Phase.QUEUED, env, source=source, created=created,
                              callback_token_hash=token_hash(token))
-    submit = SubmitJob(
-        job_id=new.job_id, owner=new.owner, facility=new.facility, backend=new.backend, workflow=workflow.run,
-        runtime=workflow.runtime, parameters=dict(new.parameters), execution_duration=new.execution_duration,
-        callback_token=SecretStr(token),
+    return Decision(new, created=created, changed=True, history=(entry,),
+                    outbox=(_submit(new, workflow, token), event))
+
+
+def _submit(job: Job, workflow: WorkflowSpec, token: str) -> SubmitJob:
+    return SubmitJob(
+        job_id=job.job_id, owner=job.owner, facility=job.facility, backend=job.backend, workflow=workflow.run,
+        runtime=workflow.runtime, parameters=dict(job.parameters), execution_duration=job.execution_duration,
+        callback_token=SecretStr(token), attempt=job.attempt,
     )
-    return Decision(new, created=created, changed=True, history=(entry,), outbox=(submit, event))
+
+
+def max_attempts(job: Job, env: Env) -> int:
+    """The first attempt and the facility's retries (its default when the facility is gone)."""
+    facility = env.facilities.get(job.facility)
+    return 1 + (facility.max_retries if facility is not None else DEFAULT_MAX_RETRIES)
+
+
+def retryable(job: Job, failure_class: FailureClass, env: Env) -> bool:
+    """A transient failure of a job nobody asked to stop, with attempts left, is retried."""
+    return (failure_class is FailureClass.TRANSIENT and job.abort_requested_at is None
+            and job.attempt < max_attempts(job, env) and job.workflow in env.workflows)
+
+
+def retried(job: Job, env: Env, failure: Attempt, *, source: str) -> Decision:
+    """The attempt ended by a transient failure: back to QUEUED as the next attempt, with a new callback token
+    (the old one stops working: only the new hash is kept) and a new SubmitJob; the attempt that ended is kept."""
+    workflow = env.workflows[job.workflow]
+    token = env.new_token()
+    number = job.attempt + 1
+    detail = f"attempt {number} of {max_attempts(job, env)} after: {failure.message}"
+    new, entry, event = move(
+        job, Phase.QUEUED, env, source=source, detail=detail[:200], attempt=number,
+        attempts=(*job.attempts, failure), backend_job_id=None, start_time=None, end_time=None,
+        dirac=DiracState(), error=None, callback_token_hash=token_hash(token))
+    return Decision(new, changed=True, history=(entry,), outbox=(_submit(new, workflow, token), event))
 
 
 def failed(job: Job, env: Env, message: str, *, source: str, at: datetime, created: bool = False,
-           error_type: ErrorType = ErrorType.FATAL) -> Decision:
+           error_type: ErrorType = ErrorType.FATAL, failure_class: FailureClass = FailureClass.FATAL) -> Decision:
     """The job cannot run: ERROR with an error summary saying why."""
     return moved(job, Phase.ERROR, env, source=source, detail=message[:200], created=created, end_time=at,
-                 error=ErrorSummary(error_type, message))
+                 error=ErrorSummary(error_type, message, failure_class))
 
 
 def not_owner(job: Job, owner: str | None) -> bool:
@@ -89,4 +140,4 @@ def not_owner(job: Job, owner: str | None) -> bool:
 
 def kill(job: Job) -> Message:
     return KillJob(job_id=job.job_id, facility=job.facility, backend=job.backend,
-                   backend_job_id=job.backend_job_id)
+                   backend_job_id=job.backend_job_id, attempt=job.attempt)

@@ -27,7 +27,16 @@ from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
 from esap_catalog.services.unit_of_work import CatalogueReader, JobRepository, UnitOfWorkFactory
 from esap_catalog.storage.errors import is_outage
-from esap_messages import CommandSettled, CreateJob, Message, RunJob, utcnow
+from esap_messages import (
+    CommandSettled,
+    CreateJob,
+    DiracStatus,
+    JobStatusObserved,
+    JobSubmissionFailed,
+    Message,
+    RunJob,
+    utcnow,
+)
 from esap_runtime.bus import DependencyUnavailableError
 
 log = structlog.get_logger("esap.catalog.ingest")
@@ -148,6 +157,10 @@ class IngestService:
         workflows = {m.workflow for m in messages if isinstance(m, CreateJob)}
         workflows |= {jobs[m.job_id].workflow for m in messages if isinstance(m, RunJob) and m.job_id in jobs}
         facilities = {m.facility for m in messages if isinstance(m, CreateJob)}
+        # A failure may be retried: its job's workflow (for the new SubmitJob) and facility (its max_retries).
+        failing = [jobs[job_id] for m in messages if (job_id := _retry_candidate(m)) is not None and job_id in jobs]
+        workflows |= {job.workflow for job in failing}
+        facilities |= {job.facility for job in failing}
         known_workflows, known_facilities = await self._cache.resolve(catalogue, workflows, facilities)
         return Env(now=self._clock(), new_token=self._token_source, workflows=known_workflows,
                    facilities=known_facilities)
@@ -166,3 +179,11 @@ class IngestService:
                   message_id=str(message.message_id), job_id=str(job_id_of(message)))
         for reason, count in reasons.items():
             self._metrics.events_ignored.labels(reason).inc(count)
+
+
+def _retry_candidate(message: Message) -> UUID | None:
+    """The job of a failure the state machine may answer with a retry, or None."""
+    if isinstance(message, JobSubmissionFailed) or (
+            isinstance(message, JobStatusObserved) and message.status is DiracStatus.FAILED):
+        return message.job_id
+    return None

@@ -24,7 +24,7 @@ class Upserted(StrEnum):
 WORKFLOW_FIELDS = ("name", "description", "keywords", "version", "workflow_type", "parameters", "run",
                     "facility_types", "steering_file", "runtime", "expected_run_seconds")
 FACILITY_FIELDS = ("name", "description", "url", "facility_type", "backend", "runtime_engines", "max_parallel",
-                    "status", "max_execution_duration", "expected_queue_seconds", "secrets")
+                    "status", "max_execution_duration", "expected_queue_seconds", "secrets", "max_retries")
 
 
 # SQL assembled from the constant table and column names above, never from input.

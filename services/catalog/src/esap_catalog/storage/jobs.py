@@ -9,13 +9,23 @@ the domain and esap_messages.
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from esap_catalog.domain.model import DiracState, ErrorSummary, Job, PhaseChange
-from esap_messages import BackendHistoryEntry, DiracStatus, ErrorType, Message, Phase, ResultFile, encode
+from esap_catalog.domain.model import Attempt, DiracState, ErrorSummary, Job, PhaseChange
+from esap_messages import (
+    BackendHistoryEntry,
+    DiracStatus,
+    ErrorType,
+    FailureClass,
+    Message,
+    Phase,
+    ResultFile,
+    encode,
+)
 from esap_messages.registry import routing_key_of
 
 _STATE = (
@@ -24,8 +34,9 @@ _STATE = (
     ("dirac_status", "text"), ("dirac_minor_status", "text"), ("dirac_application_status", "text"),
     ("dirac_site", "text"), ("status_observed_at", "timestamptz"), ("error_type", "text"),
     ("error_message", "text"), ("callback_token_hash", "bytea"), ("abort_requested_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+    ("updated_at", "timestamptz"), ("attempt", "int4"), ("attempts", "text"), ("error_failure_class", "text"),
 )
+_JSONB = frozenset({"parameters", "attempts", "swept"})
 _IDENTITY = (
     ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
     ("creation_time", "timestamptz"), ("quote", "timestamptz"), ("parent_id", "uuid"), ("swept", "text"),
@@ -40,7 +51,6 @@ def _unnest(columns: Sequence[tuple[str, str]]) -> str:
 
 
 _JOB_COLUMNS = (("job_id", "uuid"), *_IDENTITY, *_STATE)
-_JSON = frozenset({"parameters", "swept"})
 _SELECTED = ", ".join(name for name, _ in _JOB_COLUMNS)
 
 # SQL assembled from the constant column lists above, never from input.
@@ -53,7 +63,7 @@ SELECT parent_id, phase, count(*) AS n FROM jobs WHERE parent_id = ANY($1::uuid[
 """
 _INSERT = f"""
 INSERT INTO jobs ({_SELECTED}, workflow_ref, facility_ref)
-SELECT {", ".join(f"u.{n}::jsonb" if n in _JSON else f"u.{n}" for n, _ in _JOB_COLUMNS)},
+SELECT {", ".join(f"u.{n}::jsonb" if n in _JSONB else f"u.{n}" for n, _ in _JOB_COLUMNS)},
        w.slug, f.slug
 FROM {_unnest(_JOB_COLUMNS)}
 LEFT JOIN workflows w ON w.slug = u.workflow
@@ -62,7 +72,7 @@ ON CONFLICT (job_id) DO NOTHING
 RETURNING job_id
 """  # noqa: S608
 _UPDATE = f"""
-UPDATE jobs AS j SET {", ".join(f"{n} = u.{n}{'::jsonb' if n == 'parameters' else ''}" for n, _ in _STATE)}
+UPDATE jobs AS j SET {", ".join(f"{n} = u.{n}{'::jsonb' if n in _JSONB else ''}" for n, _ in _STATE)}
 FROM {_unnest((("job_id", "uuid"), *_STATE))}
 WHERE j.job_id = u.job_id
 """  # noqa: S608
@@ -100,8 +110,25 @@ SELECT pg_notify('esap_job_changed', id::text) FROM unnest($18::uuid[]) AS id
 CHANNEL = "esap_job_changed"
 
 
+def attempts_to_json(attempts: Iterable[Attempt]) -> str:
+    return json.dumps([{"number": a.number, "backend_job_id": a.backend_job_id,
+                        "start_time": a.start_time.isoformat() if a.start_time else None,
+                        "end_time": a.end_time.isoformat() if a.end_time else None,
+                        "failure_class": a.failure_class.value, "message": a.message} for a in attempts])
+
+
+def attempts_from_json(value: str | list[dict[str, Any]]) -> tuple[Attempt, ...]:
+    items = json.loads(value) if isinstance(value, str) else value
+    return tuple(Attempt(number=x["number"], backend_job_id=x["backend_job_id"],
+                         start_time=datetime.fromisoformat(x["start_time"]) if x["start_time"] else None,
+                         end_time=datetime.fromisoformat(x["end_time"]) if x["end_time"] else None,
+                         failure_class=FailureClass(x["failure_class"]), message=x["message"]) for x in items)
+
+
 def job_from_record(r: Mapping[str, Any]) -> Job:
-    error = ErrorSummary(ErrorType(r["error_type"]), r["error_message"] or "") if r["error_type"] else None
+    failure_class = FailureClass(r["error_failure_class"]) if r["error_failure_class"] else None
+    error = (ErrorSummary(ErrorType(r["error_type"]), r["error_message"] or "", failure_class)
+             if r["error_type"] else None)
     dirac = DiracState(
         DiracStatus(r["dirac_status"]) if r["dirac_status"] else None, r["dirac_minor_status"],
         r["dirac_application_status"], r["dirac_site"], r["status_observed_at"],
@@ -114,7 +141,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         backend_job_id=r["backend_job_id"], dirac=dirac, error=error,
         callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
         quote=r["quote"], parent_id=r["parent_id"], swept=r["swept"], children=r["children"],
-        resubmit_of=r["resubmit_of"],
+        resubmit_of=r["resubmit_of"], attempt=r["attempt"], attempts=attempts_from_json(r["attempts"]),
     )
 
 
@@ -126,7 +153,8 @@ def _state_row(job: Job) -> tuple[Any, ...]:
         job.dirac.status.value if job.dirac.status else None, job.dirac.minor_status,
         job.dirac.application_status, job.dirac.site, job.dirac.observed_at,
         error.type.value if error else None, error.message if error else None, job.callback_token_hash,
-        job.abort_requested_at, job.updated_at,
+        job.abort_requested_at, job.updated_at, job.attempt, attempts_to_json(job.attempts),
+        error.failure_class.value if error and error.failure_class else None,
     )
 
 

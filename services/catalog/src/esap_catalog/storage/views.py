@@ -12,9 +12,18 @@ from uuid import UUID
 
 import asyncpg
 
-from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, BackendHistoryEntry, DiracStatus, ErrorType, Phase
+from esap_messages import (
+    DEFAULT_LISTED_PHASES,
+    FINAL_PHASES,
+    BackendHistoryEntry,
+    DiracStatus,
+    ErrorType,
+    FailureClass,
+    Phase,
+)
 from esap_messages.api import (
     ActiveJob,
+    AttemptView,
     ChildrenView,
     ChildView,
     DiracView,
@@ -29,7 +38,7 @@ _JOB = """
 SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
-       j.abort_requested_at, j.parent_id, j.swept, j.children, j.resubmit_of,
+       j.abort_requested_at, j.parent_id, j.swept, j.children, j.resubmit_of, j.attempt, j.attempts, j.error_failure_class,
        CASE WHEN j.children > 0 THEN
            (SELECT json_build_object(
                        'phases', COALESCE((SELECT json_object_agg(p.phase, p.n) FROM (
@@ -103,7 +112,9 @@ class TokenState:
 
 
 def job_view_from_record(r: Mapping[str, Any]) -> JobView:
-    error = ErrorView(type=ErrorType(r["error_type"]), message=r["error_message"] or "") if r["error_type"] else None
+    failure_class = FailureClass(r["error_failure_class"]) if r["error_failure_class"] else None
+    error = (ErrorView(type=ErrorType(r["error_type"]), message=r["error_message"] or "", failure_class=failure_class)
+             if r["error_type"] else None)
     return JobView(
         job_id=r["job_id"], run_id=r["run_id"], owner=r["owner"], phase=Phase(r["phase"]), workflow=r["workflow"],
         facility=r["facility"], backend=r["backend"], parameters=r["parameters"],
@@ -119,6 +130,8 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         backend_history=[BackendHistoryEntry.model_validate(x) for x in r["backend_history"]],
         abort_requested_at=r["abort_requested_at"], parent_id=r["parent_id"], swept=r["swept"] or {},
         children=_children_view(r["children"], r["children_summary"]), resubmit_of=r["resubmit_of"],
+        attempts=r["attempt"],
+        past_attempts=[AttemptView.model_validate(x) for x in r["attempts"]],
     )
 
 

@@ -32,6 +32,18 @@ class ErrorSummaryJson(_Json):
     type: str
     message: str
     has_detail: bool = Field(False, alias="hasDetail")
+    failure_class: str | None = Field(None, alias="failureClass", description="transient, fatal, usage or timeout.")
+
+
+class PastAttemptJson(_Json):
+    """An earlier attempt of the job, ended by a transient failure and retried automatically."""
+
+    number: int
+    backend_job_id: str | None = Field(None, alias="backendJobId")
+    start_time: datetime | None = Field(None, alias="startTime")
+    end_time: datetime | None = Field(None, alias="endTime")
+    failure_class: str = Field(alias="failureClass")
+    message: str
 
 
 class HistoryEntryJson(_Json):
@@ -60,6 +72,9 @@ class JobInfoJson(_Json):
     children: ChildrenView | None = Field(None, description="A campaign's children: total, handed to their "
                                           "backend (submitted), and how many in each phase.")
     resubmit_of: str | None = Field(None, alias="resubmitOf", description="The job this one runs again.")
+    attempts: int = Field(1, description="Times the job was handed to its backend: 1, and one per automatic retry.")
+    past_attempts: list[PastAttemptJson] = Field(default_factory=list, alias="pastAttempts",
+                                                 description="The earlier attempts, oldest first.")
 
 
 class JobJson(_Json):
@@ -100,7 +115,9 @@ def _dump(model: BaseModel) -> bytes:
 
 
 def to_json_job(view: JobView, base_url: str) -> bytes:
-    error = None if view.error is None else ErrorSummaryJson(type=view.error.type.value, message=view.error.message)
+    error = None if view.error is None else ErrorSummaryJson(
+        type=view.error.type.value, message=view.error.message,
+        failure_class=view.error.failure_class.value if view.error.failure_class else None)
     info = JobInfoJson(workflow=view.workflow, facility=view.facility, backend_job_id=view.backend_job_id,
                        status=view.dirac.status.value if view.dirac.status else None,
                        minor_status=view.dirac.minor_status, application_status=view.dirac.application_status,
@@ -111,7 +128,12 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                            for e in view.backend_history],
                        parent=None if view.parent_id is None else str(view.parent_id), swept=view.swept,
                        children=view.children,
-                       resubmit_of=None if view.resubmit_of is None else str(view.resubmit_of))
+                       resubmit_of=None if view.resubmit_of is None else str(view.resubmit_of),
+                       attempts=view.attempts, past_attempts=[
+                           PastAttemptJson(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,
+                                           end_time=a.end_time, failure_class=a.failure_class.value,
+                                           message=a.message)
+                           for a in view.past_attempts])
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,

@@ -65,6 +65,19 @@ class Children(BaseXmlModel, tag="children", ns="esap", nsmap={"esap": JOBINFO_N
     total: int = attr(name="total")
     submitted: int = attr(name="submitted")
     counts: list[PhaseCount] = element(tag="count", ns="esap", default_factory=list)
+class PastAttempt(BaseXmlModel, tag="attempt", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    """An earlier attempt of the job, ended by a transient failure and retried automatically."""
+
+    number: int = attr(name="number")
+    backend_job_id: str | None = attr(name="backendJobId", default=None)
+    start_time: datetime | None = attr(name="startTime", default=None)
+    end_time: datetime | None = attr(name="endTime", default=None)
+    failure_class: str = attr(name="failureClass")
+    message: str = attr(name="message")
+
+
+class PastAttempts(BaseXmlModel, tag="pastAttempts", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    attempts: list[PastAttempt] = element(tag="attempt", ns="esap", default_factory=list)
 
 
 class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOBINFO_NAMESPACE}):
@@ -84,6 +97,9 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     swept: Swept | None = element(tag="swept", ns="esap", default=None)
     children: Children | None = element(tag="children", ns="esap", default=None)
     resubmit_of: str | None = element(tag="resubmitOf", ns="esap", default=None)
+    failure_class: str | None = element(tag="failureClass", ns="esap", default=None)
+    attempts: int | None = element(tag="attempts", ns="esap", default=None)
+    past_attempts: PastAttempts | None = element(tag="pastAttempts", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -229,6 +245,14 @@ def _job_info(view: JobView) -> JobInfo:
             counts=[PhaseCount(phase=p.value, count=n) for p, n in sorted(view.children.phases.items())])
     if view.resubmit_of is not None:
         known["resubmit_of"] = str(view.resubmit_of)
+    if view.error is not None and view.error.failure_class is not None:
+        known["failure_class"] = view.error.failure_class.value
+    known["attempts"] = view.attempts
+    if view.past_attempts:
+        known["past_attempts"] = PastAttempts(attempts=[
+            PastAttempt(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,
+                        end_time=a.end_time, failure_class=a.failure_class.value, message=a.message)
+            for a in view.past_attempts])
     return JobInfo(**known)
 
 

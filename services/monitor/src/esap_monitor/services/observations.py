@@ -15,11 +15,13 @@ def _clip(text: str | None, limit: int) -> str | None:
 
 
 def to_observation(job_id: UUID, status: BackendStatus, observed_at: datetime,
-                   history: tuple[BackendHistoryEntry, ...] | None = None) -> JobStatusObserved:
+                   history: tuple[BackendHistoryEntry, ...] | None = None,
+                   backend_job_id: str | None = None) -> JobStatusObserved:
     """A JobStatusObserved from the monitor; results only with a final status, texts clipped to the contract,
     the backend's history (its newest entries) when there is one."""
     return JobStatusObserved(
         job_id=job_id,
+        backend_job_id=backend_job_id,
         source=StatusSource.MONITOR,
         status=status.status,
         minor_status=status.minor_status[:512],

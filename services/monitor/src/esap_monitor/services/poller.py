@@ -120,7 +120,8 @@ class StatusPoller:
             return True
         observed_at = self._wall_clock()
         try:
-            await self._publish([to_observation(t.job_id, status, observed_at, histories.get(t.job_id))
+            await self._publish([to_observation(t.job_id, status, observed_at, histories.get(t.job_id),
+                                                t.backend_job_id)
                                  for t, status in changes])
         except Exception as exc:
             log.warning("Could not publish status changes; the next cycle retries.", changes=len(changes),

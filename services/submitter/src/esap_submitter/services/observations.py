@@ -30,26 +30,30 @@ class OwnObservations:
         self._waiting: list[Message] = []
         self._due: list[Message] = []  # published together at the loop's next turn
         self._starts: dict[UUID, BackendStatus] = {}
+        self._backend_ids: dict[UUID, str | None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def observe(self, job_id: UUID, status: BackendStatus) -> None:
+    def observe(self, job_id: UUID, status: BackendStatus, backend_job_id: str | None = None) -> None:
         """A status the executor saw itself (called on the event loop; never blocks). A start seen while the
         job is being submitted is kept for ``claim_start`` until the loop's next turn, then published."""
         if status.status is DiracStatus.RUNNING and not status.is_final:
             self._starts[job_id] = status
+            self._backend_ids[job_id] = backend_job_id
             asyncio.get_running_loop().call_soon(self._unclaimed, job_id)
             return
-        self._put(to_status_observed(job_id, status, StatusSource.SUBMITTER))
+        self._put(to_status_observed(job_id, status, StatusSource.SUBMITTER, backend_job_id=backend_job_id))
 
     def claim_start(self, job_id: UUID) -> BackendStatus | None:
         """The start seen while submitting this job, if any: the caller reports it with the submission itself
         (one event instead of two), and it is not published on its own."""
+        self._backend_ids.pop(job_id, None)
         return self._starts.pop(job_id, None)
 
     def _unclaimed(self, job_id: UUID) -> None:
         status = self._starts.pop(job_id, None)
+        backend_job_id = self._backend_ids.pop(job_id, None)
         if status is not None:
-            self._put(to_status_observed(job_id, status, StatusSource.SUBMITTER))
+            self._put(to_status_observed(job_id, status, StatusSource.SUBMITTER, backend_job_id=backend_job_id))
 
     def _put(self, message: Message) -> None:
         if self._publish is None:

@@ -21,6 +21,7 @@ from esap_backends import (
     BackendStatus,
     KillOutcome,
     PermanentBackendError,
+    attempt_key,
     to_status_observed,
 )
 from esap_backends.measured import MeasuredBackend
@@ -75,16 +76,16 @@ class SubmissionService:
         started = self._claim_start(command.job_id) if self._claim_start is not None else None
         if started is not None:
             return [JobSubmitted(job_id=command.job_id, facility=command.facility, backend_job_id=backend_job_id,
-                                 status=DiracStatus.RUNNING, started_at=started.started_at)]
+                                 status=DiracStatus.RUNNING, started_at=started.started_at, attempt=command.attempt)]
         return [JobSubmitted(job_id=command.job_id, facility=command.facility, backend_job_id=backend_job_id,
-                             status=DiracStatus.RECEIVED)]
+                             status=DiracStatus.RECEIVED, attempt=command.attempt)]
 
     async def kill(self, command: KillJob, attempt: int) -> list[Message]:
         backend = self._backends.get(command.backend)
         if backend is None:
             self._metrics.kills.labels(UNKNOWN_BACKEND, "failed").inc()
             return [JobKillFailed(job_id=command.job_id, message=f"no backend {command.backend!r} on this submitter")]
-        backend_job_id = command.backend_job_id or str(command.job_id)
+        backend_job_id = command.backend_job_id or attempt_key(command.job_id, command.attempt)
         try:
             outcome = await backend.kill(backend_job_id, command.reason)
             observed = (await backend.bulk_status([backend_job_id])).get(backend_job_id) \
@@ -103,7 +104,7 @@ class SubmissionService:
         if outcome is KillOutcome.ALREADY_FINAL:
             return []  # the monitor reports the final status it finds
         status = observed or BackendStatus(status=DiracStatus.KILLED, minor_status=command.reason)
-        return [to_status_observed(command.job_id, status, StatusSource.SUBMITTER)]
+        return [to_status_observed(command.job_id, status, StatusSource.SUBMITTER, backend_job_id=backend_job_id)]
 
     def _retry_or_hold(self, backend: Backend, exc: BackendError, attempt: int, outcomes: Counter) -> None:
         """The ladder for a backend that failed a call: another attempt later while attempts remain; on the last,
@@ -122,7 +123,7 @@ class SubmissionService:
     @staticmethod
     def _failed(command: SubmitJob, error_type: ErrorType, message: str) -> JobSubmissionFailed:
         return JobSubmissionFailed(job_id=command.job_id, facility=command.facility, error_type=error_type,
-                                   message=message[:4000])
+                                   message=message[:4000], attempt=command.attempt)
 
 
 def _gave_up(attempt: int, exc: BackendError) -> str:
