@@ -177,7 +177,7 @@ class FakeCatalog:
         if job.owner != owner:
             raise ForeignJobError(str(job_id))
         kids = sorted((j for j in self.jobs.values() if j.parent_id == job_id), key=lambda j: j.creation_time)
-        return ChildList(children=[ChildView(job_id=j.job_id, swept=j.swept, phase=j.phase,
+        return ChildList(children=[ChildView(job_id=j.job_id, swept=j.swept, phase=j.phase, attempts=j.attempts,
                                              results=[r.id for r in j.results]) for j in kids])
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:

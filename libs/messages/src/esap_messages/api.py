@@ -107,6 +107,7 @@ class ChildView(_View):
     job_id: UUID
     swept: dict[str, str]
     phase: Phase
+    attempts: int = Field(default=1, ge=1, description="Times the child was handed to its backend.")
     results: list[str] = Field(default_factory=list, description="The ids of the child's results.")
 
 

@@ -163,3 +163,22 @@ async def test_children_that_ran_and_ended_between_two_looks_still_show_the_pare
                           observed_at=at(9), started_at=at(1), ended_at=at(9)))))
     phases = [e.phase for e in ingest.database.history if e.job_id == made.job_id]
     assert phases == [Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED]
+
+
+async def test_a_child_retried_after_a_transient_failure_keeps_the_campaign_executing() -> None:
+    ingest = Ingest()
+    made = campaign(1, run=True)
+    await ingest.apply(made)
+    [kid] = children(ingest, made.job_id)
+    await ingest.apply(
+        JobSubmitted(job_id=kid.job_id, facility="local", backend_job_id="b1"),
+        JobStatusObserved(job_id=kid.job_id, source=StatusSource.MONITOR, status=DiracStatus.RUNNING,
+                          observed_at=at(5), started_at=at(5), backend_job_id="b1"))
+    assert ingest.database.jobs[made.job_id].phase is Phase.EXECUTING
+    await ingest.apply(JobStatusObserved(
+        job_id=kid.job_id, source=StatusSource.MONITOR, status=DiracStatus.FAILED, observed_at=at(9),
+        started_at=at(5), ended_at=at(9), backend_job_id="b1", minor_status="Killed by signal 9", exit_code=137,
+        error="killed by signal 9 (SIGKILL), which esap-batch did not send"))
+    [kid] = children(ingest, made.job_id)
+    assert (kid.phase, kid.attempt) == (Phase.QUEUED, 2)
+    assert ingest.database.jobs[made.job_id].phase is Phase.EXECUTING

@@ -38,7 +38,8 @@ _JOB = """
 SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, j.parameters, j.creation_time, j.quote,
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
-       j.abort_requested_at, j.parent_id, j.swept, j.children, j.resubmit_of, j.attempt, j.attempts, j.error_failure_class,
+       j.abort_requested_at, j.attempt, j.attempts, j.error_failure_class, j.parent_id, j.swept, j.children,
+       j.resubmit_of,
        CASE WHEN j.children > 0 THEN
            (SELECT json_build_object(
                        'phases', COALESCE((SELECT json_object_agg(p.phase, p.n) FROM (
@@ -64,7 +65,7 @@ _LIST = """
 SELECT job_id, run_id, owner, phase, workflow, facility, creation_time, parent_id, children FROM jobs
 WHERE phase = ANY($1::text[])"""
 _CHILDREN = """
-SELECT c.job_id, c.swept, c.phase,
+SELECT c.job_id, c.swept, c.phase, c.attempt,
        COALESCE((SELECT array_agg(r.result_id ORDER BY r.result_id) FROM job_results r WHERE r.job_id = c.job_id),
                 '{}') AS results
 FROM jobs c WHERE c.parent_id = $1 ORDER BY c.creation_time, c.job_id
@@ -198,7 +199,7 @@ class JobViewStore:
         """A campaign's table of children, in the order they were swept."""
         rows = await self._pool.fetch(_CHILDREN, parent_id)
         return [ChildView(job_id=r["job_id"], swept=r["swept"] or {}, phase=Phase(r["phase"]),
-                          results=list(r["results"])) for r in rows]
+                          attempts=r["attempt"], results=list(r["results"])) for r in rows]
 
     async def deleted(self, job_id: UUID) -> bool:
         """True when the job existed and was removed."""
