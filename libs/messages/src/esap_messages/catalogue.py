@@ -261,3 +261,5 @@ class ExecutionPlan(_View):
     parameters: dict[str, str]
     offers: list[Offer]
     refused: list[Refusal]
+    children: int = Field(default=1, ge=1, description="Jobs the plan is for: a campaign's children (SWEEP), "
+                          "whose run is counted in waves of each facility's max_parallel; 1 for a single job.")

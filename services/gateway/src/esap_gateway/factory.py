@@ -58,7 +58,7 @@ class Factory:
         self._publisher = publisher
         catalogue = CatalogueCache(catalog, ttl=settings.catalogue_cache_seconds)
         self.resender = CreationResender(publisher, resent=metrics.creations_resent)
-        self.planning = PlanningService(catalogue)
+        self.planning = PlanningService(catalogue, max_sweep_children=settings.max_sweep_children)
         self.search = CatalogueSearchService(catalog, catalogue)
         self.jobs = JobService(
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,

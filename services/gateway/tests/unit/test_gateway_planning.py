@@ -115,6 +115,22 @@ async def test_uws_plan_answers_offers_per_facility(http: httpx.AsyncClient, cat
     assert bad.status_code == 400 and "count: must be an integer" in bad.text
 
 
+async def test_a_sweep_is_planned_as_its_children_in_waves_of_each_facilitys_slots(
+        http: httpx.AsyncClient, catalog: FakeCatalog) -> None:
+    cta = catalog.facilities["cta-dirac"]
+    catalog.statistics["cta-dirac"] = stats(cta, queue=0.5, run=10.0)
+    single = (await http.get("/uws/plan", params={"WORKFLOW": "hello-world"})).json()
+    sweep = (await http.get("/uws/plan", params=[("WORKFLOW", "hello-world"), ("SWEEP", "parameter1=1..9")])).json()
+    waves = -(-9 // cta.max_parallel)
+    [one] = [o for o in single["offers"] if o["facility"] == "cta-dirac"]
+    [many] = [o for o in sweep["offers"] if o["facility"] == "cta-dirac"]
+    assert (single["children"], sweep["children"]) == (1, 9)
+    assert many["run_seconds"] == one["run_seconds"] * waves
+    assert "Parameter1" not in sweep["parameters"]  # each child's own
+    bad = await http.get("/uws/plan", params=[("WORKFLOW", "typed"), ("SWEEP", "count=1,x")])
+    assert bad.status_code == 400 and "'x'" in bad.text
+
+
 async def test_a_job_without_facility_goes_to_the_best_offer_with_its_quote(
         http: httpx.AsyncClient, catalog: FakeCatalog, publisher: FakePublisher) -> None:
     response = await http.post("/uws/jobs", content=urlencode({"WORKFLOW": "hello-world"}), headers=FORM)

@@ -7,6 +7,7 @@ The best offer ends first. A facility that cannot run the workflow is never offe
 Must not depend on I/O: pure functions over the catalog's statistics.
 """
 
+import math
 from datetime import datetime, timedelta
 
 from esap_messages.api import ExecutionPlan, FacilityStatistics, FacilityView, Offer, Refusal, WorkflowView
@@ -30,8 +31,10 @@ def refusal(workflow: WorkflowView, facility: FacilityView, execution_duration: 
     return None
 
 
-def estimate(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int) -> tuple[float, float]:
-    """Seconds the job would wait, then run, on the facility of ``stats``."""
+def estimate(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int,
+             children: int = 1) -> tuple[float, float]:
+    """Seconds the job would wait, then run, on the facility of ``stats``. A campaign of ``children`` runs in waves
+    of the facility's ``max_parallel``: its run is that many runs of one child."""
     facility = stats.facility
     queue = stats.queue_seconds if stats.queue_seconds is not None else float(facility.expected_queue_seconds)
     run = stats.run_seconds if stats.run_seconds is not None else float(workflow.expected_run_seconds)
@@ -41,12 +44,13 @@ def estimate(workflow: WorkflowView, stats: FacilityStatistics, execution_durati
     if stats.active >= facility.max_parallel:
         # Every slot is taken: this job waits for its share of the jobs ahead of it to end.
         queue += run * (stats.active - facility.max_parallel + 1) / facility.max_parallel
-    return queue, run
+    return queue, run * math.ceil(children / facility.max_parallel)
 
 
-def offer(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int, now: datetime) -> Offer:
+def offer(workflow: WorkflowView, stats: FacilityStatistics, execution_duration: int, now: datetime,
+          children: int = 1) -> Offer:
     facility = stats.facility
-    queue, run = estimate(workflow, stats, execution_duration)
+    queue, run = estimate(workflow, stats, execution_duration, children)
     start = now + timedelta(seconds=queue)
     history = stats.queue_seconds is not None or stats.run_seconds is not None
     return Offer(
@@ -58,13 +62,14 @@ def offer(workflow: WorkflowView, stats: FacilityStatistics, execution_duration:
 
 
 def plan(workflow: WorkflowView, parameters: dict[str, str], facilities: list[FacilityStatistics], *,
-         execution_duration: int, now: datetime) -> ExecutionPlan:
+         execution_duration: int, now: datetime, children: int = 1) -> ExecutionPlan:
     offers, refused = [], []
     for stats in facilities:
         reason = refusal(workflow, stats.facility, execution_duration)
         if reason is None:
-            offers.append(offer(workflow, stats, execution_duration, now))
+            offers.append(offer(workflow, stats, execution_duration, now, children))
         else:
             refused.append(Refusal(facility=stats.facility.slug, reason=reason))
     offers.sort(key=lambda o: (o.estimated_end, o.estimated_start, o.facility))
-    return ExecutionPlan(workflow=workflow.slug, parameters=parameters, offers=offers, refused=refused)
+    return ExecutionPlan(workflow=workflow.slug, parameters=parameters, offers=offers, refused=refused,
+                         children=children)

@@ -100,6 +100,8 @@ class PlanRequest:
     workflow: str
     execution_duration: int
     parameters: tuple[tuple[str, str], ...]
+    sweeps: tuple[str, ...] = ()
+    """SWEEP values: the plan is for a campaign of their children."""
 
 
 def parse_plan(pairs: Pairs) -> PlanRequest:
@@ -109,7 +111,7 @@ def parse_plan(pairs: Pairs) -> PlanRequest:
     return PlanRequest(
         workflow=_slug("WORKFLOW", fields.one("WORKFLOW")),
         execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
-        parameters=fields.others(),
+        parameters=fields.others(), sweeps=tuple(v for v in fields.all("SWEEP") if v.strip()),
     )
 
 

@@ -153,7 +153,7 @@ class JobService:
         if request.destruction is not None and request.destruction <= now:
             raise InvalidRequestError("DESTRUCTION", "must be in the future")
         planned_with = {**parameters, **children[0]} if children else parameters
-        facility, quote = await self._facility_for(request, workflow, planned_with)
+        facility, quote = await self._facility_for(request, workflow, planned_with, max(1, len(children)))
         fields = {"job_id": new_id(), "owner": owner, "workflow": workflow.slug, "facility": facility,
                   "parameters": parameters, "run_id": request.run_id, "quote": quote,
                   "execution_duration": request.execution_duration, "run": request.run,
@@ -166,17 +166,18 @@ class JobService:
                  children=len(children), resubmit_of=None if resubmit_of is None else str(resubmit_of))
         return command.job_id
 
-    async def _facility_for(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str]
-                            ) -> tuple[str, datetime | None]:
+    async def _facility_for(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str],
+                            jobs: int) -> tuple[str, datetime | None]:
         named = request.facility or self._default_facility
         if named is None:
-            best = await self._planner.best(workflow, parameters, request.execution_duration)
+            best = await self._planner.best(workflow, parameters, request.execution_duration, children=jobs)
             return best.facility, best.estimated_end
         facility = await self._catalogue.facility(named)
         if facility is None:
             raise InvalidRequestError("FACILITY", f"unknown facility {named!r}")
         check_facility(workflow, facility, request.execution_duration)
-        return facility.slug, await self._planner.quote(workflow, facility.slug, request.execution_duration)
+        return facility.slug, await self._planner.quote(workflow, facility.slug, request.execution_duration,
+                                                        children=jobs)
 
     async def list(self, f: ListFilters, owner: str | None) -> JobList:
         """The caller's jobs, newest first, one page; ``next_cursor`` leads to the next one."""
