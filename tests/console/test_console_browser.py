@@ -1,5 +1,7 @@
 """The console in a real browser against the whole stack: sign in, search, submit Hello World with a changed
-parameter and watch it reach COMPLETED without reloading, open its result, abort a sleeping job, archive a job.
+parameter and watch it reach COMPLETED without reloading, open its result, abort a sleeping job, archive a job;
+sweep a parameter in the form and follow the campaign's progress and children live, see a campaign as one row of
+the job list with its progress bar, and run a job and a campaign again.
 Each test leaves a screenshot in test-artifacts/console/. The tests run in order and share one browser."""
 
 import asyncio
@@ -60,8 +62,9 @@ async def test_submit_hello_world_and_watch_it_complete(stack: Stack, context: B
     page = await _page(context)
     await page.goto(f"{stack.gateway_url}/?q=hello")
     await page.get_by_role("link", name="Hello World").click()
-    await expect(page.get_by_label("Parameter1")).to_have_value("1")  # the default, filled in
-    await page.get_by_label("Parameter1").fill(CHANGED)
+    value = page.get_by_label("Parameter1", exact=True)  # not its "Sweep Parameter1 over" box
+    await expect(value).to_have_value("1")  # the default, filled in
+    await value.fill(CHANGED)
     await expect(page.get_by_label("Facility")).to_contain_text("ends ~")  # the planner's offers
     await page.get_by_label("Facility").select_option("local")
     await page.get_by_label("Run ID").fill("browser-hello")
@@ -101,6 +104,7 @@ async def test_job_list_phases_change_without_reloading(stack: Stack, context: B
         stored = await uws.get(created.headers["location"])  # a read waits for the catalog to hold the job
         assert stored.status_code == 200, stored.text
     job_id = created.headers["location"].rsplit("/", 1)[-1]
+    state["short"] = job_id
     page = await _page(context)
     await page.goto(f"{stack.gateway_url}/jobs")
     badge = page.locator(f"tr[data-job-id='{job_id}'] .phase")
@@ -163,6 +167,87 @@ async def test_archive_a_job_from_the_list(stack: Stack, context: BrowserContext
     await page.screenshot(path=shots / "09-archived.png", full_page=True)
 
 
+async def test_a_sweep_in_the_form_makes_a_campaign_followed_live(stack: Stack, context: BrowserContext,
+                                                                   shots: Path) -> None:
+    page = await _page(context)
+    await page.goto(f"{stack.gateway_url}/workflows/sleep")
+    await expect(page.locator("#sweep-help")).to_contain_text("0..90:10")
+    await page.get_by_label("Sweep seconds over").fill("1..5")
+    await page.get_by_label("Facility").select_option("local")
+    await page.get_by_label("Run ID").fill("browser-sweep")
+    await page.screenshot(path=shots / "11-sweep-form.png", full_page=True)
+    await page.get_by_role("button", name="RUN", exact=True).click()
+    await expect(page).to_have_url(re.compile(rf"{re.escape(stack.gateway_url)}/jobs/[0-9a-f-]{{36}}$"))
+    state["campaign"] = page.url.rsplit("/", 1)[-1]
+    await page.evaluate("window.__notReloaded = true")
+    campaign = page.locator("#campaign")
+    await expect(campaign.get_by_role("heading", name="Campaign of 5 children")).to_be_visible()
+    await expect(page.locator("#children tbody tr")).to_have_count(5)
+    await expect(campaign.locator(".progress-text")).to_contain_text("of 5 completed")
+    await page.screenshot(path=shots / "12-campaign-running.png", full_page=True)
+    await expect(page.locator("#phase")).to_have_attribute("data-phase", "COMPLETED", timeout=90_000)
+    assert await page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+    await expect(campaign.locator(".progress-text")).to_have_text("5 of 5 completed")
+    await expect(campaign.locator("progress").first).to_have_attribute("value", "5")
+    await expect(page.locator("#submitted")).to_contain_text("5 of 5 handed to the backend")
+    await expect(page.locator("#children .phase[data-phase='COMPLETED']")).to_have_count(5)  # the table too
+    swept = [await cell.inner_text() for cell in await page.locator("#children tbody tr td:nth-child(2)").all()]
+    assert swept == ["1", "2", "3", "4", "5"]
+    await page.screenshot(path=shots / "13-campaign-completed.png", full_page=True)
+    await page.locator("#children tbody tr").first.get_by_role("link").click()
+    await expect(page.locator("#swept")).to_have_text("seconds=1")
+    await expect(page.locator("#campaign-link")).to_have_attribute("href", f"/jobs/{state['campaign']}")
+    await page.screenshot(path=shots / "14-child.png", full_page=True)
+
+
+async def test_a_campaign_is_one_row_whose_progress_moves(stack: Stack, context: BrowserContext,
+                                                          shots: Path) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers={"Authorization": "Bearer token-a"}) as uws:
+        created = await uws.post("/uws/jobs", data={"WORKFLOW": "sleep", "SWEEP": "seconds=3,4,5,6",
+                                                    "FACILITY": "local", "PHASE": "RUN", "RUNID": "browser-row"})
+        assert created.status_code == 303, created.text
+        assert (await uws.get(created.headers["location"])).status_code == 200
+    campaign = created.headers["location"].rsplit("/", 1)[-1]
+    page = await _page(context)
+    await page.goto(f"{stack.gateway_url}/jobs")
+    row = page.locator(f"tr[data-job-id='{campaign}']")
+    await expect(row).to_contain_text("campaign of 4")
+    await expect(row.locator("progress")).to_have_attribute("max", "4")
+    await page.evaluate("window.__notReloaded = true")
+    await expect(row.locator(".progress-text")).to_contain_text("running", timeout=60_000)
+    await page.screenshot(path=shots / "15-list-campaign-running.png", full_page=True)
+    await expect(row.locator(".progress-text")).to_have_text("4 of 4 completed", timeout=90_000)
+    await expect(row.locator(".phase").first).to_have_attribute("data-phase", "COMPLETED")
+    assert await page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers={"Authorization": "Bearer token-a"}) as uws:
+        listed = await uws.get("/uws/jobs", params={"PARENT": campaign}, headers={"accept": "application/json"})
+    children = [job["jobId"] for job in listed.json()["jobs"]]
+    assert len(children) == 4
+    for child in children:  # one row for the whole campaign
+        await expect(page.locator(f"tr[data-job-id='{child}']")).to_have_count(0)
+    await page.screenshot(path=shots / "16-list-campaign-completed.png", full_page=True)
+
+
+async def test_run_again_a_job_and_a_campaign(stack: Stack, context: BrowserContext, shots: Path) -> None:
+    page = await _page(context)
+    await page.goto(f"{stack.gateway_url}/jobs/{state['short']}")
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.get_by_role("button", name="Run again").click()
+    await expect(page.locator("#resubmit-of")).to_have_attribute("href", f"/jobs/{state['short']}")
+    await expect(page.locator(".notice")).to_contain_text("again")
+    await expect(page.locator("#phase")).to_have_attribute("data-phase", "COMPLETED", timeout=60_000)
+    await page.screenshot(path=shots / "17-run-again.png", full_page=True)
+    await page.goto(f"{stack.gateway_url}/jobs/{state['campaign']}")
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.get_by_role("button", name="Run again (unfinished children)").click()
+    await expect(page.locator(".notice")).to_contain_text("Every child of this campaign completed")
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.get_by_role("button", name="Run all children again").click()
+    await expect(page.locator("#resubmit-of")).to_have_attribute("href", f"/jobs/{state['campaign']}")
+    await expect(page.locator("#children tbody tr")).to_have_count(5)
+    await page.screenshot(path=shots / "18-campaign-again.png", full_page=True)
+
+
 async def test_keyboard_and_small_screens(stack: Stack, context: BrowserContext, shots: Path) -> None:
     page = await _page(context)
     await page.goto(f"{stack.gateway_url}/")
@@ -180,7 +265,7 @@ async def test_keyboard_and_small_screens(stack: Stack, context: BrowserContext,
         .filter(e => !e.labels || e.labels.length === 0).map(e => e.name)""")
     assert unlabelled == []
     await page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/", "/jobs", "/workflows/hello-world"):
+    for path in ("/", "/jobs", "/workflows/hello-world", f"/jobs/{state['campaign']}"):
         await page.goto(f"{stack.gateway_url}{path}")
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
     await page.screenshot(path=shots / "10-small-screen.png", full_page=True)

@@ -159,7 +159,8 @@ class FakeCatalog:
                                  "parent": parent})
         found = sorted(self.jobs.values(), key=lambda j: j.creation_time, reverse=True)
         summaries = [JobSummaryView(job_id=j.job_id, run_id=j.run_id, owner=j.owner, phase=j.phase,
-                                    workflow=j.workflow, facility=j.facility, creation_time=j.creation_time)
+                                    workflow=j.workflow, facility=j.facility, creation_time=j.creation_time,
+                                    parent_id=j.parent_id, children=j.children.total if j.children else 0)
                      for j in found if j.phase in phases and (after is None or j.creation_time > after)
                      and j.owner == owner and workflow in (None, j.workflow) and facility in (None, j.facility)
                      and run_id in (None, j.run_id) and j.parent_id == parent]

@@ -1,9 +1,11 @@
 """The console's pages over fakes of the gateway's ports: sign-in (token form and OIDC with PKCE through a fake
-token exchange), search, submission with the server's checks, the job list and page, live events, results and
-actions. No I/O beyond the in-memory app."""
+token exchange), search, submission with the server's checks and sweeps, the job list and page (a campaign's
+progress and children), live events, results and actions (run again included). No I/O beyond the in-memory app."""
 
+import json
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,12 +15,14 @@ import pytest
 from fastapi import FastAPI
 
 from esap_gateway.config import Settings
+from esap_gateway.console.campaigns import CHILDREN_PAGE, progress
+from esap_gateway.console.live import list_events
 from esap_gateway.console.oidc import SignInAttempt, SignInError
 from esap_gateway.console.resources import ConsoleResources
 from esap_gateway.console.settings import ConsoleSettings
 from esap_gateway.main import create_app
-from esap_messages import AbortJob, CreateJob, DeleteJob, Phase, UpdateJob
-from esap_messages.api import FacilityView, JobView, ParameterView, ResultView, WorkflowView
+from esap_messages import AbortJob, CreateCampaign, CreateJob, DeleteJob, Phase, UpdateJob
+from esap_messages.api import ChildrenView, FacilityView, JobView, ParameterView, ResultView, WorkflowView
 
 BASE = "http://gateway.test"
 
@@ -255,3 +259,136 @@ async def test_every_answer_carries_the_security_headers(console_client: httpx.A
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], path
     page = await console_client.get("/jobs")
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def _campaign(make_job: Callable[..., JobView], kids: int, phase: Phase = Phase.EXECUTING,
+              counts: dict[Phase, int] | None = None, **fields: Any) -> tuple[JobView, list[JobView]]:
+    phases = counts or {Phase.COMPLETED: kids}
+    parent = make_job(owner="alice", phase=phase, run_id="sweep", parameters={"Parameter2": "2"},
+                      children=ChildrenView(total=kids, submitted=kids, phases=phases), **fields)
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    made = [make_job(owner="alice", parent_id=parent.job_id, swept={"Parameter1": str(i)}, phase=Phase.COMPLETED,
+                     creation_time=start + timedelta(milliseconds=i), attempts=1 + (i == 1))
+            for i in range(kids)]
+    return parent, made
+
+
+async def test_a_campaign_is_one_row_with_its_progress(console_client: httpx.AsyncClient,
+                                                       make_job: Callable[..., JobView]) -> None:
+    parent, kids = _campaign(make_job, 3, counts={Phase.COMPLETED: 37, Phase.ERROR: 2, Phase.EXECUTING: 61})
+    await _sign_in(console_client)
+    listing = await console_client.get("/jobs")
+    row = re.search(rf'<tr data-job-id="{parent.job_id}">.*?</tr>', listing.text, re.S)
+    assert row is not None
+    assert "37 of 3 completed, 2 failed, 61 running" in row.group(0)
+    assert re.search(r'<progress max="3" value="39"', row.group(0))  # ended: completed or failed
+    assert "campaign of 3" in row.group(0)
+    assert not any(str(kid.job_id) in listing.text for kid in kids)  # the children are on the campaign's page
+    assert f"id={parent.job_id}" in listing.text  # kept live: the campaign is under way
+
+
+async def test_a_campaign_page_shows_its_children_paged(console_client: httpx.AsyncClient,
+                                                        make_job: Callable[..., JobView]) -> None:
+    parent, kids = _campaign(make_job, CHILDREN_PAGE + 1, phase=Phase.COMPLETED)
+    await _sign_in(console_client)
+    page = await console_client.get(f"/jobs/{parent.job_id}")
+    assert page.status_code == 200
+    table = re.search(r'<table id="children".*?</table>', page.text, re.S)
+    assert table is not None
+    rows = re.findall(r'<tr data-job-id="([^"]+)">(.*?)</tr>', table.group(0), re.S)
+    assert len(rows) == CHILDREN_PAGE
+    assert rows[0][0] == str(kids[0].job_id) and f'href="/jobs/{kids[0].job_id}"' in rows[0][1]
+    assert "<code>1</code>" in rows[1][1] and "<td>2</td>" in rows[1][1]  # swept value, attempts
+    assert f"{CHILDREN_PAGE + 1} of {CHILDREN_PAGE + 1} completed" in page.text
+    assert "handed to the backend" in page.text and 'href="/jobs/' in page.text
+    assert f'/jobs/{parent.job_id}/results/children.csv' in page.text
+    assert f'?children={CHILDREN_PAGE}#campaign' in page.text
+    second = await console_client.get(f"/jobs/{parent.job_id}", params={"children": CHILDREN_PAGE})
+    assert str(kids[-1].job_id) in second.text and str(kids[0].job_id) not in second.text
+    assert f'data-events="/jobs/{parent.job_id}/events?children={CHILDREN_PAGE}"' in second.text
+    table_csv = await console_client.get(f"/jobs/{parent.job_id}/results/children.csv")
+    assert table_csv.status_code == 200 and table_csv.text.count("\n") == CHILDREN_PAGE + 2
+
+
+async def test_a_child_links_to_its_campaign_and_a_rerun_to_its_original(console_client: httpx.AsyncClient,
+                                                                         make_job: Callable[..., JobView]) -> None:
+    parent, kids = _campaign(make_job, 2)
+    again = make_job(owner="alice", resubmit_of=kids[1].job_id)
+    await _sign_in(console_client)
+    child = await console_client.get(f"/jobs/{kids[1].job_id}")
+    assert f'<a id="campaign-link" href="/jobs/{parent.job_id}">' in child.text
+    assert "<code>Parameter1=1</code>" in child.text
+    rerun = await console_client.get(f"/jobs/{again.job_id}")
+    assert f'<a id="resubmit-of" href="/jobs/{kids[1].job_id}">' in rerun.text
+
+
+async def test_a_sweep_in_the_form_creates_a_campaign(console_client: httpx.AsyncClient, publisher: Any) -> None:
+    await _sign_in(console_client)
+    form = await console_client.get("/workflows/hello-world")
+    assert 'name="s.Parameter1"' in form.text and "0..90:10" in form.text
+    refused = await console_client.post("/workflows/hello-world", data={
+        "p.Parameter1": "1", "s.Parameter1": "1..x", "facility": "local", "action": "run"})
+    assert refused.status_code == 400 and 'role="alert"' in refused.text and "SWEEP" in refused.text
+    assert 'value="1..x"' in refused.text  # the sweep is shown again, to be corrected
+    answer = await console_client.post("/workflows/hello-world", data={
+        "p.Parameter1": "ignored", "s.Parameter1": "1..3", "s.Parameter2": " ", "facility": "local",
+        "action": "run"})
+    assert answer.status_code == 303, answer.text
+    [created] = publisher.published
+    assert isinstance(created, CreateCampaign) and created.run and created.owner == "alice"
+    assert answer.headers["location"] == f"/jobs/{created.job_id}"
+    assert created.children == [{"Parameter1": v} for v in ("1", "2", "3")]
+    assert "Parameter1" not in created.parameters and created.parameters["Parameter2"] == "2"
+
+
+async def test_run_again_makes_a_new_job_that_names_its_original(console_client: httpx.AsyncClient,
+                                                                 publisher: Any,
+                                                                 make_job: Callable[..., JobView]) -> None:
+    ended = make_job(owner="alice", phase=Phase.ERROR, parameters={"Parameter1": "x"})
+    await _sign_in(console_client)
+    page = await console_client.get(f"/jobs/{ended.job_id}")
+    assert f'action="/jobs/{ended.job_id}/again"' in page.text and "data-confirm" in page.text
+    answer = await console_client.post(f"/jobs/{ended.job_id}/again", data={})
+    assert answer.status_code == 303
+    [created] = publisher.published
+    assert isinstance(created, CreateJob) and created.resubmit_of == ended.job_id and created.run
+    assert created.parameters["Parameter1"] == "x"
+    assert answer.headers["location"].startswith(f"/jobs/{created.job_id}?notice=")
+    parent, _ = _campaign(make_job, 2, phase=Phase.COMPLETED)
+    refused = await console_client.post(f"/jobs/{parent.job_id}/again", data={"scope": "unfinished"})
+    assert refused.headers["location"].startswith(f"/jobs/{parent.job_id}?notice=Every%20child")
+    every = await console_client.post(f"/jobs/{parent.job_id}/again", data={"scope": "all"})
+    campaign = publisher.published[-1]
+    assert isinstance(campaign, CreateCampaign) and len(campaign.children) == 2
+    assert every.headers["location"].startswith(f"/jobs/{campaign.job_id}?")
+
+
+class _MovingCampaign:
+    """Enough of the job service for the live list: a campaign whose children move, then end."""
+
+    max_wait = 60
+
+    def __init__(self, views: list[JobView]) -> None:
+        self._views = views
+        self.reads = 0
+
+    async def view(self, job_id: Any, owner: str | None) -> JobView:
+        self.reads += 1
+        return self._views[min(self.reads - 1, len(self._views) - 1)]
+
+    async def get(self, job_id: Any, wait: Any, owner: str | None) -> JobView:
+        return await self.view(job_id, owner)
+
+
+async def test_a_campaign_row_is_kept_live_while_its_phase_stays(make_job: Callable[..., JobView]) -> None:
+    counts = [{Phase.EXECUTING: 3}, {Phase.EXECUTING: 3}, {Phase.COMPLETED: 1, Phase.EXECUTING: 2},
+              {Phase.COMPLETED: 3}]
+    views = [make_job(owner="alice", phase=Phase.COMPLETED if i == 3 else Phase.EXECUTING,
+                      children=ChildrenView(total=3, submitted=3, phases=c)) for i, c in enumerate(counts)]
+    jobs = _MovingCampaign(views)
+    events = [e async for e in list_events(jobs, [views[0].job_id], "alice",  # type: ignore[arg-type]
+                                           progress=lambda v: progress(v.children).text, refresh=0.001)]
+    sent = [json.loads(e.split("data: ", 1)[1]) for e in events if e.startswith("event: phase")]
+    assert [(s["phase"], s["progress"]) for s in sent] == [
+        ("EXECUTING", "1 of 3 completed, 2 running"), ("COMPLETED", "3 of 3 completed")]
+    assert events[-1].startswith("event: end") and jobs.reads == 4  # one read per period, none after the end

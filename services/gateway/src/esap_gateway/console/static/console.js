@@ -1,5 +1,6 @@
-// The console's few behaviours, without a framework: search as you type, live job phases (server-sent
-// events), and a confirmation before deleting. Every page also works without this script.
+// The console's few behaviours, without a framework: search as you type, live job phases and campaign progress
+// (server-sent events), a confirmation before deleting or running again, and a swept parameter's value made
+// optional. Every page also works without this script.
 "use strict";
 
 function liveSearch(form) {
@@ -35,16 +36,34 @@ function liveList(table) {
   const source = new EventSource(table.dataset.listEvents);
   source.addEventListener("phase", (event) => {
     const update = JSON.parse(event.data);
-    const badge = table.querySelector(`tr[data-job-id="${update.job_id}"] .phase`);
+    const row = table.querySelector(`tr[data-job-id="${update.job_id}"]`);
+    const badge = row && row.querySelector(".phase");
     if (!badge) return;
     badge.textContent = update.phase;
     badge.dataset.phase = update.phase;
     badge.className = "phase phase-" + update.phase.toLowerCase();
+    const progress = row.querySelector(".row-progress");
+    if (progress && update.progress) progress.innerHTML = update.progress;  // a campaign's counts
   });
   source.addEventListener("end", () => source.close());
 }
 
+// A parameter swept needs no value of its own (it is ignored): not required while its sweep box is filled in.
+function sweepBox(input) {
+  const value = document.getElementById(input.dataset.sweeps);
+  if (!value) return;
+  const required = value.required;
+  const follow = () => {
+    const swept = input.value.trim() !== "";
+    value.required = required && !swept;
+    value.closest(".field").querySelector("label").classList.toggle("swept-value", swept);
+  };
+  input.addEventListener("input", follow);
+  follow();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("input[data-sweeps]").forEach(sweepBox);
   document.querySelectorAll("[data-list-events]").forEach(liveList);
   document.querySelectorAll("form[data-live-search]").forEach(liveSearch);
   document.querySelectorAll("[data-events]").forEach(liveJob);
