@@ -27,7 +27,7 @@ from .test_catalog_ingest_rules import Ingest
 def campaign(n: int = 3, **fields: object) -> CreateCampaign:
     values: dict[str, object] = {"job_id": new_id(), "owner": "alice", "workflow": "hello-world",
                                  "facility": "local", "occurred_at": at(0), "parameters": {"greeting": "hi"},
-                                 "children": [{"name": f"n{i}"} for i in range(n)]}
+                                 "children": [{"Parameter2": f"n{i}"} for i in range(n)]}
     values.update(fields)
     return CreateCampaign.model_validate(values)
 
@@ -49,9 +49,11 @@ async def test_a_campaign_makes_its_parent_and_every_child_once() -> None:
     parent = ingest.database.jobs[made.job_id]
     kids = children(ingest, made.job_id)
     assert parent.children == 3 and parent.phase is Phase.QUEUED and parent.parent_id is None
+    assert "Parameter1" in parent.parameters and "Parameter2" not in parent.parameters  # swept: each child's
     assert [k.job_id for k in kids] == [child_id(made.job_id, i) for i in range(3)]
-    assert [k.swept for k in kids] == [{"name": "n0"}, {"name": "n1"}, {"name": "n2"}]
-    assert all(k.parameters["greeting"] == "hi" and k.parameters["name"] == k.swept["name"] for k in kids)  # type: ignore[index]
+    assert [k.swept for k in kids] == [{"Parameter2": "n0"}, {"Parameter2": "n1"}, {"Parameter2": "n2"}]
+    assert all(k.parameters["greeting"] == "hi" and k.parameters["Parameter2"] == k.swept["Parameter2"]  # type: ignore[index]
+               for k in kids)
     assert all(k.phase is Phase.QUEUED for k in kids)
     submitted = [m for m in ingest.database.outbox if isinstance(m, SubmitJob)]
     assert sorted(m.job_id for m in submitted) == sorted(k.job_id for k in kids)  # the parent is not submitted

@@ -109,9 +109,9 @@ def summarized(parent: Job, counts: Mapping[Phase, int], env: Env) -> Decision:
     if parent.phase in FINAL_PHASES:
         return Decision(parent, ignored="final")
     to = summary_phase(parent, counts)
-    if to is parent.phase:
-        return Decision(parent, ignored="stale")
-    detail = "children: " + ", ".join(f"{n} {phase.value}" for phase, n in sorted(counts.items()) if n)
+    if to is parent.phase or (to is Phase.QUEUED and parent.phase is Phase.EXECUTING):
+        return Decision(parent, ignored="stale")  # a child retried is queued again; the campaign ran on
+    detail = ", ".join(f"{n} {phase.value}" for phase, n in sorted(counts.items()) if n)
     start = parent.start_time or env.now
     if to in FINAL_PHASES and to is not Phase.ABORTED and parent.phase is not Phase.EXECUTING:
         # Its children ran and ended between two looks: EXECUTING goes into its history first, as a single job's.

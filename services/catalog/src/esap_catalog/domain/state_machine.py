@@ -63,6 +63,9 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
         return Decision(job, ignored="duplicate")
     workflow, facility = env.workflows.get(m.workflow), env.facilities.get(m.facility)
     defaults = dict(workflow.defaults) if workflow else {}
+    if isinstance(m, CreateCampaign):  # a campaign's parameters are its children's common ones, not the swept
+        swept = {name for child in m.children for name in child}
+        defaults = {name: value for name, value in defaults.items() if name not in swept}
     new = Job(
         job_id=m.job_id, owner=m.owner, run_id=m.run_id, workflow=m.workflow, facility=m.facility,
         backend=facility.backend if facility else "", parameters={**defaults, **m.parameters},
