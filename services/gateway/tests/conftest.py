@@ -170,7 +170,8 @@ class FakeCatalog:
         more = len(summaries) > start + size
         return JobList(jobs=page, next_cursor=str(start + size) if more else None)
 
-    async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
+    async def job_children(self, job_id: UUID, *, owner: str | None, offset: int = 0,
+                           limit: int | None = None) -> ChildList | None:
         self._call("job_children", job_id)
         job = self.jobs.get(job_id)
         if job is None:
@@ -178,8 +179,10 @@ class FakeCatalog:
         if job.owner != owner:
             raise ForeignJobError(str(job_id))
         kids = sorted((j for j in self.jobs.values() if j.parent_id == job_id), key=lambda j: j.creation_time)
+        page = kids[offset:None if limit is None else offset + limit]
         return ChildList(children=[ChildView(job_id=j.job_id, swept=j.swept, phase=j.phase, attempts=j.attempts,
-                                             results=[r.id for r in j.results]) for j in kids])
+                                             results=[r.id for r in j.results]) for j in page],
+                         total=len(kids), offset=offset)
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
         self._call("verify_callback", request)

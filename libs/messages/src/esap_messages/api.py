@@ -113,6 +113,9 @@ class ChildView(_View):
 
 class ChildList(_View):
     children: list[ChildView]
+    total: int | None = Field(default=None, ge=0, description="Children of the campaign in all (this is a page of "
+                              "them from ``offset``); None: the list is all of them.")
+    offset: int = Field(default=0, ge=0)
 
 
 class JobView(_JobHeading):

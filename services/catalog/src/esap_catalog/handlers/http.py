@@ -88,9 +88,11 @@ async def list_jobs(factory: FactoryDep, owner: str | None = None, anonymous: bo
 
 @router.get("/jobs/{job_id}/children", response_model=ChildList,
             summary="A campaign's table of children, in sweep order; 403 when owner/anonymous names someone else")
-async def job_children(job_id: UUID, factory: FactoryDep, owner: str | None = None,
-                       anonymous: bool = False) -> Response:
-    return _found(await factory.jobs.children(job_id, scope=_scope(owner, anonymous)), "job")
+async def job_children(job_id: UUID, factory: FactoryDep, owner: str | None = None, anonymous: bool = False,
+                       offset: Annotated[int, Query(ge=0)] = 0,
+                       limit: Annotated[int | None, Query(ge=1)] = None) -> Response:
+    return _found(await factory.jobs.children(job_id, scope=_scope(owner, anonymous), offset=offset, limit=limit),
+                  "job")
 
 
 @router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")

@@ -76,14 +76,19 @@ class JobQueryService:
             raise NotOwnerError(f"job {job_id} is not the caller's")
         return view
 
-    async def children(self, job_id: UUID, *, scope: Scope = EVERYONE) -> ChildList | None:
-        """A campaign's table of children; None when there is no such job; a single job's is empty."""
+    async def children(self, job_id: UUID, *, scope: Scope = EVERYONE, offset: int = 0,
+                       limit: int | None = None) -> ChildList | None:
+        """A campaign's table of children (``limit`` rows from ``offset``: a page); None when there is no such job;
+        a single job's is empty."""
         view = await self._store.job(job_id)
         if view is None:
             return None
         if not scope.allows(view):
             raise NotOwnerError(f"job {job_id} is not the caller's")
-        return ChildList(children=await self._store.children(job_id) if view.children else [])
+        if view.children is None:
+            return ChildList(children=[], total=0, offset=offset)
+        rows = await self._store.children(job_id, offset, limit)
+        return ChildList(children=rows, total=view.children.total, offset=offset)
 
     async def read_many(self, reads: Sequence[JobRead]) -> list[JobReadOutcome]:
         """Each read answered in order, never waiting: the job, nothing when unknown, ``foreign`` when it is not

@@ -68,7 +68,7 @@ _CHILDREN = """
 SELECT c.job_id, c.swept, c.phase, c.attempt,
        COALESCE((SELECT array_agg(r.result_id ORDER BY r.result_id) FROM job_results r WHERE r.job_id = c.job_id),
                 '{}') AS results
-FROM jobs c WHERE c.parent_id = $1 ORDER BY c.creation_time, c.job_id
+FROM jobs c WHERE c.parent_id = $1 ORDER BY c.creation_time, c.job_id OFFSET $2 LIMIT $3
 """
 _LIST_ORDER = " ORDER BY creation_time DESC, job_id DESC LIMIT $2"
 _FILTERS = (("workflow", "text"), ("facility", "text"), ("run_id", "text"))
@@ -195,9 +195,9 @@ class JobViewStore:
         rows = await self._pool.fetch(sql + _LIST_ORDER, *args)
         return [summary_from_record(r) for r in rows]
 
-    async def children(self, parent_id: UUID) -> list[ChildView]:
-        """A campaign's table of children, in the order they were swept."""
-        rows = await self._pool.fetch(_CHILDREN, parent_id)
+    async def children(self, parent_id: UUID, offset: int = 0, limit: int | None = None) -> list[ChildView]:
+        """A campaign's table of children, in the order they were swept (``limit`` of them from ``offset``)."""
+        rows = await self._pool.fetch(_CHILDREN, parent_id, offset, limit)
         return [ChildView(job_id=r["job_id"], swept=r["swept"] or {}, phase=Phase(r["phase"]),
                           attempts=r["attempt"], results=list(r["results"])) for r in rows]
 

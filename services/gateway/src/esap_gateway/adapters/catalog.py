@@ -99,9 +99,10 @@ class CatalogClient(Protocol):
         """``owner``'s jobs only (None: anonymous jobs); raises InvalidCursorError for a cursor it did not make."""
         ...
 
-    async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
-        """A campaign's table of children (empty for a single job); None when there is no such job; ForeignJobError
-        when it is someone else's."""
+    async def job_children(self, job_id: UUID, *, owner: str | None, offset: int = 0,
+                           limit: int | None = None) -> ChildList | None:
+        """A campaign's table of children (empty for a single job; ``limit`` rows from ``offset``: a page); None
+        when there is no such job; ForeignJobError when it is someone else's."""
         ...
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
@@ -168,9 +169,15 @@ class HttpCatalogClient:
         return await self._get_one(route, f"/internal/jobs/{job_id}", JobView, params=params,
                                    extra_time=wait + (self._creation_grace if grace else 0.0), foreign=job_id)
 
-    async def job_children(self, job_id: UUID, *, owner: str | None) -> ChildList | None:
+    async def job_children(self, job_id: UUID, *, owner: str | None, offset: int = 0,
+                           limit: int | None = None) -> ChildList | None:
+        params = dict(_scope(owner))
+        if offset:
+            params["offset"] = str(offset)
+        if limit is not None:
+            params["limit"] = str(limit)
         return await self._get_one("/internal/jobs/{id}/children", f"/internal/jobs/{job_id}/children", ChildList,
-                                   params=dict(_scope(owner)), foreign=job_id)
+                                   params=params, foreign=job_id)
 
     async def list_jobs(self, *, owner: str | None, phases: Sequence[Phase], after: datetime | None,
                         last: int | None, workflow: str | None = None, facility: str | None = None,

@@ -1,8 +1,9 @@
 """A campaign as the console shows it: its progress in words a scientist reads at a glance ("37 of 100 completed,
 2 failed, 61 running"), the numbers a ``<progress>`` element needs, and one page of its table of children.
 
-Its table is paged here, from the catalog's whole table, so that a campaign of 10,000 children shows 200 rows and
-links to the next ones (or to children.csv) instead of a page no browser wants to lay out.
+Its table is paged by the catalog (one page of rows read, not the whole table), so that a campaign of 10,000
+children shows 200 rows and links to the next ones (or to children.csv) instead of a page no browser wants to lay
+out.
 Must not depend on FastAPI or on the console's routes: pure functions over the contracts' views.
 """
 
@@ -63,11 +64,11 @@ class ChildrenPage:
     """The swept parameters' names, the table's columns, in the order of the first child's."""
 
 
-def children_page(table: ChildList, start: int = 0, size: int = CHILDREN_PAGE) -> ChildrenPage:
-    """Rows ``start`` to ``start + size`` of a campaign's table (``start`` clamped into the table)."""
-    total = len(table.children)
-    start = max(0, min(start, max(0, total - 1)))
-    rows = table.children[start:start + size]
+def children_page(table: ChildList, size: int = CHILDREN_PAGE) -> ChildrenPage:
+    """The page of a campaign's table the catalog answered (rows from ``table.offset``), with its neighbours."""
+    total = table.total if table.total is not None else len(table.children)
+    start = table.offset
+    rows = table.children[:size]
     names: dict[str, None] = {}
     for child in rows:
         names.update(dict.fromkeys(child.swept))

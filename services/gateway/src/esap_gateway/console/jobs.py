@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from esap_gateway.console.campaigns import children_page, progress
+from esap_gateway.console.campaigns import CHILDREN_PAGE, children_page, progress
 from esap_gateway.console.live import job_events, list_events, result_items
 from esap_gateway.console.origin import same_origin
 from esap_gateway.console.session import Console, ConsoleOwner, render, templates
@@ -90,7 +90,9 @@ async def _campaign(jobs: JobService, view: JobView, owner: str | None, start: i
     """A campaign's progress and one page of its children (None for any other job)."""
     if view.children is None:
         return None
-    page = children_page(await jobs.children(view.job_id, owner), start)
+    total = view.children.total
+    start = max(0, min(start, max(0, total - 1)))  # a page past the end shows the last rows
+    page = children_page(await jobs.children(view.job_id, owner, start, CHILDREN_PAGE))
     return {"progress": progress(view.children), "page": page}
 
 

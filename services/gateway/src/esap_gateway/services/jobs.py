@@ -292,10 +292,11 @@ class JobService:
         if self._settlements is not None:
             await self._settlements.answer(command, job_id, future, creation=creation)
 
-    async def children(self, job_id: UUID, owner: str | None) -> ChildList:
-        """A campaign's table of children, in sweep order (empty for a single job)."""
+    async def children(self, job_id: UUID, owner: str | None, offset: int = 0, limit: int | None = None
+                       ) -> ChildList:
+        """A campaign's table of children, in sweep order (empty for a single job); ``limit`` rows from ``offset``."""
         try:
-            found = await self._catalog.job_children(job_id, owner=owner)
+            found = await self._catalog.job_children(job_id, owner=owner, offset=offset, limit=limit)
         except ForeignJobError:
             raise NotAllowedError(f"Job {job_id} belongs to another user.") from None
         if found is None:
