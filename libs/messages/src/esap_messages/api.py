@@ -118,6 +118,18 @@ class ChildList(_View):
     offset: int = Field(default=0, ge=0)
 
 
+class NotificationView(_View):
+    """One NOTIFY target of a job and how its delivery stands."""
+
+    target: str
+    state: str = Field(description="waiting (the job has not ended), pending (not tried yet, or trying), "
+                       "delivered, failing (tried and failed: tried again later), failed (given up or refused).")
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: UtcDatetime | None = None
+    next_attempt_at: UtcDatetime | None = None
+
+
 class JobView(_JobHeading):
     backend: str
     parameters: dict[str, str]
@@ -145,6 +157,8 @@ class JobView(_JobHeading):
                           "more per automatic retry).")
     past_attempts: list[AttemptView] = Field(
         default_factory=list, description="The earlier attempts, oldest first: each ended by a transient failure.")
+    notifications: list[NotificationView] = Field(
+        default_factory=list, description="Each NOTIFY target and its delivery, in the order given.")
 
 
 class JobList(_View):
@@ -325,3 +339,32 @@ __all__ = [
     "WorkflowMatches",
     "WorkflowView",
 ]
+
+
+class AccountRequest(_View):
+    """The gateway to the catalog: the caller's account, made on first use; ``email`` (from the caller's token)
+    is stored when given."""
+
+    owner: str = Field(min_length=1, max_length=512)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class AccountNotifyDefaults(_View):
+    """The NOTIFY targets a job of this owner gets when its creation names none."""
+
+    owner: str = Field(min_length=1, max_length=512)
+    notify: list[str] = Field(default_factory=list, max_length=10)
+
+
+class AccountUsage(_View):
+    active_jobs: int = Field(description="The owner's jobs QUEUED or EXECUTING (campaigns' children included).")
+
+
+class AccountView(_View):
+    owner: str
+    email: str | None = None
+    webhook_secret: str = Field(description="Signs the owner's webhooks: X-Esap-Signature: sha256=<hex HMAC-SHA256 "
+                                "of the body under this secret>.")
+    notify: list[str] = Field(default_factory=list, description="Default NOTIFY targets of new jobs.")
+    quota: dict[str, int] | None = Field(default=None, description="Limits on the owner's use; None: none set.")
+    usage: AccountUsage

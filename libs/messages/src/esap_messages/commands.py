@@ -20,7 +20,7 @@ class CreateJob(Message):
     """Create a UWS job, PENDING, or QUEUED at once when ``run`` is set (PHASE=RUN on creation)."""
 
     routing_key: ClassVar[str] = "catalog.create_job"
-    schema_version: ClassVar[int] = 2  # 2: resubmit_of
+    schema_version: ClassVar[int] = 3  # 2: resubmit_of; 3: notify
 
     job_id: UUID
     owner: Owner = None
@@ -33,6 +33,9 @@ class CreateJob(Message):
     run: bool = False
     quote: UtcDatetime | None = Field(default=None, description="The planned end (UWS quote), when planned.")
     resubmit_of: UUID | None = Field(default=None, description="The job this one runs again (with changes).")
+    notify: list[str] = Field(default_factory=list, max_length=10, description=(
+        "NOTIFY targets (mailto:<address> or an http(s) webhook URL), told once when the job (a campaign: the "
+        "parent, never a child) reaches a final phase; checked by the gateway (esap_messages.notify)."))
 
 
 MAX_CAMPAIGN_CHILDREN = 100_000

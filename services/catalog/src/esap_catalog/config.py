@@ -72,6 +72,25 @@ class Settings(ServiceSettings):
         500, ge=1, le=5000, description="Most jobs destroyed in one transaction by the sweeper."
     )
 
+    gateway_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The gateway's public URL: the links to a job and its results in its notifications.")
+    smtp_url: SecretStr | None = Field(
+        None, description="SMTP server of the notification e-mails: smtp://[user:password@]host[:port]"
+        "[?starttls=true] or smtps://...; unset: e-mail notifications fail (recorded on the job).")
+    notify_from: str = Field("esap-batch@localhost", description="From address of the notification e-mails.")
+    notify_allowed_urls: str = Field(
+        "", description="Comma-separated URL prefixes webhooks may go to (checked at creation and at delivery); "
+        "empty allows none. A private, loopback or link-local address is reached only when a prefix names it "
+        "(e.g. http://127.0.0.1:).")
+    notify_backoff_seconds: float = Field(10.0, gt=0, description="Wait after a failed delivery; doubled each time.")
+    notify_backoff_max_seconds: float = Field(600.0, gt=0, description="Longest wait between two delivery attempts.")
+    notify_retry_seconds: float = Field(
+        86400.0, ge=3600, description="How long after the job's end a failing notification is still tried.")
+    notify_poll_seconds: float = Field(
+        5.0, gt=0, description="Longest the notifier sleeps before looking for due notifications.")
+    notify_timeout_seconds: float = Field(15.0, gt=0, description="Time limit of one delivery attempt.")
+
     @field_validator("workflows_dir", "facilities_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

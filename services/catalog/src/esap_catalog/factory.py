@@ -16,27 +16,34 @@ import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry
 
+from esap_catalog.adapters.mail import MailSender, parse_smtp_url
+from esap_catalog.adapters.webhooks import WebhookSender
 from esap_catalog.config import Settings
 from esap_catalog.metrics import CatalogMetrics
+from esap_catalog.services.accounts import AccountService
 from esap_catalog.services.callbacks import CallbackService
 from esap_catalog.services.catalogue import CatalogueCache, CatalogueService
 from esap_catalog.services.destruction import DestructionSweeper
 from esap_catalog.services.housekeeping import count_phases_forever, maintain_tables_forever, prune_inbox_forever
 from esap_catalog.services.ingest import IngestService
 from esap_catalog.services.jobs import JobQueryService
+from esap_catalog.services.notifier import Notifier
 from esap_catalog.services.relay import OutboxRelay
 from esap_catalog.services.settlements import SettlementPublisher
 from esap_catalog.services.waiting import JobWaiter
+from esap_catalog.storage.accounts import AccountStore
 from esap_catalog.storage.catalogue import CatalogueStore
 from esap_catalog.storage.destruction import DestructionStore
 from esap_catalog.storage.listener import ChangeListener
 from esap_catalog.storage.messages import InboxStore, OutboxStore
 from esap_catalog.storage.migrator import check_schema
+from esap_catalog.storage.notifications import NotificationStore
 from esap_catalog.storage.pool import close_pool, create_pool
 from esap_catalog.storage.search import CatalogueSearchStore
 from esap_catalog.storage.unit_of_work import PostgresUnitOfWork
 from esap_catalog.storage.views import JobViewStore
 from esap_messages import Topology
+from esap_messages.notify import allowed_prefixes
 from esap_runtime.bus import Bus, BusMetrics, Handler
 from esap_runtime.ops import HealthCheck
 from esap_runtime.outages import Outage
@@ -69,8 +76,20 @@ class Factory:
                                  batch_size=settings.outbox_batch_size, sweep_seconds=settings.outbox_sweep_seconds)
         cache = CatalogueCache(settings.catalogue_cache_seconds)
         self.settlements = SettlementPublisher(bus.publish_many)
+        smtp = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+        self.webhooks = WebhookSender(allowed_prefixes(settings.notify_allowed_urls),
+                                      timeout=settings.notify_timeout_seconds)
+        self.notifier = Notifier(
+            NotificationStore(pool), self.webhooks,
+            MailSender(parse_smtp_url(smtp) if smtp else None, sender=settings.notify_from,
+                       timeout=settings.notify_timeout_seconds),
+            metrics, backoff_seconds=settings.notify_backoff_seconds,
+            backoff_max_seconds=settings.notify_backoff_max_seconds, retry_seconds=settings.notify_retry_seconds,
+            poll_seconds=settings.notify_poll_seconds, lease_seconds=settings.notify_timeout_seconds * 4)
+        self.accounts = AccountService(AccountStore(pool))
         self.ingest = IngestService(lambda: PostgresUnitOfWork(pool), cache, metrics, self.relay.wake,
-                                    on_settled=self.settlements)
+                                    on_settled=self.settlements, public_url=settings.gateway_url,
+                                    on_notices=self.notifier.wake)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)
         self.database_outage = Outage("database", self._database_answers, refused=metrics.requests_refused)
@@ -113,7 +132,10 @@ async def open_factory(settings: Settings, registry: CollectorRegistry,
         factory = Factory(settings, pool, listener, bus, waiters, metrics)
         stack.push_async_callback(factory.database_outage.close)
         stack.push_async_callback(factory.settlements.close)
+        await factory.webhooks.open()
+        stack.push_async_callback(factory.webhooks.close)
         _background(stack, factory.relay.run(), "catalog:outbox-relay")
+        _background(stack, factory.notifier.run(), "catalog:notifier")
         _background(stack, prune_inbox_forever(InboxStore(pool), settings.inbox_retention_days),
                     "catalog:inbox-pruning")
         _background(stack, factory.sweeper.run(settings.destruction_sweep_seconds), "catalog:destruction")

@@ -42,3 +42,15 @@ class CatalogMetrics:
             "catalog_requests_refused_total", "HTTP requests answered 503 because a dependency was away.",
             ["dependency"], registry=registry,
         )
+        self.notifications = Counter(
+            "catalog_notifications_total", "Notification delivery attempts, by kind (mail, webhook) and outcome "
+            "(delivered; failed: tried again later; refused: a destination not allowed; abandoned: retries ran out).",
+            ["kind", "outcome"], registry=registry,
+        )
+        self.notifications_pending = Gauge(
+            "catalog_notifications_pending", "Notifications neither delivered nor given up.", registry=registry,
+        )
+        self.notifications_oldest = Gauge(
+            "catalog_notifications_oldest_pending_seconds",
+            "Age of the oldest notification neither delivered nor given up (0: none).", registry=registry,
+        )

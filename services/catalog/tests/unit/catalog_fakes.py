@@ -14,6 +14,7 @@ from uuid import UUID
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
 from esap_catalog.domain.model import Decision, FacilitySpec, Job, PhaseChange, WorkflowSpec
+from esap_catalog.domain.notifications import Notice
 from esap_catalog.domain.state_machine import Env, apply
 from esap_catalog.services.seeding import parse_facility, parse_workflow
 from esap_messages import (
@@ -98,6 +99,7 @@ class FakeDatabase:
     results: dict[UUID, tuple[ResultFile, ...]] = field(default_factory=dict)
     tombstones: set[UUID] = field(default_factory=set)
     notified: list[UUID] = field(default_factory=list)
+    notices: dict[tuple[UUID, str], Notice] = field(default_factory=dict)
     fail_with: BaseException | None = None
     break_on: str | None = None
     commits: int = 0
@@ -105,7 +107,8 @@ class FakeDatabase:
     def tables(self) -> dict[str, object]:
         """Everything stored, for comparing the database before and after."""
         return {name: copy.deepcopy(getattr(self, name)) for name in
-                ("jobs", "inbox", "history", "backend_history", "outbox", "results", "tombstones", "notified")}
+                ("jobs", "inbox", "history", "backend_history", "outbox", "results", "tombstones", "notified",
+                 "notices")}
 
 
 class FakeJobRepository:
@@ -173,6 +176,11 @@ class FakeJobRepository:
                 self._data.backend_history.setdefault(key, e)
         self._data.outbox.extend(outbox)
         self._data.notified.extend(changed)
+
+    async def add_notices(self, notices: Sequence[Notice]) -> None:
+        self._check("add_notices")
+        for notice in notices:
+            self._data.notices.setdefault((notice.job_id, notice.target), notice)
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         self._check("replace_results")

@@ -82,6 +82,12 @@ class Settings(ServiceSettings):
     sync_timeout_seconds: int = Field(
         60, ge=1, le=3600, description="Longest /uws/sync waits for its job before redirecting to the job itself.",
     )
+    notify_allowed_urls: str = Field(
+        "", description="Comma-separated URL prefixes a NOTIFY webhook may go to (the catalog checks them again at "
+        "delivery); empty allows none.")
+    notify_mail_anyone: bool | None = Field(
+        None, description="NOTIFY=mailto: to any address; otherwise only to the caller's own (their token's email "
+        "claim). Defaults to on in development, off otherwise.")
     allow_anonymous: bool | None = Field(
         None, description="Serve callers without a token (owner: none). Defaults to on in development, off "
         "otherwise; on in production only with allow_unsafe_identity.",
@@ -108,6 +114,12 @@ class Settings(ServiceSettings):
     jwks_cache_seconds: float = Field(
         300.0, ge=1, description="How long keys read from the JWKS are trusted before they are read again.",
     )
+
+    @property
+    def mail_anyone(self) -> bool:
+        if self.notify_mail_anyone is not None:
+            return self.notify_mail_anyone
+        return self.environment is Environment.DEVELOPMENT
 
     @property
     def anonymous_allowed(self) -> bool:

@@ -23,6 +23,7 @@ from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.adapters.tokens import IdentityProviderUnavailableError
 from esap_gateway.config import Settings
 from esap_gateway.metrics import GatewayMetrics
+from esap_gateway.services.accounts import AccountService
 from esap_gateway.services.callbacks import CallbackService
 from esap_gateway.services.catalogue import CatalogueCache
 from esap_gateway.services.identity import IdentityService, TokenVerifier
@@ -34,6 +35,7 @@ from esap_gateway.services.search import CatalogueSearchService
 from esap_gateway.services.settling import Settlements
 from esap_gateway.services.sync import SyncService
 from esap_messages import Topology
+from esap_messages.notify import allowed_prefixes
 from esap_runtime.bus import Bus
 from esap_runtime.internal_http import InternalHttpClient
 from esap_runtime.ops import HealthCheck
@@ -66,7 +68,10 @@ class Factory:
             lifetime=timedelta(days=settings.default_destruction_days), waiters=waiters, planner=self.planning,
             limiter=RateLimiter(settings.rate_limit_per_minute), settlements=settlements, resender=self.resender,
             max_sweep_children=settings.max_sweep_children,
+            notify_allowed=allowed_prefixes(settings.notify_allowed_urls), mail_anyone=settings.mail_anyone,
         )
+        self.accounts = AccountService(catalog, notify_allowed=allowed_prefixes(settings.notify_allowed_urls),
+                                       mail_anyone=settings.mail_anyone)
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)
         self.identity = IdentityService(static_tokens=settings.token_users, allow_anonymous=settings.anonymous_allowed,

@@ -49,6 +49,8 @@ class BatchOutcome:
     ignored: list[Ignored] = field(default_factory=list)
     deleted: set[UUID] = field(default_factory=set)
     backend_history: dict[UUID, list[BackendHistoryEntry]] = field(default_factory=dict)
+    noticed: int = 0
+    """Notifications written for jobs this batch ended (set by ingest)."""
     settled: list[CommandSettled] = field(default_factory=list)
     """The answer to each client command of the batch, for the gateway waiting on it (published after the
     commit, not through the outbox: a hint)."""

@@ -85,6 +85,8 @@ class Job:
     """The current attempt: 1, and one more per automatic retry."""
     attempts: tuple[Attempt, ...] = ()
     """The earlier attempts, oldest first."""
+    notify: tuple[str, ...] = ()
+    """NOTIFY targets, told once when the job reaches a final phase (never set on a campaign's child)."""
 
     def superseded(self, backend_job_id: str | None) -> bool:
         """Whether ``backend_job_id`` is an earlier attempt's backend job (so what is seen of it is late)."""

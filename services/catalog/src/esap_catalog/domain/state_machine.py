@@ -74,6 +74,7 @@ def _create(job: Job | None, m: CreateJob, env: Env) -> Decision:
         parent_id=m.parent_id if isinstance(m, CreateChild) else None,
         swept=m.swept if isinstance(m, CreateChild) else None,
         children=len(m.children) if isinstance(m, CreateCampaign) else 0, resubmit_of=m.resubmit_of,
+        notify=() if isinstance(m, CreateChild) else tuple(m.notify),
     )
     if workflow is None:
         problem = f"unknown workflow {m.workflow!r}"

@@ -17,6 +17,9 @@ from esap_catalog.services.jobs import JobFilter, Scope
 from esap_catalog.storage.search import FacilityQuery, WorkflowQuery
 from esap_messages import Phase
 from esap_messages.api import (
+    AccountNotifyDefaults,
+    AccountRequest,
+    AccountView,
     ActiveJobList,
     CallbackVerdicts,
     CallbackVerification,
@@ -158,3 +161,18 @@ async def list_facilities(factory: FactoryDep) -> Response:
 @router.get("/facilities/{slug}", response_model=FacilityView)
 async def get_facility(slug: str, factory: FactoryDep) -> Response:
     return _found(await factory.catalogue.facility(slug), "facility")
+
+
+@router.post("/accounts", response_model=AccountView, summary="The owner's account, made on first use")
+async def account(body: AccountRequest, factory: FactoryDep) -> Response:
+    return _json(await factory.accounts.account(body.owner, body.email))
+
+
+@router.post("/accounts/rotate-secret", response_model=AccountView, summary="A new webhook signing secret")
+async def rotate_secret(body: AccountRequest, factory: FactoryDep) -> Response:
+    return _json(await factory.accounts.rotate_secret(body.owner, body.email))
+
+
+@router.put("/accounts/notify", response_model=AccountView, summary="The owner's default NOTIFY targets")
+async def set_notify(body: AccountNotifyDefaults, factory: FactoryDep) -> Response:
+    return _json(await factory.accounts.set_notify(body.owner, body.notify))

@@ -22,6 +22,7 @@ import structlog
 from esap_catalog.domain.batch import CLIENT_COMMANDS, BatchOutcome, decide, job_id_of, settlement
 from esap_catalog.domain.campaigns import PARENT_COMMANDS, summarized
 from esap_catalog.domain.model import Job
+from esap_catalog.domain.notifications import notices
 from esap_catalog.domain.state_machine import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
@@ -50,7 +51,8 @@ class IngestService:
     def __init__(self, units: UnitOfWorkFactory, cache: CatalogueCache, metrics: CatalogMetrics,
                  on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
                  clock: Callable[[], datetime] = utcnow,
-                 on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None) -> None:
+                 on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None,
+                 public_url: str = "", on_notices: Callable[[], None] = lambda: None) -> None:
         self._units = units
         self._cache = cache
         self._metrics = metrics
@@ -58,6 +60,8 @@ class IngestService:
         self._on_settled = on_settled
         self._token_source = token_source
         self._clock = clock
+        self._public_url = public_url
+        self._on_notices = on_notices
 
     async def apply(self, messages: Sequence[Message]) -> None:
         unique = list({m.message_id: m for m in messages}.values())  # the broker may deliver one twice
@@ -73,6 +77,8 @@ class IngestService:
             self._record(outcome)
             if outcome.outbox:
                 self._on_commit()
+            if outcome.noticed:
+                self._on_notices()
         answered = {s.command_id for s in settled}
         settled += [settlement(m, m.job_id, "duplicate", None) for m in unique  # applied before: answered again
                     if isinstance(m, CLIENT_COMMANDS) and m.message_id not in answered]
@@ -101,7 +107,13 @@ class IngestService:
             await store.record(outcome.history, outcome.backend_history, outcome.outbox, outcome.changed_ids)
             await store.replace_results(outcome.results)
             await store.delete(outcome.deleted)
-            await self._summarize(store, outcome, jobs, env)
+            ended = await self._summarize(store, outcome, jobs, env)
+            # Only a batch that ends a job with NOTIFY targets writes anything more (one statement).
+            due = notices({**outcome.created, **outcome.updated, **ended}, outcome.history, outcome.results,
+                          self._public_url, env.now)
+            if due:
+                await store.add_notices(due)
+                outcome.noticed = len(due)
             await uow.commit()
         return outcome
 
@@ -121,15 +133,17 @@ class IngestService:
         return found
 
     @staticmethod
-    async def _summarize(store: JobRepository, outcome: BatchOutcome, jobs: dict[UUID, Job], env: Env) -> None:
+    async def _summarize(store: JobRepository, outcome: BatchOutcome, jobs: dict[UUID, Job], env: Env
+                         ) -> dict[UUID, Job]:
         """Move every campaign whose children changed in this batch to the phase their counts now give, in the same
-        transaction: a second, small round of writes, only for batches that touched a campaign."""
+        transaction: a second, small round of writes, only for batches that touched a campaign. Returns the
+        campaigns moved."""
         changed = (*outcome.created.values(), *outcome.updated.values())
         parents = {job.parent_id for job in changed if job.parent_id is not None}
         parents |= {job.job_id for job in changed if job.children}
         parents -= outcome.deleted
         if not parents:
-            return
+            return {}
         known = {i: outcome.created.get(i) or outcome.updated.get(i) or jobs.get(i) for i in parents}
         missing = [i for i, job in known.items() if job is None]
         if missing:
@@ -145,13 +159,14 @@ class IngestService:
                 summary.history.extend(decision.history)
                 summary.outbox.extend(decision.outbox)
         if not summary.updated:
-            return
+            return {}
         await store.update(list(summary.updated.values()))
         await store.record(summary.history, {}, summary.outbox, list(summary.updated))
         outcome.history.extend(summary.history)
         outcome.outbox.extend(summary.outbox)
         outcome.settled = [s.model_copy(update={"phase": summary.updated[s.job_id].phase})
                            if s.job_id in summary.updated else s for s in outcome.settled]
+        return summary.updated
 
     async def _env(self, catalogue: CatalogueReader, messages: list[Message], jobs: dict[UUID, Job]) -> Env:
         workflows = {m.workflow for m in messages if isinstance(m, CreateJob)}

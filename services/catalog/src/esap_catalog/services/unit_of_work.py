@@ -17,6 +17,7 @@ from uuid import UUID
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
 from esap_catalog.domain.model import Job, PhaseChange
+from esap_catalog.domain.notifications import Notice
 from esap_messages import BackendHistoryEntry, Message, Phase, ResultFile
 
 
@@ -56,6 +57,10 @@ class JobRepository(Protocol):
         ...
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None: ...
+
+    async def add_notices(self, notices: Sequence[Notice]) -> None:
+        """Store the notifications due for jobs that ended in this batch (called only when there are some)."""
+        ...
 
 
 class CatalogueReader(Protocol):

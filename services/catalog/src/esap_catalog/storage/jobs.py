@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from esap_catalog.domain.model import Attempt, DiracState, ErrorSummary, Job, PhaseChange
+from esap_catalog.domain.notifications import Notice
 from esap_messages import (
     BackendHistoryEntry,
     DiracStatus,
@@ -36,11 +37,11 @@ _STATE = (
     ("error_message", "text"), ("callback_token_hash", "bytea"), ("abort_requested_at", "timestamptz"),
     ("updated_at", "timestamptz"), ("attempt", "int4"), ("attempts", "text"), ("error_failure_class", "text"),
 )
-_JSONB = frozenset({"parameters", "attempts", "swept"})
+_JSONB = frozenset({"parameters", "attempts", "swept", "notify"})
 _IDENTITY = (
     ("owner", "text"), ("run_id", "text"), ("workflow", "text"), ("facility", "text"), ("backend", "text"),
     ("creation_time", "timestamptz"), ("quote", "timestamptz"), ("parent_id", "uuid"), ("swept", "text"),
-    ("children", "int4"), ("resubmit_of", "uuid"),
+    ("children", "int4"), ("resubmit_of", "uuid"), ("notify", "text"),
 )
 
 
@@ -107,6 +108,14 @@ WITH history AS (
 SELECT pg_notify('esap_job_changed', id::text) FROM unnest($18::uuid[]) AS id
 """
 
+_NOTICES = """
+INSERT INTO notifications (id, job_id, owner, target, kind, phase, document, created_at, next_attempt_at)
+SELECT u.id, u.job_id, u.owner, u.target, u.kind, u.phase, u.document::jsonb, u.created_at, u.created_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+     AS u(id, job_id, owner, target, kind, phase, document, created_at)
+ON CONFLICT DO NOTHING
+"""
+
 CHANNEL = "esap_job_changed"
 
 
@@ -142,7 +151,14 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
         quote=r["quote"], parent_id=r["parent_id"], swept=r["swept"], children=r["children"],
         resubmit_of=r["resubmit_of"], attempt=r["attempt"], attempts=attempts_from_json(r["attempts"]),
+        notify=_targets(r["notify"]),
     )
+
+
+def _targets(value: str | list[str] | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(json.loads(value) if isinstance(value, str) else value)
 
 
 def _state_row(job: Job) -> tuple[Any, ...]:
@@ -162,6 +178,7 @@ def _identity_row(job: Job) -> tuple[Any, ...]:
     return (
         job.owner, job.run_id, job.workflow, job.facility, job.backend, job.creation_time, job.quote, job.parent_id,
         None if job.swept is None else json.dumps(dict(job.swept)), job.children, job.resubmit_of,
+        json.dumps(list(job.notify)) if job.notify else None,
     )
 
 
@@ -241,6 +258,13 @@ class JobStore:
         messages = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in outbox)
         await self._conn.execute(_RECORD, *_columns(entries, 6), *_columns((k + v for k, v in backend.items()), 7),
                                  *_columns(messages, 4), ids)
+
+    async def add_notices(self, notices: Sequence[Notice]) -> None:
+        """Store the notices of jobs that ended in this batch (one already stored, by a replay, adds nothing)."""
+        if notices:
+            rows = ((n.notice_id, n.job_id, n.owner, n.target, n.kind.value, n.phase.value, json.dumps(n.document),
+                     n.created_at) for n in notices)
+            await self._conn.execute(_NOTICES, *_columns(rows, 8))
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         if not results:

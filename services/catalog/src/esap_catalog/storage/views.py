@@ -30,6 +30,7 @@ from esap_messages.api import (
     ErrorView,
     JobSummaryView,
     JobView,
+    NotificationView,
     PhaseEntry,
     ResultView,
 )
@@ -39,7 +40,13 @@ SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, 
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
        j.abort_requested_at, j.attempt, j.attempts, j.error_failure_class, j.parent_id, j.swept, j.children,
-       j.resubmit_of,
+       j.resubmit_of, j.notify,
+       CASE WHEN j.notify IS NOT NULL THEN
+           (SELECT json_agg(json_build_object('target', n.target, 'attempts', n.attempts, 'last_error', n.last_error,
+                                              'delivered_at', n.delivered_at, 'failed_at', n.failed_at,
+                                              'next_attempt_at', n.next_attempt_at))
+            FROM notifications n WHERE n.job_id = j.job_id)
+       END AS notifications,
        CASE WHEN j.children > 0 THEN
            (SELECT json_build_object(
                        'phases', COALESCE((SELECT json_object_agg(p.phase, p.n) FROM (
@@ -112,6 +119,32 @@ class TokenState:
     dirac_status: DiracStatus | None = None
 
 
+def _notifications(targets: list[str] | None, rows: list[dict[str, Any]] | None) -> list[NotificationView]:
+    """Each target in the order given, with its delivery's state: waiting until the job ends."""
+    if not targets:
+        return []
+    stored = {row["target"]: row for row in rows or ()}
+    views = []
+    for target in targets:
+        row = stored.get(target)
+        if row is None:
+            views.append(NotificationView(target=target, state="waiting"))
+            continue
+        if row["delivered_at"] is not None:
+            state = "delivered"
+        elif row["failed_at"] is not None:
+            state = "failed"
+        elif row["last_error"] is not None:
+            state = "failing"
+        else:
+            state = "pending"
+        views.append(NotificationView(
+            target=target, state=state, attempts=row["attempts"], last_error=row["last_error"],
+            delivered_at=row["delivered_at"],
+            next_attempt_at=row["next_attempt_at"] if state in ("pending", "failing") else None))
+    return views
+
+
 def job_view_from_record(r: Mapping[str, Any]) -> JobView:
     failure_class = FailureClass(r["error_failure_class"]) if r["error_failure_class"] else None
     error = (ErrorView(type=ErrorType(r["error_type"]), message=r["error_message"] or "", failure_class=failure_class)
@@ -133,6 +166,7 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         children=_children_view(r["children"], r["children_summary"]), resubmit_of=r["resubmit_of"],
         attempts=r["attempt"],
         past_attempts=[AttemptView.model_validate(x) for x in r["attempts"]],
+        notifications=_notifications(r["notify"], r["notifications"]),
     )
 
 

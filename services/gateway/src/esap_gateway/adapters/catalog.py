@@ -23,6 +23,9 @@ from esap_messages import Phase
 from esap_messages.api import (
     MAX_JOB_READS,
     MAX_VERIFICATIONS,
+    AccountNotifyDefaults,
+    AccountRequest,
+    AccountView,
     CallbackVerdict,
     CallbackVerdicts,
     CallbackVerification,
@@ -85,6 +88,14 @@ class CatalogClient(Protocol):
     async def planning_statistics(self, workflow: str) -> PlanningStatistics | None:
         """Every facility with its recent times for ``workflow``; None when the workflow is unknown."""
         ...
+
+    async def account(self, owner: str, email: str | None) -> AccountView:
+        """The owner's account (made on first use); ``email`` kept when given."""
+        ...
+
+    async def rotate_secret(self, owner: str, email: str | None) -> AccountView: ...
+
+    async def set_notify(self, owner: str, targets: Sequence[str]) -> AccountView: ...
 
     async def get_job(self, job_id: UUID, *, owner: str | None, wait: int = 0,
                       phase: Phase | None = None, grace: bool = False) -> JobView | None:
@@ -235,6 +246,22 @@ class HttpCatalogClient:
         if len(answers) != len(asked):
             raise CatalogUnavailableError(f"{route}: {len(answers)} answers for {len(asked)} requests")
         return answers
+
+    async def account(self, owner: str, email: str | None) -> AccountView:
+        return await self._post_batch("/internal/accounts", AccountRequest(owner=owner, email=email), AccountView,
+                                      True)
+
+    async def rotate_secret(self, owner: str, email: str | None) -> AccountView:
+        return await self._post_batch("/internal/accounts/rotate-secret", AccountRequest(owner=owner, email=email),
+                                      AccountView, False)
+
+    async def set_notify(self, owner: str, targets: Sequence[str]) -> AccountView:
+        body = AccountNotifyDefaults(owner=owner, notify=list(targets)).model_dump_json()
+        status, answer = await self._request("PUT", "/internal/accounts/notify", "/internal/accounts/notify",
+                                             json_body=body, idempotent=True)
+        if status != 200:
+            raise self._unexpected("/internal/accounts/notify", status, answer)
+        return _parse(AccountView, answer)
 
     async def healthy(self) -> bool:
         try:

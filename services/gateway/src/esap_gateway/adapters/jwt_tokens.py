@@ -42,6 +42,10 @@ class JwtVerifier:
 
     async def identity(self, token: str) -> str:
         """The configured claim of a valid token; raises InvalidTokenError otherwise."""
+        return (await self.caller(token))[0]
+
+    async def caller(self, token: str) -> tuple[str, str | None]:
+        """The configured claim of a valid token and its ``email`` claim (None when absent)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -62,7 +66,8 @@ class JwtVerifier:
         value = claims.get(self._claim)
         if not isinstance(value, str) or not value:
             raise InvalidTokenError(f"The token has no {self._claim!r} claim.")
-        return value
+        email = claims.get("email")
+        return value, email if isinstance(email, str) and email else None
 
     async def _key(self, kid: Any) -> jwt.PyJWK:
         fresh = self._fetched_at is not None and self._clock() - self._fetched_at < self._cache_seconds

@@ -56,6 +56,15 @@ class HistoryEntryJson(_Json):
     source: str = ""
 
 
+class NotificationJson(_Json):
+    target: str
+    state: str = Field(description="waiting, pending, delivered, failing (tried again later) or failed.")
+    attempts: int = 0
+    last_error: str | None = Field(None, alias="lastError")
+    delivered_at: datetime | None = Field(None, alias="deliveredAt")
+    next_attempt_at: datetime | None = Field(None, alias="nextAttemptAt")
+
+
 class JobInfoJson(_Json):
     workflow: str
     facility: str
@@ -75,6 +84,8 @@ class JobInfoJson(_Json):
     attempts: int = Field(1, description="Times the job was handed to its backend: 1, and one per automatic retry.")
     past_attempts: list[PastAttemptJson] = Field(default_factory=list, alias="pastAttempts",
                                                  description="The earlier attempts, oldest first.")
+    notifications: list[NotificationJson] = Field(default_factory=list, description="Each NOTIFY target and how "
+                                                  "its delivery stands.")
 
 
 class JobJson(_Json):
@@ -133,7 +144,12 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                            PastAttemptJson(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,
                                            end_time=a.end_time, failure_class=a.failure_class.value,
                                            message=a.message)
-                           for a in view.past_attempts])
+                           for a in view.past_attempts],
+                       notifications=[
+                           NotificationJson(target=n.target, state=n.state, attempts=n.attempts,
+                                            last_error=n.last_error, delivered_at=n.delivered_at,
+                                            next_attempt_at=n.next_attempt_at)
+                           for n in view.notifications])
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,

@@ -80,6 +80,21 @@ class PastAttempts(BaseXmlModel, tag="pastAttempts", ns="esap", nsmap={"esap": J
     attempts: list[PastAttempt] = element(tag="attempt", ns="esap", default_factory=list)
 
 
+class Notification(BaseXmlModel, tag="notification", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    """One NOTIFY target and how its delivery stands."""
+
+    target: str = attr(name="target")
+    state: str = attr(name="state")
+    attempts: int = attr(name="attempts")
+    last_error: str | None = attr(name="lastError", default=None)
+    delivered_at: datetime | None = attr(name="deliveredAt", default=None)
+    next_attempt_at: datetime | None = attr(name="nextAttemptAt", default=None)
+
+
+class Notifications(BaseXmlModel, tag="notifications", ns="esap", nsmap={"esap": JOBINFO_NAMESPACE}):
+    items: list[Notification] = element(tag="notification", ns="esap", default_factory=list)
+
+
 class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOBINFO_NAMESPACE}):
     """The backend's view of the job (DIRAC vocabulary), plus where it runs and the backend's history of it; for a
     campaign, its children; for a child, its campaign and its swept values."""
@@ -100,6 +115,7 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     failure_class: str | None = element(tag="failureClass", ns="esap", default=None)
     attempts: int | None = element(tag="attempts", ns="esap", default=None)
     past_attempts: PastAttempts | None = element(tag="pastAttempts", ns="esap", default=None)
+    notifications: Notifications | None = element(tag="notifications", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -253,6 +269,11 @@ def _job_info(view: JobView) -> JobInfo:
             PastAttempt(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,
                         end_time=a.end_time, failure_class=a.failure_class.value, message=a.message)
             for a in view.past_attempts])
+    if view.notifications:
+        known["notifications"] = Notifications(items=[
+            Notification(target=n.target, state=n.state, attempts=n.attempts, last_error=n.last_error,
+                         delivered_at=n.delivered_at, next_attempt_at=n.next_attempt_at)
+            for n in view.notifications])
     return JobInfo(**known)
 
 

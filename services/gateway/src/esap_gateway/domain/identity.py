@@ -31,3 +31,11 @@ def credential_from_header(authorization: str | None) -> Credential:
         return NO_CREDENTIAL
     match = _BEARER.fullmatch(authorization.strip())
     return Credential(match.group(1)) if match else Credential(None, malformed=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts as: the owner (None: anonymous) and, when their token says it, their e-mail address."""
+
+    owner: str | None
+    email: str | None = None

@@ -21,7 +21,8 @@ from esap_messages import DEFAULT_LISTED_PHASES, FINAL_PHASES, WAITABLE_PHASES, 
 Pairs = Sequence[tuple[str, str]]
 """Name/value pairs in the order sent, names as the client spelled them."""
 
-RESERVED = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "WORKFLOW", "FACILITY", "SWEEP"})
+RESERVED = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "WORKFLOW", "FACILITY", "SWEEP",
+                      "NOTIFY"})
 
 MAX_RUN_ID = 256
 MAX_VALUE = 65536
@@ -47,6 +48,8 @@ class CreationRequest:
     """The workflow's parameters as sent (names not matched yet)."""
     sweeps: tuple[str, ...] = ()
     """The SWEEP values as sent (``<parameter>=<values>``, domain.sweeps): a campaign of one child per combination."""
+    notify: tuple[str, ...] = ()
+    """The NOTIFY targets as sent (checked by domain.notifications); none: the owner's defaults."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def parse_creation(pairs: Pairs) -> CreationRequest:
         fields.one("WORKFLOW"), facility=fields.one("FACILITY"), run=phase is not None, run_id=fields.one("RUNID"),
         execution_duration=0 if duration is None else _integer("EXECUTIONDURATION", duration, minimum=0),
         destruction=None if destruction is None else _instant("DESTRUCTION", destruction),
-        parameters=fields.others(), sweeps=tuple(fields.all("SWEEP")),
+        parameters=fields.others(), sweeps=tuple(fields.all("SWEEP")), notify=tuple(fields.all("NOTIFY")),
     )
 
 
@@ -175,7 +178,8 @@ def parse_resubmission(pairs: Pairs) -> Resubmission:
 
 def creation(workflow: str | None, *, facility: str | None, run: bool, run_id: str | None,
              parameters: Sequence[tuple[str, str]], execution_duration: int = 0,
-             destruction: datetime | None = None, sweeps: Sequence[str] = ()) -> CreationRequest:
+             destruction: datetime | None = None, sweeps: Sequence[str] = (),
+             notify: Sequence[str] = ()) -> CreationRequest:
     """A creation request from values already apart (the console's form), checked as a UWS one is; ``parameters``
     as ``Fields.others()`` gives them (checked, reserved names apart)."""
     if run_id is not None and len(run_id) > MAX_RUN_ID:
@@ -184,6 +188,7 @@ def creation(workflow: str | None, *, facility: str | None, run: bool, run_id: s
         workflow=_slug("WORKFLOW", workflow), facility=_optional_slug("FACILITY", facility or None), run=run,
         run_id=run_id or None, execution_duration=execution_duration, destruction=destruction,
         parameters=tuple(parameters), sweeps=tuple(s for s in sweeps if s.strip()),
+        notify=tuple(n for n in notify if n.strip()),
     )
 
 

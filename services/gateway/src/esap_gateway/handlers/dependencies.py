@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
-from esap_gateway.domain.identity import credential_from_header
+from esap_gateway.domain.identity import Caller, credential_from_header
 from esap_gateway.domain.uws import Pairs
 from esap_gateway.factory import Factory
 from esap_gateway.services.callbacks import CallbackService
@@ -27,6 +27,11 @@ async def get_factory(request: Request) -> Factory:
 async def get_owner(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> str | None:
     """The caller's identity, as job owner (None: anonymous), from its bearer token; 401 when refused."""
     return await factory.identity.owner(credential_from_header(request.headers.get("authorization")))
+
+
+async def get_caller(request: Request, factory: Annotated[Factory, Depends(get_factory)]) -> Caller:
+    """The caller's identity with their e-mail address when their token names one; 401 when refused."""
+    return await factory.identity.caller(credential_from_header(request.headers.get("authorization")))
 
 
 async def wants_json(request: Request) -> bool:
@@ -74,6 +79,7 @@ async def get_redirect_base(request: Request, factory: Annotated[Factory, Depend
 
 
 Owner = Annotated[str | None, Depends(get_owner)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 Jobs = Annotated[JobService, Depends(get_jobs)]
 Callbacks = Annotated[CallbackService, Depends(get_callbacks)]
 Sync = Annotated[SyncService, Depends(get_sync)]

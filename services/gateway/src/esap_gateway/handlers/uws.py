@@ -20,8 +20,8 @@ from esap_gateway.handlers.dependencies import (
     Owner,
     RedirectBase,
     WantsJson,
+    get_caller,
     get_factory,
-    get_owner,
     get_redirect_base,
     next_page_url,
 )
@@ -57,8 +57,8 @@ async def create_job(request: Request) -> RedirectResponse:
     # The busiest route takes the request alone and calls the dependencies itself: FastAPI's dependency solving
     # cost a fifth of the gateway's CPU per job (the form is read by form_pairs either way, undocumented).
     factory = await get_factory(request)
-    owner = await get_owner(request, factory)
-    job_id = await factory.jobs.create(parse_creation(await form_pairs(request)), owner)
+    caller = await get_caller(request, factory)
+    job_id = await factory.jobs.create(parse_creation(await form_pairs(request)), caller.owner, caller.email)
     return RedirectResponse(f"{await get_redirect_base(request, factory)}/uws/jobs/{job_id}", status_code=303)
 
 

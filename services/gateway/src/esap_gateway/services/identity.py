@@ -14,7 +14,7 @@ import structlog
 
 from esap_gateway.adapters.tokens import InvalidTokenError
 from esap_gateway.domain.errors import UnauthenticatedError
-from esap_gateway.domain.identity import Credential
+from esap_gateway.domain.identity import Caller, Credential
 from esap_gateway.metrics import GatewayMetrics
 
 log = structlog.get_logger("esap.gateway.identity")
@@ -33,23 +33,28 @@ class IdentityService:
         self._metrics = metrics
 
     async def owner(self, credential: Credential) -> str | None:
+        return (await self.caller(credential)).owner
+
+    async def caller(self, credential: Credential) -> Caller:
+        """The owner, and the e-mail address an OIDC token names (its ``email`` claim)."""
         if credential.malformed:
             self._count("malformed")
             raise UnauthenticatedError("Send the token as 'Authorization: Bearer <token>'.")
         token = credential.token
         if token is None:
             if self._anonymous:
-                return None
+                return Caller(None)
             self._count("missing")
             raise UnauthenticatedError("Authentication required: send 'Authorization: Bearer <token>'.")
         user = self._static_user(token)
         if user is not None:
-            return user
+            return Caller(user)
         if self._verifier is None:
             self._count("unknown")
             raise UnauthenticatedError("The token is not known to this service.")
         try:
-            owner = await self._verifier.identity(token)
+            verified = getattr(self._verifier, "caller", None)
+            owner, email = await verified(token) if verified else (await self._verifier.identity(token), None)
         except InvalidTokenError as exc:
             self._count("invalid")
             log.info("Token refused.", reason=str(exc))
@@ -60,7 +65,7 @@ class IdentityService:
             self._count("invalid")
             log.warning("Token refused: its owner is also a static token's user.", owner=owner)
             raise UnauthenticatedError("This identity is also a development token's user here; it is refused.")
-        return owner
+        return Caller(owner, email)
 
     def _static_user(self, token: str) -> str | None:
         found = None

@@ -12,7 +12,7 @@ Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -25,6 +25,7 @@ from esap_gateway.adapters.result_files import LocalResultFiles
 from esap_gateway.adapters.uws_xml import job_url, result_url
 from esap_gateway.domain.campaigns import render, table_of, with_tables
 from esap_gateway.domain.errors import InvalidRequestError, NotAllowedError, NotFoundError
+from esap_gateway.domain.notifications import checked_targets
 from esap_gateway.domain.parameters import check_facility, resolve_parameters, resolve_sweep
 from esap_gateway.domain.results import find_result
 from esap_gateway.domain.sweeps import parse_sweeps
@@ -79,7 +80,8 @@ class JobService:
                  max_wait: int, lifetime: timedelta = timedelta(days=7),
                  waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
                  limiter: RateLimiter | None = None, settlements: Settlements | None = None,
-                 resender: CreationResender | None = None, max_sweep_children: int = 10_000) -> None:
+                 resender: CreationResender | None = None, max_sweep_children: int = 10_000,
+                 notify_allowed: tuple[str, ...] = (), mail_anyone: bool = False) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -94,12 +96,18 @@ class JobService:
         self._settlements = settlements
         self._resender = resender
         self._max_sweep_children = max_sweep_children
+        self._notify_allowed = notify_allowed
+        self._mail_anyone = mail_anyone
 
-    async def create(self, request: CreationRequest, owner: str | None) -> UUID:
+    async def create(self, request: CreationRequest, owner: str | None, email: str | None = None) -> UUID:
         """Checked in full before anything is published; without FACILITY, the job goes to the default facility if
         one is set, else to the best offer. Its quote is its offer's estimated end (unknown when the catalog
-        cannot say)."""
+        cannot say). ``email`` is the caller's own address (their token's), for the NOTIFY rules."""
         self._limiter.take(owner)
+        if request.notify:
+            targets = checked_targets(request.notify, owner=owner, email=email, allowed=self._notify_allowed,
+                                      mail_anyone=self._mail_anyone)
+            request = replace(request, notify=tuple(targets))
         workflow = await self._catalogue.workflow(request.workflow)
         if workflow is None:
             raise InvalidRequestError("WORKFLOW", f"unknown workflow {request.workflow!r}")
@@ -157,7 +165,8 @@ class JobService:
         fields = {"job_id": new_id(), "owner": owner, "workflow": workflow.slug, "facility": facility,
                   "parameters": parameters, "run_id": request.run_id, "quote": quote,
                   "execution_duration": request.execution_duration, "run": request.run,
-                  "destruction": request.destruction or now + self._lifetime, "resubmit_of": resubmit_of}
+                  "destruction": request.destruction or now + self._lifetime, "resubmit_of": resubmit_of,
+                  "notify": list(request.notify)}
         command = CreateCampaign(**fields, children=children) if children else CreateJob(**fields)
         await self._send(command, command.job_id, creation=True)
         self._metrics.jobs_submitted.inc(max(1, len(children)))

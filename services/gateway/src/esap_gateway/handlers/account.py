@@ -1,0 +1,38 @@
+"""``/account``: who the caller is (owner, e-mail address), their webhook signing secret, their default NOTIFY
+targets and usage, as JSON. Routes only: the rules are in ``services.accounts``.
+"""
+
+from fastapi import APIRouter, Request, Response
+
+from esap_gateway.handlers.dependencies import CallerDep, get_factory
+from esap_gateway.handlers.requests import form_pairs
+from esap_messages.api import AccountView
+
+router = APIRouter(prefix="/account", tags=["account"])
+
+
+def _json(view: AccountView) -> Response:
+    return Response(view.model_dump_json(), media_type="application/json")
+
+
+@router.get("", response_model=AccountView, summary="Who you are, your webhook signing secret, your defaults")
+async def account(request: Request, caller: CallerDep) -> Response:
+    return _json(await (await get_factory(request)).accounts.view(caller))
+
+
+@router.post("/webhook-secret", response_model=AccountView,
+             summary="A new webhook signing secret (webhooks sent from now on are signed with it)")
+async def rotate_secret(request: Request, caller: CallerDep) -> Response:
+    return _json(await (await get_factory(request)).accounts.rotate_secret(caller))
+
+
+@router.api_route("/notify", methods=["PUT", "POST"], response_model=AccountView,
+                  summary="Default NOTIFY targets of your new jobs: NOTIFY (repeatable, form) or JSON "
+                  "{\"notify\": [...]}; none clears them")
+async def set_notify(request: Request, caller: CallerDep) -> Response:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.json()
+        targets = [str(t) for t in (body.get("notify") or [])] if isinstance(body, dict) else []
+    else:
+        targets = [value for name, value in await form_pairs(request) if name.upper() == "NOTIFY"]
+    return _json(await (await get_factory(request)).accounts.set_notify(caller, targets))
