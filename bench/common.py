@@ -1,6 +1,6 @@
 """What the benchmarks share: a lean HTTP/1.1 client connection (and one that times its answers), a tap on
-the bus's phase changes, the four services on a fresh database and bus namespace, and the command-line options
-that place that stack.
+the bus's phase changes, the four services on a fresh database and bus namespace, the command-line options
+that place that stack, and a development DiracX of the bench's own.
 
 Bench code only: nothing under libs/ or services/ imports it.
 """
@@ -9,17 +9,19 @@ import argparse
 import asyncio
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Generic, Self, TypeVar
 
 import aio_pika
 import httptools
 
+from esap_backends.diracx.devserver import DevServer, ensure_venv
 from esap_messages import JobPhaseChanged, Topology, decode_all
 from esap_runtime.bus import delete_topology
 from esap_runtime.stack import Stack, free_ports
@@ -171,6 +173,20 @@ async def own_stack(args: argparse.Namespace, *, env: dict[str, str] | None = No
         if not keep_jobs:  # a directory of files per job: thousands of runs' worth would fill the disk
             await asyncio.to_thread(shutil.rmtree, jobs_root, True)
         sys.stderr.write(f"service logs: {work_root}\n")
+
+
+@contextmanager
+def own_diracx() -> Iterator[DevServer]:
+    """A development DiracX of the bench's own (its virtualenv var/diracx-venv, kept between runs; its state in a
+    temporary directory, removed afterwards)."""
+    python = ensure_venv((ROOT / "var" / "diracx-venv").resolve())
+    state = Path(tempfile.mkdtemp(prefix="esap-diracx-bench-"))
+    server = DevServer.start(python, state)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def bench_parser(description: str | None) -> argparse.ArgumentParser:

@@ -18,10 +18,8 @@ import argparse
 import asyncio
 import contextlib
 import resource
-import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -31,11 +29,12 @@ from typing import Any
 
 import aiohttp
 import psutil
+from common import own_diracx
 from prometheus_client import CollectorRegistry
 
 from esap_backends.diracx import DiracXBackend, FacilityPlacement
 from esap_backends.diracx.client import DiracXClient
-from esap_backends.diracx.devserver import PILOT_GROUP, USER_GROUP, DevServer, ensure_venv
+from esap_backends.diracx.devserver import PILOT_GROUP, USER_GROUP, DevServer
 from esap_backends.diracx.testing import client_for
 from esap_messages import DiracStatus, Message, Phase, utcnow
 from esap_messages.api import ActiveJob
@@ -43,7 +42,6 @@ from esap_monitor.metrics import MonitorMetrics
 from esap_monitor.services.poller import StatusPoller
 from esap_monitor.services.tracker import Tracker
 
-ROOT = Path(__file__).resolve().parents[1]
 JDL = '[\n    JobName = "bench-{n}";\n    JobGroup = "esap";\n    Executable = "/bin/true";\n    CPUTime = 60;\n]'
 NAME_PREFIX = "bench-"
 SQLITE_URL = "sqlite+aiosqlite:///"
@@ -195,19 +193,13 @@ async def poll_cycles(server: DevServer, session: aiohttp.ClientSession, backend
 
 
 async def run(args: argparse.Namespace) -> None:
-    python = ensure_venv((ROOT / "var" / "diracx-venv").resolve())
-    state = Path(tempfile.mkdtemp(prefix="esap-diracx-bench-"))
-    server = DevServer.start(python, state)
-    try:
+    with own_diracx() as server:
         async with aiohttp.ClientSession() as session:
             backend = DiracXBackend(client_for(server, session, USER_GROUP), FacilityPlacement(),
                                     workflows_dir=None, gateway_url=None, chunk_size=args.chunk,
                                     full_poll_seconds=args.full_poll)
             ids = await seed(server, backend.client, args)
             await poll_cycles(server, session, backend, ids, args)
-    finally:
-        server.stop()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def main() -> None:

@@ -8,23 +8,11 @@ import json
 import httpx
 import pytest
 from lxml import etree
-from tests.e2e.uws_client import create_job, read_job, wait_for_phase
+from tests.e2e.uws_client import create_job, listed, read_job, wait_for_phase
 
 pytestmark = pytest.mark.e2e
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
-
-
-async def listed(client: httpx.AsyncClient, **params: str) -> list[str]:
-    """Every job id of a listing, page after page."""
-    found: list[str] = []
-    url: str | None = "/uws/jobs"
-    query: dict[str, str] | None = {**params, "LAST": "40"}
-    while url is not None:
-        page = (await client.get(url, params=query, headers={"accept": "application/json"})).json()
-        found += [job["jobId"] for job in page["jobs"]]
-        url, query = page.get("next"), None
-    return found
 
 
 async def test_a_sweep_of_hello_world_runs_every_child_with_its_own_value(client: httpx.AsyncClient) -> None:

@@ -2,9 +2,8 @@
 gateway -> catalog -> submitter -> DiracX -> pilot runs the job -> monitor polls DiracX -> catalog -> gateway."""
 
 import asyncio
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -14,29 +13,14 @@ from tests.e2e.uws_client import create_job, wait_for_phase
 
 from esap_backends.diracx.devserver import ADMIN_GROUP, DevServer
 from esap_backends.diracx.pilot import TestPilot
-from esap_backends.diracx.testing import client_for, diracx_server, running_pilot  # noqa: F401
+from esap_backends.diracx.testing import client_for, diracx_env, diracx_server, running_pilot  # noqa: F401
 from esap_runtime.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def diracx_env(diracx_server: DevServer) -> Iterator[None]:  # noqa: F811
-    """The submitter and monitor find DiracX through ESAP_DIRACX_* (their processes inherit this environment)."""
-    saved = {name: os.environ.get(name) for name in diracx_server.exports()}
-    os.environ.update(diracx_server.exports())
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@pytest.fixture(scope="module")
-async def stack(diracx_env: None, stack: Stack) -> AsyncIterator[Stack]:
+async def stack(diracx_env: None, stack: Stack) -> AsyncIterator[Stack]:  # noqa: F811
     yield stack
 
 

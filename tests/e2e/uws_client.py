@@ -1,4 +1,5 @@
-"""A small UWS client for the end-to-end tests: create, wait, read, as an astronomy client would (pyvo's parser)."""
+"""A small UWS client for the end-to-end tests: create, wait, read, list, as an astronomy client would (pyvo's
+parser)."""
 
 import io
 import time
@@ -35,3 +36,15 @@ async def wait_for_phase(client: httpx.AsyncClient, job_id: str, phases: set[str
         # change between the two reads would be slept through.
         job = await read_job(client, job_id, WAIT=max(1, int(min(remaining, 30))), PHASE=job.phase)
     return job
+
+
+async def listed(client: httpx.AsyncClient, **params: str) -> list[str]:
+    """Every job id of a listing, page after page."""
+    found: list[str] = []
+    url: str | None = "/uws/jobs"
+    query: dict[str, str] | None = {**params, "LAST": "40"}
+    while url is not None:
+        page = (await client.get(url, params=query, headers={"accept": "application/json"})).json()
+        found += [job["jobId"] for job in page["jobs"]]
+        url, query = page.get("next"), None
+    return found

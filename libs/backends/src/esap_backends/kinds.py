@@ -38,6 +38,8 @@ class SubmittingResources:
     """Sends the local executor's callbacks; None sends none."""
     on_status: StatusSink | None = None
     """Told at once of the statuses a backend sees itself (a local process started or ended)."""
+    on_batch: Callable[[str, int], None] | None = None
+    """Told of each submission call a backend that submits in bulk (DiracX) makes: its name, the jobs in it."""
 
 
 @dataclass(frozen=True)

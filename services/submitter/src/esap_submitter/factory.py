@@ -90,7 +90,7 @@ def build_backends(settings: Settings, session: aiohttp.ClientSession, http: Int
     resources = SubmittingResources(
         session=session, work_root=settings.local_work_root, workflows_dir=settings.workflows_dir,
         gateway_url=settings.gateway_url, callback_client=callbacks,
-        on_status=observations.observe if observations is not None else None,
+        on_status=observations.observe if observations is not None else None, on_batch=metrics.count_batch,
     )
     backends = build_submitting(settings, resources)
     local = backends.get(LocalBackend.name)

@@ -1,19 +1,24 @@
 """DiracXBackend: submits jobs to a DiracX server as JDL, polls them in bulk, kills them by a status change.
 
 Submissions arriving together (the submitter handles many messages at once) share one search and one
-``POST /api/jobs/jdl``. A submit is idempotent: the JobName carries our job id, and a search for it comes before
-every submission, so a redelivered SubmitJob finds the DIRAC job it already made. ``bulk_status`` is one search
-with an ``in`` filter per chunk of ids, or, for the monitor, a search for what changed since the last poll;
-``changes_since`` is one search on LastUpdateTime; ``fetch_results`` fetches a finished job's output sandbox once
-(when built with a results directory); ``bulk_history`` reads the logging histories of many jobs in one search per
-chunk. A kill is a change to Killed, read back, since DIRAC silently ignores a transition its state machine does
-not allow; a refusal raises PermanentBackendError with what DIRAC says. Depends on the backend interface, the
-DiracX client, the JDL, polling, history and sandbox modules; knows nothing of the bus.
+``POST /api/jobs/jdl`` per batch of up to 20, with a few batches (``in_flight``) under way at once, so that a
+campaign's thousands of children are not handed over one call after the other; ``on_batch`` is told of each
+submission call (how many jobs it carries). A submit is idempotent: the JobName carries our job id, and a search
+for it comes before every submission, so a redelivered SubmitJob finds the DIRAC job it already made; one arriving
+while its first copy is under way shares that submission.
+
+``bulk_status`` is one search with an ``in`` filter per chunk of ids, or, for the monitor, a search for what changed
+since the last poll; ``changes_since`` is one search on LastUpdateTime; ``fetch_results`` fetches a finished job's
+output sandbox once (when built with a results directory); ``bulk_history`` reads the logging histories of many
+jobs in one search per chunk. A kill is a change to Killed, read back, since DIRAC silently ignores a transition its
+state machine does not allow; a refusal raises PermanentBackendError with what DIRAC says. Depends on the backend
+interface, the DiracX client, the JDL, polling, history and sandbox modules; knows nothing of the bus.
 """
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +50,8 @@ class DiracXBackend:
     def __init__(self, client: DiracXClient, placement: FacilityPlacement, *, workflows_dir: Path | None,
                  gateway_url: str | None, chunk_size: int = 5000, batch_size: int = MAX_SUBMIT_BATCH,
                  coalesce_seconds: float = 0.005, sandboxes: SandboxResults | None = None,
-                 full_poll_seconds: float = 0.0) -> None:
+                 full_poll_seconds: float = 0.0, in_flight: int = 4,
+                 on_batch: Callable[[str, int], None] | None = None) -> None:
         self._client = client
         self._placement = placement
         self._workflows_dir = workflows_dir
@@ -60,6 +66,10 @@ class DiracXBackend:
         self._pending: dict[str, tuple[str, asyncio.Future[str]]] = {}
         self._under_way: dict[str, asyncio.Future[str]] = {}
         self._flush: asyncio.Task[None] | None = None
+        self._batch_full = asyncio.Event()
+        self._slots = asyncio.Semaphore(max(1, in_flight))
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._on_batch = on_batch
 
     @property
     def client(self) -> DiracXClient:
@@ -81,10 +91,7 @@ class DiracXBackend:
         self._under_way[name] = future
         future.add_done_callback(lambda _: self._under_way.pop(name, None))
         self._pending[name] = (description, future)
-        if len(self._pending) >= self._batch_size:
-            self._start_flush(delay=0.0)
-        else:
-            self._start_flush(delay=self._coalesce)
+        self._start_flush()
         return await asyncio.shield(future)
 
     def describe(self, job: SubmitJob) -> str:
@@ -95,30 +102,53 @@ class DiracXBackend:
     def _read_files(self, job: SubmitJob) -> dict[str, bytes]:
         return read_workflow_files(self._workflows_dir, job.workflow.files)
 
-    def _start_flush(self, delay: float) -> None:
-        if delay > 0 and self._flush is not None and not self._flush.done():
-            return  # the running flush takes the new job in its next round
-        # A context of its own: the flush serves many jobs, so it must not log under the first one's job_id.
-        self._flush = asyncio.get_running_loop().create_task(self._flush_after(delay), context=contextvars.Context())
+    def _start_flush(self) -> None:
+        if len(self._pending) >= self._batch_size:
+            self._batch_full.set()
+        if self._flush is None or self._flush.done():
+            # A context of its own: the flush serves many jobs, so it must not log under the first one's job_id.
+            self._flush = asyncio.get_running_loop().create_task(self._dispatch(), context=contextvars.Context())
 
-    async def _flush_after(self, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def _dispatch(self) -> None:
+        """Takes the pending jobs in batches, each call in a slot of its own, at most ``in_flight`` at once.
+
+        A batch waits up to the coalescing delay to fill; while every slot is taken, the jobs arriving meanwhile
+        fill the next batches. A job leaves ``_pending`` as it joins a batch and stays in ``_under_way`` until its
+        batch answers, so no two batches in flight name the same job (a redelivery shares the submission).
+        """
         while self._pending:
+            if len(self._pending) < self._batch_size and self._coalesce > 0:
+                self._batch_full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_full.wait(), self._coalesce)
+            await self._slots.acquire()
             batch = dict(list(self._pending.items())[: self._batch_size])
             for name in batch:
                 del self._pending[name]
-            await self._submit_batch(batch)
-        self._flush = None
+            task = asyncio.get_running_loop().create_task(self._submit_batch(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
 
     async def _submit_batch(self, batch: dict[str, tuple[str, asyncio.Future[str]]]) -> None:
+        try:
+            await self._submit_or_split(batch)
+        finally:  # cancelled (the process stopping): no job may wait for an answer that will never come
+            for _, future in batch.values():
+                if not future.done():
+                    future.set_exception(BackendError("the submission to DiracX was cut short"))
+
+    async def _submit_or_split(self, batch: dict[str, tuple[str, asyncio.Future[str]]]) -> None:
         try:
             made = await self._submit_many({name: description for name, (description, _) in batch.items()})
         except Exception as exc:
             if len(batch) > 1 and isinstance(exc, PermanentBackendError):
-                # One refused JDL must not fail the others: submit them one by one to find it.
+                # One refused JDL must not fail the others: submit them one by one (in this slot) to find it.
                 for name, entry in batch.items():
-                    await self._submit_batch({name: entry})
+                    await self._submit_or_split({name: entry})
                 return
             for _, future in batch.values():
                 if not future.done():
@@ -137,6 +167,8 @@ class DiracXBackend:
             log.info("Jobs already in DIRAC, not submitted again.", jobs=len(made))
         todo = [name for name in descriptions if name not in made]
         if todo:
+            if self._on_batch is not None:
+                self._on_batch(self.name, len(todo))
             answer = await self._client.submit_jdl([descriptions[name] for name in todo])
             for name, row in zip(todo, answer, strict=True):
                 made[name] = str(row["JobID"])
@@ -203,6 +235,7 @@ class DiracXBackend:
     async def close(self) -> None:
         if self._flush is not None:
             await asyncio.gather(self._flush, return_exceptions=True)
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def recover(self) -> None:
         """Nothing to take up: DIRAC keeps the jobs, and submissions are idempotent."""

@@ -8,6 +8,7 @@ file), never in the database; exactly one of them with a URL. Depends on pydanti
 and the DiracX backend's parts.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -45,6 +46,9 @@ class DiracXSettings(BaseModel):
     diracx_default_cpu_time: grid.DefaultCpuTime = 86400
     diracx_timeout_seconds: float = Field(30.0, gt=0, description="Time allowed for one DiracX call.")
     diracx_chunk_size: int = Field(5000, ge=1, le=10000, description="Most job ids in one status search.")
+    diracx_submit_in_flight: int = Field(
+        4, ge=1, le=64, description="Submitter: most submission calls (POST /api/jobs/jdl, 20 jobs each at most) "
+        "under way at once; more hand a campaign's children over faster and load DiracX's job database more.")
     diracx_full_poll_seconds: float = Field(
         60.0, ge=0, description="Monitor: polls ask DiracX only for jobs updated since the last answer, and for "
         "every tracked job this often; 0 asks for every job at every poll.")
@@ -66,11 +70,13 @@ class DiracXSettings(BaseModel):
 
 def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSession, *,
                          workflows_dir: Path | None, gateway_url: str | None,
-                         results_root: Path | None, incremental: bool = False) -> DiracXBackend | None:
+                         results_root: Path | None, incremental: bool = False,
+                         on_batch: Callable[[str, int], None] | None = None) -> DiracXBackend | None:
     """The DiracX backend the settings describe, or None when no DiracX is configured.
 
     ``results_root`` (the monitor's local work root) is where output sandboxes are fetched to as results;
-    ``incremental`` (the monitor) makes polls ask only for what changed between full polls.
+    ``incremental`` (the monitor) makes polls ask only for what changed between full polls; ``on_batch`` (the
+    submitter's metrics) is told of every submission call.
     """
     if not settings.diracx_url:
         return None
@@ -85,13 +91,15 @@ def build_diracx_backend(settings: DiracXSettings, session: aiohttp.ClientSessio
     sandboxes = SandboxResults(client, session, results_root / RESULTS_DIR) if results_root is not None else None
     return DiracXBackend(client, settings.diracx_placement(), workflows_dir=workflows_dir,
                          gateway_url=gateway_url, chunk_size=settings.diracx_chunk_size, sandboxes=sandboxes,
-                         full_poll_seconds=settings.diracx_full_poll_seconds if incremental else 0.0)
+                         full_poll_seconds=settings.diracx_full_poll_seconds if incremental else 0.0,
+                         in_flight=settings.diracx_submit_in_flight, on_batch=on_batch)
 
 
 def build_diracx_submitting(settings: DiracXSettings, resources: SubmittingResources) -> DiracXBackend | None:
     """The submitter's: jobs carry the workflows' files and the gateway's callback URL; no results are fetched."""
     return build_diracx_backend(settings, resources.session, workflows_dir=resources.workflows_dir,
-                                gateway_url=resources.gateway_url, results_root=None)
+                                gateway_url=resources.gateway_url, results_root=None,
+                                on_batch=resources.on_batch)
 
 
 def build_diracx_observing(settings: DiracXSettings, resources: ObservingResources) -> DiracXBackend | None:

@@ -1,7 +1,8 @@
 """Pytest fixtures and helpers for tests against the development DiracX (started once per test session).
 
-``diracx_server`` fails the test (never skips) when DiracX cannot be installed or started. The virtualenv is
-``var/diracx-venv`` under the current directory (``ESAP_DIRACX_VENV`` overrides it), kept between runs.
+``diracx_server`` fails the test (never skips) when DiracX cannot be installed or started; ``diracx_env`` (for the
+end-to-end tests) puts its ESAP_DIRACX_* settings in the environment the services' processes inherit. The
+virtualenv is ``var/diracx-venv`` under the current directory (``ESAP_DIRACX_VENV`` overrides it), kept between runs.
 Depends on pytest, aiohttp, the development server and the test pilot.
 """
 
@@ -47,6 +48,21 @@ def diracx_server() -> Iterator[devserver.DevServer]:
     except devserver.DevServerError as exc:
         pytest.fail(f"the development DiracX could not start: {exc}")
     yield server
+
+
+@pytest.fixture(scope="module")
+def diracx_env(diracx_server: devserver.DevServer) -> Iterator[None]:
+    """The submitter and monitor find DiracX through ESAP_DIRACX_* (their processes inherit this environment)."""
+    saved = {name: os.environ.get(name) for name in diracx_server.exports()}
+    os.environ.update(diracx_server.exports())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def client_for(server: devserver.DevServer, session: aiohttp.ClientSession, group: str) -> DiracXClient:
