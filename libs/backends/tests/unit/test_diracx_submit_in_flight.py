@@ -135,3 +135,21 @@ async def test_jobs_dirac_already_has_are_found_not_submitted_again() -> None:
     ids = await asyncio.gather(*(backend(fake).submit(j) for j in jobs))
 
     assert ids[:10] == first and len(fake.jobs) == 30
+
+
+async def test_jobs_arriving_one_by_one_while_a_call_is_under_way_go_out_in_full_batches() -> None:
+    fake = HeldDiracX()
+    made = backend(fake)
+    first = asyncio.ensure_future(made.submit(job()))
+    await until(lambda: len(fake.under_way) == 1)  # a lone job goes out after the coalescing delay
+    trickle = []
+    for _ in range(45):  # a submitter's workers handing over jobs one at a time, slower than the delay
+        trickle.append(asyncio.ensure_future(made.submit(job())))
+        await asyncio.sleep(0.003)
+    await until(lambda: len(fake.under_way) == IN_FLIGHT)
+    assert sorted(len(names) for names in fake.under_way) == [1, 20]  # not a call per trickling job
+    fake.gate.set()
+    await asyncio.gather(first, *trickle)
+
+    assert sorted(fake.submissions) == [1, 5, 20, 20]
+    await made.close()
