@@ -109,6 +109,23 @@ async def test_a_campaign_notifies_once(stack: Stack, client: httpx.AsyncClient,
     assert json.loads(hooks.received[0].body)["campaign_children"] == 50
 
 
+async def test_an_owners_default_targets_notify_a_job_that_names_none(stack: Stack, client: httpx.AsyncClient,
+                                                                      hooks: WebhookReceiver) -> None:
+    target = f"{hooks.url}/defaults"
+    response = await client.put("/account/notify", json={"notify": [target]}, headers=ALICE)
+    assert response.status_code == 200 and response.json()["notify"] == [target]
+    try:
+        job_id = await create(client)
+        await ended(client, job_id)
+        await wait_until(lambda: hooks.delivered, within=30)
+        assert [h.path for h in hooks.received] == ["/defaults"]
+        bad = await client.put("/account/notify", content=b"{not json", headers={
+            **ALICE, "content-type": "application/json"})
+        assert bad.status_code == 400
+    finally:
+        await client.put("/account/notify", json={"notify": []}, headers=ALICE)
+
+
 async def test_a_killed_catalog_loses_no_notification(stack: Stack, client: httpx.AsyncClient) -> None:
     receiver = WebhookReceiver(port=HOOK_PORT)  # down while the job ends
     job_id = await create(client, ("NOTIFY", f"{receiver.url}/after-crash"))

@@ -24,6 +24,8 @@ from esap_gateway.config import Settings
 from esap_gateway.main import create_app
 from esap_messages import FINAL_PHASES, Message, Phase, new_id
 from esap_messages.api import (
+    AccountUsage,
+    AccountView,
     CallbackVerdict,
     CallbackVerification,
     ChildList,
@@ -98,6 +100,8 @@ class FakeCatalog:
         self.statistics: dict[str, FacilityStatistics] = {}
         """Recent times by facility slug, for planning; a facility not here has none."""
         self.planning_down = False
+        self.notify: dict[str, list[str]] = {}
+        """Default NOTIFY targets by owner (their accounts)."""
 
     def _call(self, name: str, argument: Any) -> None:
         self.calls.append((name, argument))
@@ -183,6 +187,11 @@ class FakeCatalog:
         return ChildList(children=[ChildView(job_id=j.job_id, swept=j.swept, phase=j.phase, attempts=j.attempts,
                                              results=[r.id for r in j.results]) for j in page],
                          total=len(kids), offset=offset)
+
+    async def account(self, owner: str, email: str | None) -> AccountView:
+        self._call("account", owner)
+        return AccountView(owner=owner, email=email, webhook_secret="s" * 32, notify=self.notify.get(owner, []),
+                           usage=AccountUsage(active_jobs=0))
 
     async def verify_callback(self, request: CallbackVerification) -> CallbackVerdict:
         self._call("verify_callback", request)

@@ -62,6 +62,8 @@ class Factory:
         self.resender = CreationResender(publisher, resent=metrics.creations_resent)
         self.planning = PlanningService(catalogue, max_sweep_children=settings.max_sweep_children)
         self.search = CatalogueSearchService(catalog, catalogue)
+        self.accounts = AccountService(catalog, notify_allowed=allowed_prefixes(settings.notify_allowed_urls),
+                                       mail_anyone=settings.mail_anyone)
         self.jobs = JobService(
             catalog, publisher, catalogue, LocalResultFiles(settings.local_work_root), metrics,
             default_facility=settings.default_facility, max_wait=settings.max_wait_seconds,
@@ -69,9 +71,8 @@ class Factory:
             limiter=RateLimiter(settings.rate_limit_per_minute), settlements=settlements, resender=self.resender,
             max_sweep_children=settings.max_sweep_children,
             notify_allowed=allowed_prefixes(settings.notify_allowed_urls), mail_anyone=settings.mail_anyone,
+            default_targets=self.accounts.default_targets,
         )
-        self.accounts = AccountService(catalog, notify_allowed=allowed_prefixes(settings.notify_allowed_urls),
-                                       mail_anyone=settings.mail_anyone)
         self.sync = SyncService(self.jobs, catalog, timeout=settings.sync_timeout_seconds,
                                 max_wait=settings.max_wait_seconds)
         self.identity = IdentityService(static_tokens=settings.token_users, allow_anonymous=settings.anonymous_allowed,

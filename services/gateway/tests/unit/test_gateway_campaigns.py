@@ -12,7 +12,7 @@ from lxml import etree
 from esap_gateway.config import Settings
 from esap_gateway.main import create_app
 from esap_messages import CreateCampaign, CreateJob, Phase
-from esap_messages.api import ChildrenView, ResultView
+from esap_messages.api import ChildrenView, NotificationView, ResultView
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 ESAP = "{urn:esap-batch:jobinfo:v1}"
@@ -99,7 +99,8 @@ async def test_a_campaign_shows_its_children_and_its_tables(client, make_job, uw
 
 async def test_a_job_runs_again_with_its_changes_and_names_the_original(client, publisher, make_job) -> None:
     original = make_job(workflow="typed", parameters={"count": "3", "ratio": "0.5"}, execution_duration=30,
-                        run_id="first", phase=Phase.ERROR)
+                        run_id="first", phase=Phase.ERROR, notifications=[
+                            NotificationView(target="https://hooks.example/done", state="delivered")])
 
     response = await client.post(f"/uws/jobs/{original.job_id}/resubmit", content=urlencode(
         {"COUNT": "4", "PHASE": "RUN"}), headers=FORM)
@@ -110,6 +111,7 @@ async def test_a_job_runs_again_with_its_changes_and_names_the_original(client, 
     assert response.headers["location"] == f"/uws/jobs/{command.job_id}"
     assert command.parameters == {"count": "4", "ratio": "0.5"} and command.run
     assert (command.execution_duration, command.run_id, command.facility) == (30, "first", "local")
+    assert command.notify == ["https://hooks.example/done"]  # told as the original was
     refused = await client.post(f"/uws/jobs/{original.job_id}/resubmit", content=urlencode({"count": "x"}),
                                 headers=FORM)
     assert refused.status_code == 400 and "count" in refused.text

@@ -146,6 +146,8 @@ class Resubmission:
     """Workflow parameters that override the original's (names not matched yet)."""
     run_id: str | None = None
     destruction: datetime | None = None
+    notify: tuple[str, ...] | None = None
+    """NOTIFY targets of the new job; None: the original's."""
 
 
 SCOPES = ("unfinished", "all")
@@ -173,6 +175,7 @@ def parse_resubmission(pairs: Pairs) -> Resubmission:
         run=phase is not None, every_child=scope == "all",
         parameters=tuple((n, v) for n, v in fields.others() if n.upper() != "SCOPE"),
         run_id=run_id, destruction=None if destruction is None else _instant("DESTRUCTION", destruction),
+        notify=tuple(n for n in fields.all("NOTIFY") if n.strip()) or None,
     )
 
 

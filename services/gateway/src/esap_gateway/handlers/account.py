@@ -4,6 +4,7 @@ targets and usage, as JSON. Routes only: the rules are in ``services.accounts``.
 
 from fastapi import APIRouter, Request, Response
 
+from esap_gateway.domain.errors import InvalidRequestError
 from esap_gateway.handlers.dependencies import CallerDep, get_factory
 from esap_gateway.handlers.requests import form_pairs
 from esap_messages.api import AccountView
@@ -31,7 +32,10 @@ async def rotate_secret(request: Request, caller: CallerDep) -> Response:
                   "{\"notify\": [...]}; none clears them")
 async def set_notify(request: Request, caller: CallerDep) -> Response:
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise InvalidRequestError("notify", "the body is not JSON") from None
         targets = [str(t) for t in (body.get("notify") or [])] if isinstance(body, dict) else []
     else:
         targets = [value for name, value in await form_pairs(request) if name.upper() == "NOTIFY"]

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 
 from esap_gateway.adapters.uws_xml import XML_MEDIA_TYPE, to_uws_parameters, to_uws_results
 from esap_gateway.domain.uws import Pairs, parse_destruction, parse_execution_duration
-from esap_gateway.handlers.dependencies import BaseUrl, Jobs, Owner, RedirectBase
+from esap_gateway.handlers.dependencies import BaseUrl, CallerDep, Jobs, Owner, RedirectBase
 from esap_gateway.handlers.representations import CREATION_FIELDS, ERRORS, TEXT, form
 from esap_gateway.handlers.requests import Again, JobId, NewParameters, NewPhase, parsed_form
 from esap_gateway.services.jobs import JobService
@@ -51,15 +51,15 @@ async def post_phase(job_id: JobId, action: NewPhase, owner: Owner, jobs: Jobs,
 
 @router.post("/resubmit", status_code=303,
              summary="Run the job again as a new job, with changes: FACILITY, EXECUTIONDURATION, RUNID, DESTRUCTION, "
-             "PHASE=RUN and workflow parameters override the original's; on a campaign, its children that did not "
-             "complete (SCOPE=all: every child). Answers 303 to the new job, whose jobInfo names the original",
+             "NOTIFY, PHASE=RUN and workflow parameters override the original's; on a campaign, its children that did "
+             "not complete (SCOPE=all: every child). Answers 303 to the new job, whose jobInfo names the original",
              openapi_extra=form({"PHASE": {"type": "string", "enum": ["RUN"]},
                                  "SCOPE": {"type": "string", "enum": ["unfinished", "all"]},
                                  "FACILITY": {"type": "string"}, "EXECUTIONDURATION": {"type": "integer"}},
                                 parameters=True))
-async def post_resubmit(job_id: JobId, again: Again, owner: Owner, jobs: Jobs,
+async def post_resubmit(job_id: JobId, again: Again, caller: CallerDep, jobs: Jobs,
                         redirect: RedirectBase) -> RedirectResponse:
-    return _to_job(redirect, await jobs.resubmit(job_id, again, owner))
+    return _to_job(redirect, await jobs.resubmit(job_id, again, caller.owner, caller.email))
 
 
 def _text_resource(path: str, name: str, summary: str, read: Callable[[JobView], object | None]) -> None:

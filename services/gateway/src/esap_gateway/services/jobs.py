@@ -11,7 +11,7 @@ refused.
 Must not depend on FastAPI or on a concrete client: it is given the ports.
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,7 +81,8 @@ class JobService:
                  waiters: WaiterRegistry | None = None, planner: PlanningService | None = None,
                  limiter: RateLimiter | None = None, settlements: Settlements | None = None,
                  resender: CreationResender | None = None, max_sweep_children: int = 10_000,
-                 notify_allowed: tuple[str, ...] = (), mail_anyone: bool = False) -> None:
+                 notify_allowed: tuple[str, ...] = (), mail_anyone: bool = False,
+                 default_targets: Callable[[str, str | None], Awaitable[tuple[str, ...]]] | None = None) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._catalogue = catalogue
@@ -98,12 +99,16 @@ class JobService:
         self._max_sweep_children = max_sweep_children
         self._notify_allowed = notify_allowed
         self._mail_anyone = mail_anyone
+        self._default_targets = default_targets
+        """The owner's default NOTIFY targets (``/account/notify``), for a creation that names none."""
 
     async def create(self, request: CreationRequest, owner: str | None, email: str | None = None) -> UUID:
         """Checked in full before anything is published; without FACILITY, the job goes to the default facility if
         one is set, else to the best offer. Its quote is its offer's estimated end (unknown when the catalog
         cannot say). ``email`` is the caller's own address (their token's), for the NOTIFY rules."""
         self._limiter.take(owner)
+        if not request.notify and owner is not None and self._default_targets is not None:
+            request = replace(request, notify=await self._default_targets(owner, email))
         if request.notify:
             targets = checked_targets(request.notify, owner=owner, email=email, allowed=self._notify_allowed,
                                       mail_anyone=self._mail_anyone)
@@ -119,7 +124,7 @@ class JobService:
             parameters = resolve_parameters(workflow, request.parameters)
         return await self._publish_creation(request, workflow, parameters, children, owner)
 
-    async def resubmit(self, job_id: UUID, again: Resubmission, owner: str | None) -> UUID:
+    async def resubmit(self, job_id: UUID, again: Resubmission, owner: str | None, email: str | None = None) -> UUID:
         """A new job from the original's workflow, facility and parameters with ``again``'s changes; for a campaign, a
         new campaign of its children that did not complete (every child with ``every_child``). The new job names
         the original (``resubmit_of``)."""
@@ -150,7 +155,11 @@ class JobService:
             workflow=original.workflow, facility=again.facility or original.facility, run=again.run,
             run_id=again.run_id or original.run_id, destruction=again.destruction, parameters=tuple(given),
             execution_duration=original.execution_duration if again.execution_duration is None
-            else again.execution_duration)
+            else again.execution_duration,
+            notify=again.notify if again.notify is not None else tuple(n.target for n in original.notifications))
+        if again.notify is not None:  # new targets, checked as a creation's (the original's were, at its creation)
+            request = replace(request, notify=tuple(checked_targets(
+                again.notify, owner=owner, email=email, allowed=self._notify_allowed, mail_anyone=self._mail_anyone)))
         return await self._publish_creation(request, workflow, parameters, children, owner, resubmit_of=job_id)
 
     async def _publish_creation(self, request: CreationRequest, workflow: WorkflowView, parameters: dict[str, str],
