@@ -27,9 +27,12 @@ async def rotate_secret(request: Request, caller: CallerDep) -> Response:
     return _json(await (await get_factory(request)).accounts.rotate_secret(caller))
 
 
-@router.api_route("/notify", methods=["PUT", "POST"], response_model=AccountView,
-                  summary="Default NOTIFY targets of your new jobs: NOTIFY (repeatable, form) or JSON "
-                  "{\"notify\": [...]}; none clears them")
+_NOTIFY_SUMMARY = ("Default NOTIFY targets of your new jobs: NOTIFY (repeatable, form) or JSON {\"notify\": [...]}; "
+                   "none clears them")
+
+
+@router.put("/notify", response_model=AccountView, summary=_NOTIFY_SUMMARY, operation_id="put_account_notify")
+@router.post("/notify", response_model=AccountView, summary=_NOTIFY_SUMMARY, operation_id="post_account_notify")
 async def set_notify(request: Request, caller: CallerDep) -> Response:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
