@@ -72,6 +72,13 @@ class Settings(ServiceSettings):
         500, ge=1, le=5000, description="Most jobs destroyed in one transaction by the sweeper."
     )
 
+    quota_active_jobs: int = Field(
+        1000, ge=1, description="Most jobs of one owner handed to their backends at once (QUEUED there or "
+        "EXECUTING; a campaign's children count, its parent does not); beyond it jobs stay QUEUED in esap-batch "
+        "and are handed over oldest first as room frees. Also read as ESAP_QUOTA_ACTIVE_JOBS.")
+    dispatch_sweep_seconds: float = Field(
+        5.0, gt=0, description="How often held jobs are looked at again, whatever the batches did (a safety net).")
+
     @field_validator("workflows_dir", "facilities_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -70,7 +70,8 @@ class Factory:
         cache = CatalogueCache(settings.catalogue_cache_seconds)
         self.settlements = SettlementPublisher(bus.publish_many)
         self.ingest = IngestService(lambda: PostgresUnitOfWork(pool), cache, metrics, self.relay.wake,
-                                    on_settled=self.settlements)
+                                    on_settled=self.settlements, quota=settings.quota_active_jobs)
+        self.units = lambda: PostgresUnitOfWork(pool)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)
         self.database_outage = Outage("database", self._database_answers, refused=metrics.requests_refused)
@@ -118,8 +119,11 @@ async def open_factory(settings: Settings, registry: CollectorRegistry,
                     "catalog:inbox-pruning")
         _background(stack, factory.sweeper.run(settings.destruction_sweep_seconds), "catalog:destruction")
         _background(stack, maintain_tables_forever(pool), "catalog:table-maintenance")
-        _background(stack, count_phases_forever(pool, metrics.jobs_by_phase, settings.phase_count_seconds),
+        _background(stack, count_phases_forever(pool, metrics, settings.phase_count_seconds),
                     "catalog:phase-counts")
+        _background(stack, factory.ingest.dispatcher.sweep_forever(factory.units, factory.relay.wake,
+                                                                   settings.dispatch_sweep_seconds),
+                    "catalog:dispatch-sweep")
         await bus.consume(bus.topology.catalog, consumer(factory), batch_size=settings.batch_size,
                           linger=settings.batch_linger_ms / 1000.0)
         log.info("Catalog ready.", queue=bus.topology.catalog.name)

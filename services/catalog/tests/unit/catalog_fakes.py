@@ -13,6 +13,7 @@ from typing import Self
 from uuid import UUID
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
+from esap_catalog.domain.dispatch import HeldJob, is_active, owner_key
 from esap_catalog.domain.model import Decision, FacilitySpec, Job, PhaseChange, WorkflowSpec
 from esap_catalog.domain.state_machine import Env, apply
 from esap_catalog.services.seeding import parse_facility, parse_workflow
@@ -173,6 +174,45 @@ class FakeJobRepository:
                 self._data.backend_history.setdefault(key, e)
         self._data.outbox.extend(outbox)
         self._data.notified.extend(changed)
+
+    async def lock_dispatch(self) -> None:
+        self._check("lock_dispatch")
+
+    async def usage(self, facilities: Iterable[str], owners: Iterable[str]
+                    ) -> tuple[list[tuple[str, str, int]], set[str], set[str]]:
+        self._check("usage")
+        places, people = set(facilities), set(owners)
+        pairs: dict[tuple[str, str], int] = {}
+        for job in self._data.jobs.values():
+            if is_active(job) and (job.facility in places or owner_key(job.owner) in people):
+                key = (job.facility, owner_key(job.owner))
+                pairs[key] = pairs.get(key, 0) + 1
+        held = [job for job in self._data.jobs.values() if job.held is not None]
+        return ([(f, o, n) for (f, o), n in pairs.items()], {j.facility for j in held} & places,
+                {owner_key(j.owner) for j in held} & people)
+
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int) -> list[HeldJob]:
+        self._check("held")
+        places, people = set(facilities), set(owners)
+        jobs = sorted((j for j in self._data.jobs.values() if j.held is not None
+                       and (j.facility in places or owner_key(j.owner) in people)),
+                      key=lambda j: (j.creation_time, j.job_id))
+        taken: dict[tuple[str, str], int] = {}
+        found = []
+        for j in jobs:
+            key = (j.facility, owner_key(j.owner))
+            if taken.get(key, 0) < per_owner:
+                taken[key] = taken.get(key, 0) + 1
+                found.append(HeldJob(j.job_id, owner_key(j.owner), j.facility, j.creation_time))
+        return found
+
+    async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        self._check("lock_held")
+        return {i: self._data.jobs[i] for i in job_ids if i in self._data.jobs and self._data.jobs[i].held}
+
+    async def waiting_facilities(self) -> set[str]:
+        self._check("waiting_facilities")
+        return {j.facility for j in self._data.jobs.values() if j.held is not None}
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         self._check("replace_results")

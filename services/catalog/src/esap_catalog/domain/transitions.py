@@ -86,10 +86,10 @@ def queued(job: Job, env: Env, *, source: str, created: bool = False) -> Decisio
     new, entry, event = move(job, Phase.QUEUED, env, source=source, created=created,
                              callback_token_hash=token_hash(token))
     return Decision(new, created=created, changed=True, history=(entry,),
-                    outbox=(_submit(new, workflow, token), event))
+                    outbox=(submit_message(new, workflow, token), event))
 
 
-def _submit(job: Job, workflow: WorkflowSpec, token: str) -> SubmitJob:
+def submit_message(job: Job, workflow: WorkflowSpec, token: str) -> SubmitJob:
     return SubmitJob(
         job_id=job.job_id, owner=job.owner, facility=job.facility, backend=job.backend, workflow=workflow.run,
         runtime=workflow.runtime, parameters=dict(job.parameters), execution_duration=job.execution_duration,
@@ -120,7 +120,7 @@ def retried(job: Job, env: Env, failure: Attempt, *, source: str) -> Decision:
         job, Phase.QUEUED, env, source=source, detail=detail[:200], attempt=number,
         attempts=(*job.attempts, failure), backend_job_id=None, start_time=None, end_time=None,
         dirac=DiracState(), error=None, callback_token_hash=token_hash(token))
-    return Decision(new, changed=True, history=(entry,), outbox=(_submit(new, workflow, token), event))
+    return Decision(new, changed=True, history=(entry,), outbox=(submit_message(new, workflow, token), event))
 
 
 def failed(job: Job, env: Env, message: str, *, source: str, at: datetime, created: bool = False,

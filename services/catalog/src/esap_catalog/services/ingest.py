@@ -25,6 +25,7 @@ from esap_catalog.domain.model import Job
 from esap_catalog.domain.state_machine import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
+from esap_catalog.services.dispatch import Dispatcher
 from esap_catalog.services.unit_of_work import CatalogueReader, JobRepository, UnitOfWorkFactory
 from esap_catalog.storage.errors import is_outage
 from esap_messages import (
@@ -41,6 +42,9 @@ from esap_runtime.bus import DependencyUnavailableError
 
 log = structlog.get_logger("esap.catalog.ingest")
 
+DEFAULT_QUOTA = 1000
+"""An owner's active jobs at most, unless the settings say otherwise (``quota_active_jobs``)."""
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -50,7 +54,8 @@ class IngestService:
     def __init__(self, units: UnitOfWorkFactory, cache: CatalogueCache, metrics: CatalogMetrics,
                  on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
                  clock: Callable[[], datetime] = utcnow,
-                 on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None) -> None:
+                 on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None,
+                 quota: int = DEFAULT_QUOTA) -> None:
         self._units = units
         self._cache = cache
         self._metrics = metrics
@@ -58,6 +63,7 @@ class IngestService:
         self._on_settled = on_settled
         self._token_source = token_source
         self._clock = clock
+        self.dispatcher = Dispatcher(cache, metrics, quota=quota, token_source=token_source, clock=clock)
 
     async def apply(self, messages: Sequence[Message]) -> None:
         unique = list({m.message_id: m for m in messages}.values())  # the broker may deliver one twice
@@ -93,6 +99,7 @@ class IngestService:
             children = await self._children(store, todo, jobs)
             env = await self._env(uow.catalogue, todo, jobs)
             outcome = decide(todo, jobs, env, children)
+            admission = await self.dispatcher.admit(uow, outcome, jobs)
             inserted = await store.insert(list(outcome.created.values()))
             if len(inserted) < len(outcome.created):
                 # Another writer stored one of these jobs after our read: start the batch again, from the row.
@@ -102,6 +109,10 @@ class IngestService:
             await store.replace_results(outcome.results)
             await store.delete(outcome.deleted)
             await self._summarize(store, outcome, jobs, env)
+            if admission.wanted:
+                released = await self.dispatcher.release(uow, admission.facilities, admission.owners)
+                outcome.outbox.extend(released.outbox)
+                outcome.history.extend(released.history)
             await uow.commit()
         return outcome
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
+from esap_catalog.domain.dispatch import HeldJob
 from esap_catalog.domain.model import Attempt, DiracState, ErrorSummary, Job, PhaseChange
 from esap_messages import (
     BackendHistoryEntry,
@@ -35,6 +36,7 @@ _STATE = (
     ("dirac_site", "text"), ("status_observed_at", "timestamptz"), ("error_type", "text"),
     ("error_message", "text"), ("callback_token_hash", "bytea"), ("abort_requested_at", "timestamptz"),
     ("updated_at", "timestamptz"), ("attempt", "int4"), ("attempts", "text"), ("error_failure_class", "text"),
+    ("held", "text"),
 )
 _JSONB = frozenset({"parameters", "attempts", "swept"})
 _IDENTITY = (
@@ -107,6 +109,34 @@ WITH history AS (
 SELECT pg_notify('esap_job_changed', id::text) FROM unnest($18::uuid[]) AS id
 """
 
+# Quotas and fair share (domain.dispatch): active = QUEUED and handed over, or EXECUTING; never a parent. The
+# partial indexes of migration 0009 answer these; the counts are bounded by the quota and the facilities' limits.
+_ACTIVE_WHERE = "held IS NULL AND children = 0 AND phase IN ('QUEUED', 'EXECUTING')"
+_DISPATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtext('esap.catalog.dispatch'))"
+_USAGE = f"""
+SELECT facility, COALESCE(owner, '') AS owner, count(*)::int AS n, 0 AS kind FROM jobs
+WHERE {_ACTIVE_WHERE} AND (facility = ANY($1::text[]) OR COALESCE(owner, '') = ANY($2::text[]))
+GROUP BY 1, 2
+UNION ALL
+SELECT f, '', 0, 1 FROM unnest($1::text[]) AS f
+WHERE EXISTS (SELECT 1 FROM jobs WHERE held IS NOT NULL AND facility = f)
+UNION ALL
+SELECT '', o, 0, 2 FROM unnest($2::text[]) AS o
+WHERE EXISTS (SELECT 1 FROM jobs WHERE held IS NOT NULL AND COALESCE(owner, '') = o)
+"""  # noqa: S608
+_HELD = """
+SELECT job_id, COALESCE(owner, '') AS owner, facility, creation_time FROM (
+    SELECT job_id, owner, facility, creation_time,
+           row_number() OVER (PARTITION BY facility, COALESCE(owner, '') ORDER BY creation_time, job_id) AS rn
+    FROM jobs WHERE held IS NOT NULL AND (facility = ANY($1::text[]) OR COALESCE(owner, '') = ANY($2::text[]))
+) h WHERE rn <= $3
+"""
+_LOCK_HELD = (
+    f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) AND held IS NOT NULL "  # noqa: S608
+    "ORDER BY job_id FOR UPDATE SKIP LOCKED"
+)
+_WAITING = "SELECT DISTINCT facility FROM jobs WHERE held IS NOT NULL"
+
 CHANNEL = "esap_job_changed"
 
 
@@ -142,6 +172,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         callback_token_hash=r["callback_token_hash"], abort_requested_at=r["abort_requested_at"],
         quote=r["quote"], parent_id=r["parent_id"], swept=r["swept"], children=r["children"],
         resubmit_of=r["resubmit_of"], attempt=r["attempt"], attempts=attempts_from_json(r["attempts"]),
+        held=r["held"],
     )
 
 
@@ -154,7 +185,7 @@ def _state_row(job: Job) -> tuple[Any, ...]:
         job.dirac.application_status, job.dirac.site, job.dirac.observed_at,
         error.type.value if error else None, error.message if error else None, job.callback_token_hash,
         job.abort_requested_at, job.updated_at, job.attempt, attempts_to_json(job.attempts),
-        error.failure_class.value if error and error.failure_class else None,
+        error.failure_class.value if error and error.failure_class else None, job.held,
     )
 
 
@@ -241,6 +272,39 @@ class JobStore:
         messages = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in outbox)
         await self._conn.execute(_RECORD, *_columns(entries, 6), *_columns((k + v for k, v in backend.items()), 7),
                                  *_columns(messages, 4), ids)
+
+    async def lock_dispatch(self) -> None:
+        """Serialise the transactions that hand jobs over, until this one ends: each counts what the one before
+        committed, so two batches never both take the last slot."""
+        await self._conn.execute(_DISPATCH_LOCK)
+
+    async def usage(self, facilities: Iterable[str], owners: Iterable[str]
+                    ) -> tuple[list[tuple[str, str, int]], set[str], set[str]]:
+        """Active jobs per (facility, owner) of these facilities or owners (owner '' is anonymous), the facilities
+        among them where a job is held, and the owners among them with a held job."""
+        pairs, waiting, waiting_owners = [], set(), set()
+        for r in await self._conn.fetch(_USAGE, sorted(set(facilities)), sorted(set(owners))):
+            if r["kind"] == 0:
+                pairs.append((r["facility"], r["owner"], r["n"]))
+            elif r["kind"] == 1:
+                waiting.add(r["facility"])
+            else:
+                waiting_owners.add(r["owner"])
+        return pairs, waiting, waiting_owners
+
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int) -> list[HeldJob]:
+        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners."""
+        rows = await self._conn.fetch(_HELD, sorted(set(facilities)), sorted(set(owners)), per_owner)
+        return [HeldJob(r["job_id"], r["owner"], r["facility"], r["creation_time"]) for r in rows]
+
+    async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        """Those of these jobs still held, locked; one another transaction holds (an abort) is skipped."""
+        rows = await self._conn.fetch(_LOCK_HELD, list(job_ids))
+        return {r["job_id"]: job_from_record(r) for r in rows}
+
+    async def waiting_facilities(self) -> set[str]:
+        """Every facility where a job is held."""
+        return {r["facility"] for r in await self._conn.fetch(_WAITING)}
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         if not results:
