@@ -59,7 +59,7 @@ class Factory:
         views = JobViewStore(pool)
         waiter = JobWaiter(views.job, waiters, max_wait=settings.max_wait_seconds,
                            creation_grace=settings.creation_grace_seconds, deleted=views.deleted)
-        self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit)
+        self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit, quota=settings.quota_active_jobs)
         self.callbacks = CallbackService(views)
         catalogue = CatalogueStore(pool)
         search = CatalogueSearchStore(pool, window=timedelta(hours=settings.planning_window_hours),

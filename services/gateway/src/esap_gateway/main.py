@@ -23,7 +23,7 @@ from esap_gateway.console import install_console
 from esap_gateway.console.resources import ConsoleResources, open_console
 from esap_gateway.console.settings import ConsoleSettings
 from esap_gateway.factory import Factory, open_factory
-from esap_gateway.handlers import callback, catalogue, sync, uws, uws_resources
+from esap_gateway.handlers import account, callback, catalogue, sync, uws, uws_resources
 from esap_gateway.handlers.errors import install_error_handlers
 from esap_gateway.handlers.headers import SecurityHeaders
 from esap_gateway.handlers.limits import BodyLimit
@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, catalog: CatalogClient | None = None,
     app.include_router(sync.router)
     app.include_router(callback.router)
     app.include_router(catalogue.router)
+    app.include_router(account.router)
     install_console(app)
     return app
 

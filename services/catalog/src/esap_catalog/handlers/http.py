@@ -31,6 +31,7 @@ from esap_messages.api import (
     JobReadOutcomes,
     JobView,
     PlanningStatistics,
+    UsageView,
     WorkflowList,
     WorkflowMatches,
     WorkflowView,
@@ -91,6 +92,17 @@ async def list_jobs(factory: FactoryDep, owner: str | None = None, anonymous: bo
 async def job_children(job_id: UUID, factory: FactoryDep, owner: str | None = None,
                        anonymous: bool = False) -> Response:
     return _found(await factory.jobs.children(job_id, scope=_scope(owner, anonymous)), "job")
+
+
+@router.get("/usage/{owner}", response_model=UsageView,
+            summary="An owner's active jobs, jobs held in esap-batch, and quota")
+async def usage(owner: str, factory: FactoryDep) -> Response:
+    return _json(await factory.jobs.usage(owner))
+
+
+@router.get("/usage", response_model=UsageView, summary="The anonymous owner's usage (as /usage/{owner})")
+async def anonymous_usage(factory: FactoryDep) -> Response:
+    return _json(await factory.jobs.usage(""))
 
 
 @router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")

@@ -75,6 +75,8 @@ class JobInfoJson(_Json):
     attempts: int = Field(1, description="Times the job was handed to its backend: 1, and one per automatic retry.")
     past_attempts: list[PastAttemptJson] = Field(default_factory=list, alias="pastAttempts",
                                                  description="The earlier attempts, oldest first.")
+    waiting: str | None = Field(None, description="Why a QUEUED job is still held in esap-batch (its owner at "
+                                "quota, its facility full); absent once it is handed to its backend.")
 
 
 class JobJson(_Json):
@@ -133,7 +135,7 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                            PastAttemptJson(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,
                                            end_time=a.end_time, failure_class=a.failure_class.value,
                                            message=a.message)
-                           for a in view.past_attempts])
+                           for a in view.past_attempts], waiting=view.waiting)
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,
