@@ -57,6 +57,8 @@ def move(job: Job, to: Phase, env: Env, *, source: str, detail: str = "", create
     """Put ``job`` in phase ``to`` with ``changes``. A final phase keeps the callback token's hash: the phase
     refuses every callback from then on, and the hash tells a late report (the right token) from a forged one."""
     before = None if created else job.phase
+    if to is not Phase.QUEUED:
+        changes.setdefault("held", None)  # only a QUEUED job waits in esap-batch
     new = replace(job, phase=to, updated_at=env.now, **changes)
     entry = PhaseChange(new.job_id, to, before, env.now, source, detail)
     event = JobPhaseChanged(

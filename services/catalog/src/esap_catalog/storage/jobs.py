@@ -128,11 +128,12 @@ _HELD = """
 SELECT job_id, COALESCE(owner, '') AS owner, facility, creation_time FROM (
     SELECT job_id, owner, facility, creation_time,
            row_number() OVER (PARTITION BY facility, COALESCE(owner, '') ORDER BY creation_time, job_id) AS rn
-    FROM jobs WHERE held IS NOT NULL AND (facility = ANY($1::text[]) OR COALESCE(owner, '') = ANY($2::text[]))
+    FROM jobs WHERE held IS NOT NULL AND phase = 'QUEUED'
+          AND (facility = ANY($1::text[]) OR COALESCE(owner, '') = ANY($2::text[]))
 ) h WHERE rn <= $3
 """
 _LOCK_HELD = (
-    f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) AND held IS NOT NULL "  # noqa: S608
+    f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) AND held IS NOT NULL AND phase = 'QUEUED' "  # noqa: S608
     "ORDER BY job_id FOR UPDATE SKIP LOCKED"
 )
 _WAITING = "SELECT DISTINCT facility FROM jobs WHERE held IS NOT NULL"
