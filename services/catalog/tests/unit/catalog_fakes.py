@@ -191,11 +191,12 @@ class FakeJobRepository:
         return ([(f, o, n) for (f, o), n in pairs.items()], {j.facility for j in held} & places,
                 {owner_key(j.owner) for j in held} & people)
 
-    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int) -> list[HeldJob]:
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int
+                   ) -> tuple[list[HeldJob], list[tuple[str, str, int]]]:
         self._check("held")
         places, people = set(facilities), set(owners)
-        jobs = sorted((j for j in self._data.jobs.values() if j.held is not None
-                       and (j.facility in places or owner_key(j.owner) in people)),
+        places |= {j.facility for j in self._data.jobs.values() if j.held is not None and owner_key(j.owner) in people}
+        jobs = sorted((j for j in self._data.jobs.values() if j.held is not None and j.facility in places),
                       key=lambda j: (j.creation_time, j.job_id))
         taken: dict[tuple[str, str], int] = {}
         found = []
@@ -204,7 +205,8 @@ class FakeJobRepository:
             if taken.get(key, 0) < per_owner:
                 taken[key] = taken.get(key, 0) + 1
                 found.append(HeldJob(j.job_id, owner_key(j.owner), j.facility, j.creation_time))
-        return found
+        pairs, _, _ = await self.usage({h.facility for h in found}, {h.owner for h in found})
+        return found, pairs
 
     async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
         self._check("lock_held")

@@ -34,6 +34,8 @@ class Admission:
 
     facilities: set[str] = field(default_factory=set)
     owners: set[str] = field(default_factory=set)
+    most: int = 0
+    """The most jobs a release may hand over for one owner on one facility."""
 
     @property
     def wanted(self) -> bool:
@@ -72,19 +74,22 @@ class Dispatcher:
             self._metrics.jobs_dispatched.labels("direct").inc(len(sent))
         if held:
             self._metrics.jobs_held.inc(len(held))
-        return Admission({f for f in room.waiting if room.facility_room(f) > 0},
-                         {o for o in room.waiting_owners if room.owner_room(o) > 0})
+        facilities = {f for f in room.waiting if room.facility_room(f) > 0}
+        owners = {o for o in room.waiting_owners if room.owner_room(o) > 0}
+        most = max([room.facility_room(f) for f in facilities] + [room.owner_room(o) for o in owners] + [0])
+        return Admission(facilities, owners, most)
 
-    async def release(self, uow: UnitOfWork, facilities: Iterable[str], owners: Iterable[str]) -> BatchOutcome:
-        """Hand over the held jobs of these facilities or owners that now have room; written in ``uow``."""
+    async def release(self, uow: UnitOfWork, facilities: Iterable[str], owners: Iterable[str],
+                      per_owner: int | None = None) -> BatchOutcome:
+        """Hand over the held jobs of these facilities or owners that now have room, at most ``per_owner`` of each
+        owner on each facility (the room there is: fewer rows read); written in ``uow``."""
+        per_owner = min(self.quota, per_owner or self.quota)
         store = uow.jobs
         outcome = BatchOutcome()
-        held = await store.held(facilities, owners, per_owner=self.quota)
+        held, pairs = await store.held(facilities, owners, per_owner=per_owner)
         if not held:
             return outcome
-        places, people = {h.facility for h in held}, {h.owner for h in held}
-        pairs, _, _ = await store.usage(places, people)
-        room = Room.counted(self.quota, await self._limits(uow, places), pairs)
+        room = Room.counted(self.quota, await self._limits(uow, {h.facility for h in held}), pairs)
         chosen = choose(held, room)
         if not chosen:
             return outcome

@@ -110,7 +110,8 @@ class IngestService:
             await store.delete(outcome.deleted)
             await self._summarize(store, outcome, jobs, env)
             if admission.wanted:
-                released = await self.dispatcher.release(uow, admission.facilities, admission.owners)
+                released = await self.dispatcher.release(uow, admission.facilities, admission.owners,
+                                                         admission.most)
                 outcome.outbox.extend(released.outbox)
                 outcome.history.extend(released.history)
             await uow.commit()

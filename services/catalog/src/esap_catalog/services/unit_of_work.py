@@ -68,8 +68,10 @@ class JobRepository(Protocol):
         them where a job is held, and the owners among them with a held job."""
         ...
 
-    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int) -> list[HeldJob]:
-        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners."""
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int
+                   ) -> tuple[list[HeldJob], list[tuple[str, str, int]]]:
+        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners (and
+        those owners' facilities), and the active jobs per (facility, owner) of their facilities and owners."""
         ...
 
     async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:

@@ -124,14 +124,41 @@ UNION ALL
 SELECT '', o, 0, 2 FROM unnest($2::text[]) AS o
 WHERE EXISTS (SELECT 1 FROM jobs WHERE held IS NOT NULL AND COALESCE(owner, '') = o)
 """  # noqa: S608
-_HELD = """
-SELECT job_id, COALESCE(owner, '') AS owner, facility, creation_time FROM (
-    SELECT job_id, owner, facility, creation_time,
-           row_number() OVER (PARTITION BY facility, COALESCE(owner, '') ORDER BY creation_time, job_id) AS rn
-    FROM jobs WHERE held IS NOT NULL AND phase = 'QUEUED'
-          AND (facility = ANY($1::text[]) OR COALESCE(owner, '') = ANY($2::text[]))
-) h WHERE rn <= $3
-"""
+# The held jobs a release may pick, and the active counts it needs, in one round trip. The (facility, owner) pairs
+# with held jobs are found by skipping through jobs_held_idx / jobs_held_owner_idx (one index probe per pair, not a
+# scan of every held job: a 10,000-child sweep costs its owner's pair one probe), then each pair's oldest $3 jobs.
+_HELD = f"""
+WITH RECURSIVE seeds AS (
+    SELECT unnest($1::text[]) AS facility
+    UNION
+    SELECT p.facility FROM unnest($2::text[]) AS o(o) CROSS JOIN LATERAL (
+        WITH RECURSIVE places AS (
+            (SELECT facility FROM jobs WHERE held IS NOT NULL AND COALESCE(owner, '') = o.o ORDER BY facility LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.facility FROM jobs j WHERE j.held IS NOT NULL AND COALESCE(j.owner, '') = o.o
+                    AND j.facility > places.facility ORDER BY j.facility LIMIT 1)
+            FROM places WHERE places.facility IS NOT NULL
+        ) SELECT facility FROM places WHERE facility IS NOT NULL) p
+), pairs AS (
+    SELECT s.facility, (SELECT COALESCE(owner, '') FROM jobs WHERE held IS NOT NULL AND facility = s.facility
+                        ORDER BY COALESCE(owner, '') LIMIT 1) AS o FROM seeds s
+    UNION ALL
+    SELECT p.facility, (SELECT COALESCE(j.owner, '') FROM jobs j WHERE j.held IS NOT NULL AND j.facility = p.facility
+                        AND COALESCE(j.owner, '') > p.o ORDER BY COALESCE(j.owner, '') LIMIT 1)
+    FROM pairs p WHERE p.o IS NOT NULL
+), held AS (
+    SELECT h.* FROM pairs p CROSS JOIN LATERAL (
+        SELECT job_id, COALESCE(owner, '') AS owner, facility, creation_time FROM jobs
+        WHERE held IS NOT NULL AND facility = p.facility AND COALESCE(owner, '') = p.o
+        ORDER BY creation_time, job_id LIMIT $3) h
+    WHERE p.o IS NOT NULL
+)
+SELECT job_id, owner, facility, creation_time, 0 AS n FROM held
+UNION ALL
+SELECT NULL::uuid, COALESCE(owner, ''), facility, NULL::timestamptz, count(*)::int FROM jobs
+WHERE {_ACTIVE_WHERE} AND (facility IN (SELECT facility FROM held) OR COALESCE(owner, '') IN (SELECT owner FROM held))
+GROUP BY COALESCE(owner, ''), facility
+"""  # noqa: S608
 _LOCK_HELD = (
     f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) AND held IS NOT NULL AND phase = 'QUEUED' "  # noqa: S608
     "ORDER BY job_id FOR UPDATE SKIP LOCKED"
@@ -293,10 +320,17 @@ class JobStore:
                 waiting_owners.add(r["owner"])
         return pairs, waiting, waiting_owners
 
-    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int) -> list[HeldJob]:
-        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners."""
-        rows = await self._conn.fetch(_HELD, sorted(set(facilities)), sorted(set(owners)), per_owner)
-        return [HeldJob(r["job_id"], r["owner"], r["facility"], r["creation_time"]) for r in rows]
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int
+                   ) -> tuple[list[HeldJob], list[tuple[str, str, int]]]:
+        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners, and the
+        active jobs per (facility, owner) of their facilities and owners."""
+        held, pairs = [], []
+        for r in await self._conn.fetch(_HELD, sorted(set(facilities)), sorted(set(owners)), per_owner):
+            if r["job_id"] is None:
+                pairs.append((r["facility"], r["owner"], r["n"]))
+            else:
+                held.append(HeldJob(r["job_id"], r["owner"], r["facility"], r["creation_time"]))
+        return held, pairs
 
     async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
         """Those of these jobs still held, locked; one another transaction holds (an abort) is skipped."""

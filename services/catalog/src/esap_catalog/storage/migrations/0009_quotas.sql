@@ -15,4 +15,4 @@ CREATE INDEX jobs_active_facility_idx ON jobs (facility, COALESCE(owner, ''))
 -- The held jobs, per facility and owner, oldest first: what a release picks from.
 CREATE INDEX jobs_held_idx ON jobs (facility, COALESCE(owner, ''), creation_time, job_id)
     WHERE held IS NOT NULL;
-CREATE INDEX jobs_held_owner_idx ON jobs (COALESCE(owner, '')) WHERE held IS NOT NULL;
+CREATE INDEX jobs_held_owner_idx ON jobs (COALESCE(owner, ''), facility) WHERE held IS NOT NULL;
