@@ -155,8 +155,9 @@ WITH RECURSIVE seeds AS (
 )
 SELECT job_id, owner, facility, creation_time, 0 AS n FROM held
 UNION ALL
-SELECT NULL::uuid, COALESCE(owner, ''), facility, NULL::timestamptz, count(*)::int FROM jobs
-WHERE {_ACTIVE_WHERE} AND (facility IN (SELECT facility FROM held) OR COALESCE(owner, '') IN (SELECT owner FROM held))
+SELECT NULL::uuid, COALESCE(owner, ''), facility, NULL::timestamptz, count(*)::int
+FROM jobs, (SELECT array_agg(DISTINCT facility) AS places, array_agg(DISTINCT owner) AS people FROM held) AS k
+WHERE {_ACTIVE_WHERE} AND (facility = ANY(k.places) OR COALESCE(owner, '') = ANY(k.people))
 GROUP BY COALESCE(owner, ''), facility
 """  # noqa: S608
 _LOCK_HELD = (
