@@ -30,6 +30,8 @@ async def test_jobs_beyond_the_quota_wait_in_the_catalog_and_go_as_room_frees(st
         usage = (await catalog.http.get("/internal/usage/alice")).json()
         assert usage == {"owner": "alice", "active": 2, "waiting": 2, "quota": 2}
         assert (await catalog.http.get("/internal/usage/bob")).json()["active"] == 1
+        assert (await catalog.http.get("/internal/usage")).json() == {
+            "owner": "", "active": 0, "waiting": 0, "quota": 2}
 
         await bus.publish(JobStatusObserved(job_id=alice[0].job_id, source=StatusSource.SUBMITTER,
                                             status=DiracStatus.DONE, observed_at=utcnow(), started_at=utcnow(),

@@ -133,3 +133,22 @@ async def test_a_campaign_s_children_count_and_its_parent_does_not() -> None:
     assert ingest.database.jobs[sweep.job_id].held is None
     await ingest.apply(done(kids[0].job_id), done(kids[1].job_id))
     assert ingest.submitted() == [k.job_id for k in kids[:4]]
+
+
+async def test_the_periodic_sweep_releases_what_room_now_allows() -> None:
+    ingest = Ingest(quota=1)
+    made = [create(occurred_at=at(i), run=True) for i in range(3)]
+    await ingest.apply(*made)
+    assert ingest.submitted() == [made[0].job_id]
+    ingest.service.dispatcher.quota = 3  # a quota raised (by a restart with another setting)
+    assert await ingest.service.dispatcher.sweep(fake_units(ingest.database)) == 2
+    assert ingest.submitted() == [m.job_id for m in made]
+    assert await ingest.service.dispatcher.sweep(fake_units(ingest.database)) == 0
+
+
+async def test_anonymous_jobs_are_one_owner() -> None:
+    ingest = Ingest(quota=2)
+    made = [create(owner=None, occurred_at=at(i), run=True) for i in range(3)]
+    await ingest.apply(*made)
+    assert ingest.submitted() == [m.job_id for m in made[:2]]
+    assert ingest.database.jobs[made[2].job_id].held == "waiting for quota: 2 of 2 active"
