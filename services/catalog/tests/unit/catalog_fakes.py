@@ -212,6 +212,16 @@ class FakeJobRepository:
         self._check("lock_held")
         return {i: self._data.jobs[i] for i in job_ids if i in self._data.jobs and self._data.jobs[i].held}
 
+    async def release_held(self, jobs: Sequence[Job], outbox: Sequence[Message]) -> None:
+        self._check("release_held")
+        for job in jobs:
+            if job.job_id in self._data.jobs:
+                self._data.jobs[job.job_id] = replace(self._data.jobs[job.job_id], held=None,
+                                                      callback_token_hash=job.callback_token_hash,
+                                                      updated_at=job.updated_at)
+                self._data.notified.append(job.job_id)
+        self._data.outbox.extend(outbox)
+
     async def waiting_facilities(self) -> set[str]:
         self._check("waiting_facilities")
         return {j.facility for j in self._data.jobs.values() if j.held is not None}

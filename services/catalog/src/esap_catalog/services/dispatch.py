@@ -23,7 +23,8 @@ from esap_catalog.domain.model import Job
 from esap_catalog.domain.transitions import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
-from esap_catalog.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from esap_catalog.services.unit_of_work import JobRepository, UnitOfWork, UnitOfWorkFactory
+from esap_messages import Message
 
 log = structlog.get_logger("esap.catalog.dispatch")
 
@@ -96,18 +97,36 @@ class Dispatcher:
         locked = await store.lock_held(h.job_id for h in chosen)
         workflows, _ = await self._cache.resolve(uow.catalogue, {job.workflow for job in locked.values()}, ())
         env = Env(now=self._clock(), new_token=self._token_source, workflows=workflows, facilities={})
-        for h in chosen:
-            job = locked.get(h.job_id)
-            if job is None:
-                continue
-            decision = released(job, env)
-            if decision.job is not None:
-                outcome.updated[h.job_id] = decision.job
-                outcome.history.extend(decision.history)
-                outcome.outbox.extend(decision.outbox)
-        await store.update(list(outcome.updated.values()))
-        await store.record(outcome.history, {}, outcome.outbox, list(outcome.updated))
+        outcome = await self._hand_over(store, [locked[h.job_id] for h in chosen if h.job_id in locked], env)
         self._metrics.jobs_dispatched.labels("released").inc(len(outcome.updated))
+        return outcome
+
+    @staticmethod
+    async def _hand_over(store: JobRepository, jobs: list[Job], env: Env) -> BatchOutcome:
+        """Each job released, written: the plain ones in one narrow statement, one whose workflow is gone from the
+        catalogue since (it ends ERROR) as any changed job."""
+        outcome = BatchOutcome()
+        handed: list[Job] = []
+        submits: list[Message] = []
+        failed = BatchOutcome()
+        for job in jobs:
+            decision = released(job, env)
+            if decision.job is None:
+                continue
+            outcome.updated[job.job_id] = decision.job
+            outcome.history.extend(decision.history)
+            outcome.outbox.extend(decision.outbox)
+            if decision.history:
+                failed.updated[job.job_id] = decision.job
+                failed.history.extend(decision.history)
+                failed.outbox.extend(decision.outbox)
+            else:
+                handed.append(decision.job)
+                submits.extend(decision.outbox)
+        await store.release_held(handed, submits)
+        if failed.updated:
+            await store.update(list(failed.updated.values()))
+            await store.record(failed.history, {}, failed.outbox, list(failed.updated))
         return outcome
 
     async def sweep(self, units: UnitOfWorkFactory) -> int:

@@ -78,6 +78,11 @@ class JobRepository(Protocol):
         """Those of these jobs still held, locked; one another transaction holds is skipped."""
         ...
 
+    async def release_held(self, jobs: Sequence[Job], outbox: Sequence[Message]) -> None:
+        """Write held jobs as handed over (only ``held``, the token's hash and the time change), with their
+        messages for the outbox, and notify their listeners."""
+        ...
+
     async def waiting_facilities(self) -> set[str]:
         """Every facility where a job is held."""
         ...

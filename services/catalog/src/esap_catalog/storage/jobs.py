@@ -165,6 +165,19 @@ _LOCK_HELD = (
     "ORDER BY job_id FOR UPDATE SKIP LOCKED"
 )
 _WAITING = "SELECT DISTINCT facility FROM jobs WHERE held IS NOT NULL"
+# Held jobs handed over: only what changes (no longer held, the new token's hash), their SubmitJobs into the outbox
+# and their listeners notified, in one round trip.
+_RELEASE = """
+WITH released AS (
+    UPDATE jobs AS j SET held = NULL, callback_token_hash = u.token_hash, updated_at = u.updated_at
+    FROM unnest($1::uuid[], $2::bytea[], $3::timestamptz[]) AS u(job_id, token_hash, updated_at)
+    WHERE j.job_id = u.job_id RETURNING j.job_id
+), outbox AS (
+    INSERT INTO outbox (message_type, routing_key, body, schema_version)
+    SELECT * FROM unnest($4::text[], $5::text[], $6::bytea[], $7::int4[])
+)
+SELECT pg_notify('esap_job_changed', job_id::text) FROM released
+"""
 
 CHANNEL = "esap_job_changed"
 
@@ -337,6 +350,14 @@ class JobStore:
         """Those of these jobs still held, locked; one another transaction holds (an abort) is skipped."""
         rows = await self._conn.fetch(_LOCK_HELD, list(job_ids))
         return {r["job_id"]: job_from_record(r) for r in rows}
+
+    async def release_held(self, jobs: Sequence[Job], outbox: Sequence[Message]) -> None:
+        """Write held jobs as handed over (``held`` cleared, their new token's hash) with their messages."""
+        if not jobs:
+            return
+        rows = ((j.job_id, j.callback_token_hash, j.updated_at) for j in jobs)
+        messages = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in outbox)
+        await self._conn.execute(_RELEASE, *_columns(rows, 3), *_columns(messages, 4))
 
     async def waiting_facilities(self) -> set[str]:
         """Every facility where a job is held."""
