@@ -35,7 +35,10 @@ def _facilities() -> str:
     return str(folder)
 
 
-STACK_ENV = {"ESAP_QUOTA_ACTIVE_JOBS": "5", "ESAP_FACILITIES_DIR": _facilities()}
+STACK_ENV = {"ESAP_QUOTA_ACTIVE_JOBS": "5", "ESAP_FACILITIES_DIR": _facilities(),
+             # No jobs handed over beyond a facility's slots while one owner is alone there: its 4 slots are all
+             # there is, and bob's job must get the first that frees.
+             "CATALOG_DISPATCH_PREFETCH": "0"}
 
 
 def seconds(first: float, n: int) -> str:

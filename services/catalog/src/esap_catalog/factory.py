@@ -70,7 +70,8 @@ class Factory:
         cache = CatalogueCache(settings.catalogue_cache_seconds)
         self.settlements = SettlementPublisher(bus.publish_many)
         self.ingest = IngestService(lambda: PostgresUnitOfWork(pool), cache, metrics, self.relay.wake,
-                                    on_settled=self.settlements, quota=settings.quota_active_jobs)
+                                    on_settled=self.settlements, quota=settings.quota_active_jobs,
+                                    prefetch=settings.dispatch_prefetch)
         self.units = lambda: PostgresUnitOfWork(pool)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)

@@ -152,3 +152,21 @@ async def test_anonymous_jobs_are_one_owner() -> None:
     await ingest.apply(*made)
     assert ingest.submitted() == [m.job_id for m in made[:2]]
     assert ingest.database.jobs[made[2].job_id].held == "waiting for quota: 2 of 2 active"
+
+
+def test_an_owner_alone_on_a_facility_may_have_jobs_prefetched_and_nobody_else_then() -> None:
+    room = Room.counted(quota=1000, limits={"local": 4}, pairs=[("local", "alice", 4)], prefetch=64)
+    assert room.facility_room("local", "alice") == 4  # at most as many again as its slots
+    assert room.facility_room("local", "bob") == 0
+    assert room.facility_room("local") == 0
+    room.add("local", "bob")
+    assert room.facility_room("local", "alice") == -1  # no longer alone
+    room = Room.counted(quota=1000, limits={"local": 4}, pairs=[], waiting={"local"}, prefetch=64)
+    assert room.facility_room("local", "alice") == 4
+
+
+def test_a_release_prefetches_only_for_an_owner_alone() -> None:
+    room = Room.counted(quota=1000, limits={"local": 4}, pairs=[("local", "alice", 4)], prefetch=2)
+    assert len(choose(held("alice", 5), room)) == 2
+    room = Room.counted(quota=1000, limits={"local": 4}, pairs=[("local", "alice", 4)], prefetch=2)
+    assert choose([*held("alice", 5), *held("bob", 1, start=10)], room) == []

@@ -45,7 +45,8 @@ class Admission:
 
 class Dispatcher:
     def __init__(self, cache: CatalogueCache, metrics: CatalogMetrics, *, quota: int,
-                 token_source: Callable[[], str], clock: Callable[[], datetime]) -> None:
+                 token_source: Callable[[], str], clock: Callable[[], datetime], prefetch: int = 0) -> None:
+        self.prefetch = prefetch
         self._cache = cache
         self._metrics = metrics
         self.quota = quota
@@ -67,7 +68,8 @@ class Dispatcher:
         facilities = {job.facility for job in (*queued, *gone)}
         owners = {owner_key(job.owner) for job in (*queued, *gone)}
         pairs, waiting, waiting_owners = await store.usage(facilities, owners)
-        room = Room.counted(self.quota, await self._limits(uow, facilities), pairs, waiting, waiting_owners)
+        room = Room.counted(self.quota, await self._limits(uow, facilities), pairs, waiting, waiting_owners,
+                            self.prefetch)
         for job in gone:
             room.add(job.facility, owner_key(job.owner), -1)
         sent, held = admit(outcome, queued, room)
@@ -90,7 +92,8 @@ class Dispatcher:
         held, pairs = await store.held(facilities, owners, per_owner=per_owner)
         if not held:
             return outcome
-        room = Room.counted(self.quota, await self._limits(uow, {h.facility for h in held}), pairs)
+        room = Room.counted(self.quota, await self._limits(uow, {h.facility for h in held}), pairs,
+                            prefetch=self.prefetch)
         chosen = choose(held, room)
         if not chosen:
             return outcome

@@ -55,7 +55,7 @@ class IngestService:
                  on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
                  clock: Callable[[], datetime] = utcnow,
                  on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None,
-                 quota: int = DEFAULT_QUOTA) -> None:
+                 quota: int = DEFAULT_QUOTA, prefetch: int = 0) -> None:
         self._units = units
         self._cache = cache
         self._metrics = metrics
@@ -63,7 +63,8 @@ class IngestService:
         self._on_settled = on_settled
         self._token_source = token_source
         self._clock = clock
-        self.dispatcher = Dispatcher(cache, metrics, quota=quota, token_source=token_source, clock=clock)
+        self.dispatcher = Dispatcher(cache, metrics, quota=quota, token_source=token_source, clock=clock,
+                                     prefetch=prefetch)
 
     async def apply(self, messages: Sequence[Message]) -> None:
         unique = list({m.message_id: m for m in messages}.values())  # the broker may deliver one twice
