@@ -39,6 +39,7 @@ from esap_messages.api import (
     JobView,
     ParameterView,
     PlanningStatistics,
+    UsageView,
     WorkflowMatches,
     WorkflowView,
 )
@@ -102,6 +103,12 @@ class FakeCatalog:
         self.planning_down = False
         self.notify: dict[str, list[str]] = {}
         """Default NOTIFY targets by owner (their accounts)."""
+
+    async def usage(self, owner: str | None) -> UsageView:
+        self._call("usage", owner)
+        mine = [j for j in self.jobs.values() if j.owner == owner and j.children is None]
+        active = sum(1 for j in mine if j.phase in (Phase.QUEUED, Phase.EXECUTING) and j.waiting is None)
+        return UsageView(owner=owner or "", active=active, waiting=sum(1 for j in mine if j.waiting), quota=1000)
 
     def _call(self, name: str, argument: Any) -> None:
         self.calls.append((name, argument))

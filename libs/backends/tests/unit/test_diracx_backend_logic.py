@@ -62,7 +62,7 @@ def job() -> SubmitJob:
 
 def backend(fake: FakeDiracX) -> DiracXBackend:
     return DiracXBackend(fake, FacilityPlacement(), workflows_dir=None, gateway_url=None,  # type: ignore[arg-type]
-                         coalesce_seconds=0.001)
+                         coalesce_seconds=0.05)  # jobs "together": within 50 ms, even on a busy host
 
 
 async def test_jobs_submitted_together_share_one_search_and_one_submission() -> None:

@@ -159,6 +159,9 @@ class JobView(_JobHeading):
         default_factory=list, description="The earlier attempts, oldest first: each ended by a transient failure.")
     notifications: list[NotificationView] = Field(
         default_factory=list, description="Each NOTIFY target and its delivery, in the order given.")
+    waiting: str | None = Field(
+        default=None, description="Set while the job is QUEUED in esap-batch, not yet handed to its backend, and "
+        "why: its owner is at quota (`waiting for quota: 1000 of 1000 active`) or its facility has no free slot.")
 
 
 class JobList(_View):
@@ -166,6 +169,16 @@ class JobList(_View):
     next_cursor: str | None = Field(
         default=None, description="Opaque; pass it as ``cursor`` for the next page. None on the last page."
     )
+
+
+class UsageView(_View):
+    """One owner's use of the quota on active jobs (QUEUED at a backend, or EXECUTING; a campaign's children count,
+    its parent does not)."""
+
+    owner: str
+    active: int = Field(description="Jobs handed to their backend and not ended.")
+    waiting: int = Field(description="QUEUED jobs held in esap-batch (owner at quota, or facility full).")
+    quota: int = Field(description="Most active jobs the owner may have at once.")
 
 
 class ActiveJob(_View):

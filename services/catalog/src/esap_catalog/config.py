@@ -90,6 +90,16 @@ class Settings(ServiceSettings):
     notify_poll_seconds: float = Field(
         5.0, gt=0, description="Longest the notifier sleeps before looking for due notifications.")
     notify_timeout_seconds: float = Field(15.0, gt=0, description="Time limit of one delivery attempt.")
+    quota_active_jobs: int = Field(
+        1000, ge=1, description="Most jobs of one owner handed to their backends at once (QUEUED there or "
+        "EXECUTING; a campaign's children count, its parent does not); beyond it jobs stay QUEUED in esap-batch "
+        "and are handed over oldest first as room frees. Also read as ESAP_QUOTA_ACTIVE_JOBS.")
+    dispatch_prefetch: int = Field(
+        64, ge=0, description="While one owner alone uses a facility, jobs handed to it beyond its max_parallel (at "
+        "most as many again): they wait in the backend's own queue, so a slot that frees is taken at once, not after "
+        "a round trip through the catalog. Another owner arriving finds at most these ahead of its first job; 0: none.")
+    dispatch_sweep_seconds: float = Field(
+        5.0, gt=0, description="How often held jobs are looked at again, whatever the batches did (a safety net).")
 
     @field_validator("workflows_dir", "facilities_dir")
     @classmethod

@@ -66,7 +66,7 @@ class Factory:
         views = JobViewStore(pool)
         waiter = JobWaiter(views.job, waiters, max_wait=settings.max_wait_seconds,
                            creation_grace=settings.creation_grace_seconds, deleted=views.deleted)
-        self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit)
+        self.jobs = JobQueryService(views, waiter, list_limit=settings.list_limit, quota=settings.quota_active_jobs)
         self.callbacks = CallbackService(views)
         catalogue = CatalogueStore(pool)
         search = CatalogueSearchStore(pool, window=timedelta(hours=settings.planning_window_hours),
@@ -89,7 +89,9 @@ class Factory:
         self.accounts = AccountService(AccountStore(pool))
         self.ingest = IngestService(lambda: PostgresUnitOfWork(pool), cache, metrics, self.relay.wake,
                                     on_settled=self.settlements, public_url=settings.gateway_url,
-                                    on_notices=self.notifier.wake)
+                                    on_notices=self.notifier.wake, quota=settings.quota_active_jobs,
+                                    prefetch=settings.dispatch_prefetch)
+        self.units = lambda: PostgresUnitOfWork(pool)
         self.sweeper = DestructionSweeper(DestructionStore(pool), self.ingest, action=settings.destruction_action,
                                           batch_size=settings.destruction_batch_size)
         self.database_outage = Outage("database", self._database_answers, refused=metrics.requests_refused)
@@ -140,8 +142,11 @@ async def open_factory(settings: Settings, registry: CollectorRegistry,
                     "catalog:inbox-pruning")
         _background(stack, factory.sweeper.run(settings.destruction_sweep_seconds), "catalog:destruction")
         _background(stack, maintain_tables_forever(pool), "catalog:table-maintenance")
-        _background(stack, count_phases_forever(pool, metrics.jobs_by_phase, settings.phase_count_seconds),
+        _background(stack, count_phases_forever(pool, metrics, settings.phase_count_seconds),
                     "catalog:phase-counts")
+        _background(stack, factory.ingest.dispatcher.sweep_forever(factory.units, factory.relay.wake,
+                                                                   settings.dispatch_sweep_seconds),
+                    "catalog:dispatch-sweep")
         await bus.consume(bus.topology.catalog, consumer(factory), batch_size=settings.batch_size,
                           linger=settings.batch_linger_ms / 1000.0)
         log.info("Catalog ready.", queue=bus.topology.catalog.name)

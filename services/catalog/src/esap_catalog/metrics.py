@@ -38,6 +38,27 @@ class CatalogMetrics:
         self.waiters = Gauge(
             "catalog_waiters", "HTTP requests blocked in WAIT for a job to change.", registry=registry,
         )
+        self.jobs_dispatched = Counter(
+            "catalog_jobs_dispatched_total", "Jobs handed to their backend's submitter: at once (direct) or after "
+            "being held for quota or a facility slot (released).", ["path"], registry=registry,
+        )
+        self.jobs_held = Counter(
+            "catalog_jobs_held_total", "Jobs held in esap-batch when queued (owner at quota, facility full).",
+            registry=registry,
+        )
+        self.held_now = Gauge(
+            "catalog_jobs_waiting", "QUEUED jobs held in esap-batch now, by reason: quota (owner at quota) or "
+            "facility (no free slot); counted every few seconds.", ["reason"], registry=registry,
+        )
+        self.owners_waiting = Gauge(
+            "catalog_owners_waiting_for_quota", "Owners with a job held because they are at quota (counted every few "
+            "seconds).", registry=registry,
+        )
+        self.owner_active = Histogram(
+            "catalog_owner_active_jobs", "Active jobs per owner with any, one observation per owner at each count "
+            "(every few seconds): the spread of usage without a series per user.", registry=registry,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+        )
         self.requests_refused = Counter(
             "catalog_requests_refused_total", "HTTP requests answered 503 because a dependency was away.",
             ["dependency"], registry=registry,

@@ -13,6 +13,7 @@ from typing import Self
 from uuid import UUID
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
+from esap_catalog.domain.dispatch import HeldJob, is_active, owner_key
 from esap_catalog.domain.model import Decision, FacilitySpec, Job, PhaseChange, WorkflowSpec
 from esap_catalog.domain.notifications import Notice
 from esap_catalog.domain.state_machine import Env, apply
@@ -181,6 +182,57 @@ class FakeJobRepository:
         self._check("add_notices")
         for notice in notices:
             self._data.notices.setdefault((notice.job_id, notice.target), notice)
+
+    async def lock_dispatch(self) -> None:
+        self._check("lock_dispatch")
+
+    async def usage(self, facilities: Iterable[str], owners: Iterable[str]
+                    ) -> tuple[list[tuple[str, str, int]], set[str], set[str]]:
+        self._check("usage")
+        places, people = set(facilities), set(owners)
+        pairs: dict[tuple[str, str], int] = {}
+        for job in self._data.jobs.values():
+            if is_active(job) and (job.facility in places or owner_key(job.owner) in people):
+                key = (job.facility, owner_key(job.owner))
+                pairs[key] = pairs.get(key, 0) + 1
+        held = [job for job in self._data.jobs.values() if job.held is not None]
+        return ([(f, o, n) for (f, o), n in pairs.items()], {j.facility for j in held} & places,
+                {owner_key(j.owner) for j in held} & people)
+
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int
+                   ) -> tuple[list[HeldJob], list[tuple[str, str, int]]]:
+        self._check("held")
+        places, people = set(facilities), set(owners)
+        places |= {j.facility for j in self._data.jobs.values() if j.held is not None and owner_key(j.owner) in people}
+        jobs = sorted((j for j in self._data.jobs.values() if j.held is not None and j.facility in places),
+                      key=lambda j: (j.creation_time, j.job_id))
+        taken: dict[tuple[str, str], int] = {}
+        found = []
+        for j in jobs:
+            key = (j.facility, owner_key(j.owner))
+            if taken.get(key, 0) < per_owner:
+                taken[key] = taken.get(key, 0) + 1
+                found.append(HeldJob(j.job_id, owner_key(j.owner), j.facility, j.creation_time))
+        pairs, _, _ = await self.usage({h.facility for h in found}, {h.owner for h in found})
+        return found, pairs
+
+    async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        self._check("lock_held")
+        return {i: self._data.jobs[i] for i in job_ids if i in self._data.jobs and self._data.jobs[i].held}
+
+    async def release_held(self, jobs: Sequence[Job], outbox: Sequence[Message]) -> None:
+        self._check("release_held")
+        for job in jobs:
+            if job.job_id in self._data.jobs:
+                self._data.jobs[job.job_id] = replace(self._data.jobs[job.job_id], held=None,
+                                                      callback_token_hash=job.callback_token_hash,
+                                                      updated_at=job.updated_at)
+                self._data.notified.append(job.job_id)
+        self._data.outbox.extend(outbox)
+
+    async def waiting_facilities(self) -> set[str]:
+        self._check("waiting_facilities")
+        return {j.facility for j in self._data.jobs.values() if j.held is not None}
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         self._check("replace_results")

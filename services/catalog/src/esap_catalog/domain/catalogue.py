@@ -88,4 +88,4 @@ class FacilityDefinition(FacilityView):
         return FacilityView.model_validate(self.model_dump())
 
     def to_spec(self) -> FacilitySpec:
-        return FacilitySpec(self.slug, self.backend, self.facility_type, self.max_retries)
+        return FacilitySpec(self.slug, self.backend, self.facility_type, self.max_retries, self.max_parallel)

@@ -58,11 +58,12 @@ def destroy(job: Job, m: DestroyJob, env: Env) -> Decision:
 
 def _destroy(job: Job, env: Env, *, remove: bool, source: str, detail: str) -> Decision:
     # A campaign's parent has no backend job: its children, destroyed with it, are killed each.
-    kills: tuple[Message, ...] = (kill(job),) if job.phase in ACTIVE_PHASES and not job.children else ()
+    kills: tuple[Message, ...] = (
+        (kill(job),) if job.phase in ACTIVE_PHASES and not job.children and job.held is None else ())
     if job.phase is Phase.ARCHIVED:
         return Decision(job, changed=True, deleted=True)
     new, entry, event = move(job, Phase.ARCHIVED, env, source=source, detail=detail,
-                             end_time=job.end_time or env.now)
+                             end_time=job.end_time or env.now, held=None)
     if remove:
         return Decision(new, changed=True, deleted=True, outbox=(*kills, event))
     return Decision(new, changed=True, history=(entry,), outbox=(*kills, event), results=())

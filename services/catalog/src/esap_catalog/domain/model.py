@@ -87,6 +87,9 @@ class Job:
     """The earlier attempts, oldest first."""
     notify: tuple[str, ...] = ()
     """NOTIFY targets, told once when the job reaches a final phase (never set on a campaign's child)."""
+    held: str | None = None
+    """Set on a QUEUED job not handed to its backend yet, and why (its owner is at quota, its facility has no free
+    slot): the dispatcher (domain.dispatch) hands it over as room frees. None for every other job."""
 
     def superseded(self, backend_job_id: str | None) -> bool:
         """Whether ``backend_job_id`` is an earlier attempt's backend job (so what is seen of it is late)."""
@@ -126,6 +129,8 @@ class FacilitySpec:
     facility_type: str
     max_retries: int = DEFAULT_MAX_RETRIES
     """Automatic retries after a transient failure."""
+    max_parallel: int = 0
+    """Most of its jobs handed to it at once (QUEUED there or EXECUTING); 0: no limit."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,9 @@ def _abort(job: Job, m: AbortJob, env: Env) -> Decision:
     if job.phase is Phase.PENDING:
         return moved(job, Phase.ABORTED, env, source=SOURCE_GATEWAY, detail="aborted before it ran",
                      end_time=m.occurred_at)
+    if job.held is not None:  # never handed to its backend: nothing to kill
+        return moved(job, Phase.ABORTED, env, source=SOURCE_GATEWAY, end_time=m.occurred_at, held=None,
+                     detail="aborted before it was handed to its backend")
     if job.phase in ACTIVE_PHASES:
         new = replace(job, abort_requested_at=m.occurred_at, updated_at=env.now)
         return Decision(new, changed=True, outbox=(kill(new),))

@@ -57,6 +57,8 @@ def move(job: Job, to: Phase, env: Env, *, source: str, detail: str = "", create
     """Put ``job`` in phase ``to`` with ``changes``. A final phase keeps the callback token's hash: the phase
     refuses every callback from then on, and the hash tells a late report (the right token) from a forged one."""
     before = None if created else job.phase
+    if to is not Phase.QUEUED:
+        changes.setdefault("held", None)  # only a QUEUED job waits in esap-batch
     new = replace(job, phase=to, updated_at=env.now, **changes)
     entry = PhaseChange(new.job_id, to, before, env.now, source, detail)
     event = JobPhaseChanged(
@@ -86,10 +88,10 @@ def queued(job: Job, env: Env, *, source: str, created: bool = False) -> Decisio
     new, entry, event = move(job, Phase.QUEUED, env, source=source, created=created,
                              callback_token_hash=token_hash(token))
     return Decision(new, created=created, changed=True, history=(entry,),
-                    outbox=(_submit(new, workflow, token), event))
+                    outbox=(submit_message(new, workflow, token), event))
 
 
-def _submit(job: Job, workflow: WorkflowSpec, token: str) -> SubmitJob:
+def submit_message(job: Job, workflow: WorkflowSpec, token: str) -> SubmitJob:
     return SubmitJob(
         job_id=job.job_id, owner=job.owner, facility=job.facility, backend=job.backend, workflow=workflow.run,
         runtime=workflow.runtime, parameters=dict(job.parameters), execution_duration=job.execution_duration,
@@ -120,7 +122,7 @@ def retried(job: Job, env: Env, failure: Attempt, *, source: str) -> Decision:
         job, Phase.QUEUED, env, source=source, detail=detail[:200], attempt=number,
         attempts=(*job.attempts, failure), backend_job_id=None, start_time=None, end_time=None,
         dirac=DiracState(), error=None, callback_token_hash=token_hash(token))
-    return Decision(new, changed=True, history=(entry,), outbox=(_submit(new, workflow, token), event))
+    return Decision(new, changed=True, history=(entry,), outbox=(submit_message(new, workflow, token), event))
 
 
 def failed(job: Job, env: Env, message: str, *, source: str, at: datetime, created: bool = False,

@@ -34,6 +34,7 @@ from esap_messages.api import (
     JobReadOutcomes,
     JobView,
     PlanningStatistics,
+    UsageView,
     WorkflowList,
     WorkflowMatches,
     WorkflowView,
@@ -96,6 +97,17 @@ async def job_children(job_id: UUID, factory: FactoryDep, owner: str | None = No
                        limit: Annotated[int | None, Query(ge=1)] = None) -> Response:
     return _found(await factory.jobs.children(job_id, scope=_scope(owner, anonymous), offset=offset, limit=limit),
                   "job")
+
+
+@router.get("/usage/{owner}", response_model=UsageView,
+            summary="An owner's active jobs, jobs held in esap-batch, and quota")
+async def usage(owner: str, factory: FactoryDep) -> Response:
+    return _json(await factory.jobs.usage(owner))
+
+
+@router.get("/usage", response_model=UsageView, summary="The anonymous owner's usage (as /usage/{owner})")
+async def anonymous_usage(factory: FactoryDep) -> Response:
+    return _json(await factory.jobs.usage(""))
 
 
 @router.get("/active-jobs", response_model=ActiveJobList, summary="Jobs a backend holds, for the monitor")

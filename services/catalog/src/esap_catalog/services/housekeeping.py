@@ -2,15 +2,15 @@
 jobs by phase for the operators' gauge, and, on a server whose autovacuum is off, vacuuming and analyzing the
 busiest tables.
 
-Depends on asyncpg, storage, esap_messages' phases and the metrics (prometheus_client) only.
+Depends on asyncpg, storage, esap_messages' phases and the metrics only.
 """
 
 import asyncio
 
 import asyncpg
 import structlog
-from prometheus_client import Gauge
 
+from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.storage.messages import InboxStore
 from esap_messages import Phase
 
@@ -34,16 +34,32 @@ async def prune_inbox_forever(store: InboxStore, retention_days: float,
 
 PHASE_COUNT_INTERVAL_SECONDS = 15.0
 _COUNT_BY_PHASE = "SELECT phase, count(*) AS jobs FROM jobs GROUP BY phase"
+_COUNT_HELD = """
+SELECT CASE WHEN held LIKE 'waiting for quota%' THEN 'quota' ELSE 'facility' END AS reason, count(*) AS jobs,
+       count(DISTINCT COALESCE(owner, '')) AS owners
+FROM jobs WHERE held IS NOT NULL GROUP BY 1
+"""
+_ACTIVE_BY_OWNER = """
+SELECT count(*) AS jobs FROM jobs WHERE held IS NULL AND children = 0 AND phase IN ('QUEUED', 'EXECUTING')
+GROUP BY COALESCE(owner, '')
+"""
 
 
-async def count_phases_forever(pool: asyncpg.Pool, gauge: Gauge,
+async def count_phases_forever(pool: asyncpg.Pool, metrics: CatalogMetrics,
                                interval: float = PHASE_COUNT_INTERVAL_SECONDS) -> None:
-    """Jobs by phase, every ``interval`` seconds: one grouped count, cheap next to the work it describes."""
+    """Jobs by phase, held jobs by reason, owners waiting for quota and active jobs per owner (a histogram, no
+    series per user), every ``interval`` seconds: grouped counts, cheap next to the work they describe."""
     while True:
         try:
             counts = {row["phase"]: row["jobs"] for row in await pool.fetch(_COUNT_BY_PHASE)}
             for phase in Phase:
-                gauge.labels(phase.value).set(counts.get(phase.value, 0))
+                metrics.jobs_by_phase.labels(phase.value).set(counts.get(phase.value, 0))
+            held = {row["reason"]: row for row in await pool.fetch(_COUNT_HELD)}
+            for reason in ("quota", "facility"):
+                metrics.held_now.labels(reason).set(held[reason]["jobs"] if reason in held else 0)
+            metrics.owners_waiting.set(held["quota"]["owners"] if "quota" in held else 0)
+            for row in await pool.fetch(_ACTIVE_BY_OWNER):
+                metrics.owner_active.observe(row["jobs"])
         except Exception as exc:
             log.warning("Counting jobs by phase failed; trying again later.", error=repr(exc))
         await asyncio.sleep(interval)

@@ -26,6 +26,7 @@ from esap_catalog.domain.notifications import notices
 from esap_catalog.domain.state_machine import Env
 from esap_catalog.metrics import CatalogMetrics
 from esap_catalog.services.catalogue import CatalogueCache
+from esap_catalog.services.dispatch import Dispatcher
 from esap_catalog.services.unit_of_work import CatalogueReader, JobRepository, UnitOfWorkFactory
 from esap_catalog.storage.errors import is_outage
 from esap_messages import (
@@ -42,6 +43,9 @@ from esap_runtime.bus import DependencyUnavailableError
 
 log = structlog.get_logger("esap.catalog.ingest")
 
+DEFAULT_QUOTA = 1000
+"""An owner's active jobs at most, unless the settings say otherwise (``quota_active_jobs``)."""
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -52,7 +56,8 @@ class IngestService:
                  on_commit: Callable[[], None], *, token_source: Callable[[], str] = new_token,
                  clock: Callable[[], datetime] = utcnow,
                  on_settled: Callable[[list[CommandSettled]], None] = lambda _settled: None,
-                 public_url: str = "", on_notices: Callable[[], None] = lambda: None) -> None:
+                 public_url: str = "", on_notices: Callable[[], None] = lambda: None,
+                 quota: int = DEFAULT_QUOTA, prefetch: int = 0) -> None:
         self._units = units
         self._cache = cache
         self._metrics = metrics
@@ -62,6 +67,8 @@ class IngestService:
         self._clock = clock
         self._public_url = public_url
         self._on_notices = on_notices
+        self.dispatcher = Dispatcher(cache, metrics, quota=quota, token_source=token_source, clock=clock,
+                                     prefetch=prefetch)
 
     async def apply(self, messages: Sequence[Message]) -> None:
         unique = list({m.message_id: m for m in messages}.values())  # the broker may deliver one twice
@@ -99,6 +106,7 @@ class IngestService:
             children = await self._children(store, todo, jobs)
             env = await self._env(uow.catalogue, todo, jobs)
             outcome = decide(todo, jobs, env, children)
+            admission = await self.dispatcher.admit(uow, outcome, jobs)
             inserted = await store.insert(list(outcome.created.values()))
             if len(inserted) < len(outcome.created):
                 # Another writer stored one of these jobs after our read: start the batch again, from the row.
@@ -114,6 +122,11 @@ class IngestService:
             if due:
                 await store.add_notices(due)
                 outcome.noticed = len(due)
+            if admission.wanted:
+                released = await self.dispatcher.release(uow, admission.facilities, admission.owners,
+                                                         admission.most)
+                outcome.outbox.extend(released.outbox)
+                outcome.history.extend(released.history)
             await uow.commit()
         return outcome
 

@@ -17,7 +17,16 @@ from uuid import UUID
 from esap_catalog.services.waiting import JobWaiter
 from esap_catalog.storage.views import JobFilter, JobViewStore
 from esap_messages import Phase
-from esap_messages.api import ActiveJobList, ChildList, JobList, JobRead, JobReadOutcome, JobSummaryView, JobView
+from esap_messages.api import (
+    ActiveJobList,
+    ChildList,
+    JobList,
+    JobRead,
+    JobReadOutcome,
+    JobSummaryView,
+    JobView,
+    UsageView,
+)
 
 __all__ = ["EVERYONE", "InvalidCursorError", "JobFilter", "JobQueryService", "NotOwnerError", "Scope"]
 
@@ -62,7 +71,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 class JobQueryService:
-    def __init__(self, store: JobViewStore, waiter: JobWaiter, *, list_limit: int) -> None:
+    def __init__(self, store: JobViewStore, waiter: JobWaiter, *, list_limit: int, quota: int = 1000) -> None:
+        self._quota = quota
         self._store = store
         self._waiter = waiter
         self._list_limit = list_limit
@@ -114,6 +124,11 @@ class JobQueryService:
         page = summaries[:cap]
         more = len(summaries) > cap
         return JobList(jobs=page, next_cursor=encode_cursor(page[-1]) if more and page else None)
+
+    async def usage(self, owner: str) -> UsageView:
+        """An owner's active and held jobs, and the quota; the anonymous owner is ''."""
+        active, waiting = await self._store.usage(owner)
+        return UsageView(owner=owner, active=active, waiting=waiting, quota=self._quota)
 
     async def active_jobs(self) -> ActiveJobList:
         return ActiveJobList(jobs=await self._store.active_jobs())

@@ -16,6 +16,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from esap_catalog.domain.catalogue import FacilityDefinition, WorkflowDefinition
+from esap_catalog.domain.dispatch import HeldJob
 from esap_catalog.domain.model import Job, PhaseChange
 from esap_catalog.domain.notifications import Notice
 from esap_messages import BackendHistoryEntry, Message, Phase, ResultFile
@@ -60,6 +61,35 @@ class JobRepository(Protocol):
 
     async def add_notices(self, notices: Sequence[Notice]) -> None:
         """Store the notifications due for jobs that ended in this batch (called only when there are some)."""
+        ...
+
+    async def lock_dispatch(self) -> None:
+        """Serialise the transactions that hand jobs over, until this one ends."""
+        ...
+
+    async def usage(self, facilities: Iterable[str], owners: Iterable[str]
+                    ) -> tuple[list[tuple[str, str, int]], set[str], set[str]]:
+        """Active jobs per (facility, owner) of these facilities or owners ('' is anonymous), the facilities among
+        them where a job is held, and the owners among them with a held job."""
+        ...
+
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int
+                   ) -> tuple[list[HeldJob], list[tuple[str, str, int]]]:
+        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners (and
+        those owners' facilities), and the active jobs per (facility, owner) of their facilities and owners."""
+        ...
+
+    async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        """Those of these jobs still held, locked; one another transaction holds is skipped."""
+        ...
+
+    async def release_held(self, jobs: Sequence[Job], outbox: Sequence[Message]) -> None:
+        """Write held jobs as handed over (only ``held``, the token's hash and the time change), with their
+        messages for the outbox, and notify their listeners."""
+        ...
+
+    async def waiting_facilities(self) -> set[str]:
+        """Every facility where a job is held."""
         ...
 
 

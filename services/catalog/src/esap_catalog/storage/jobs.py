@@ -15,6 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
+from esap_catalog.domain.dispatch import HeldJob
 from esap_catalog.domain.model import Attempt, DiracState, ErrorSummary, Job, PhaseChange
 from esap_catalog.domain.notifications import Notice
 from esap_messages import (
@@ -36,6 +37,7 @@ _STATE = (
     ("dirac_site", "text"), ("status_observed_at", "timestamptz"), ("error_type", "text"),
     ("error_message", "text"), ("callback_token_hash", "bytea"), ("abort_requested_at", "timestamptz"),
     ("updated_at", "timestamptz"), ("attempt", "int4"), ("attempts", "text"), ("error_failure_class", "text"),
+    ("held", "text"),
 )
 _JSONB = frozenset({"parameters", "attempts", "swept", "notify"})
 _IDENTITY = (
@@ -115,6 +117,75 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text
      AS u(id, job_id, owner, target, kind, phase, document, created_at)
 ON CONFLICT DO NOTHING
 """
+# Quotas and fair share (domain.dispatch): active = QUEUED and handed over, or EXECUTING; never a parent. The
+# partial indexes of migration 0009 answer these; the counts are bounded by the quota and the facilities' limits.
+_ACTIVE_WHERE = "held IS NULL AND children = 0 AND phase IN ('QUEUED', 'EXECUTING')"
+_DISPATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtext('esap.catalog.dispatch'))"
+_USAGE = f"""
+SELECT facility, COALESCE(owner, '') AS owner, count(*)::int AS n, 0 AS kind FROM jobs
+WHERE {_ACTIVE_WHERE} AND (facility = ANY($1::text[]) OR COALESCE(owner, '') = ANY($2::text[]))
+GROUP BY 1, 2
+UNION ALL
+SELECT f, '', 0, 1 FROM unnest($1::text[]) AS f
+WHERE EXISTS (SELECT 1 FROM jobs WHERE held IS NOT NULL AND facility = f)
+UNION ALL
+SELECT '', o, 0, 2 FROM unnest($2::text[]) AS o
+WHERE EXISTS (SELECT 1 FROM jobs WHERE held IS NOT NULL AND COALESCE(owner, '') = o)
+"""  # noqa: S608
+# The held jobs a release may pick, and the active counts it needs, in one round trip. The (facility, owner) pairs
+# with held jobs are found by skipping through jobs_held_idx / jobs_held_owner_idx (one index probe per pair, not a
+# scan of every held job: a 10,000-child sweep costs its owner's pair one probe), then each pair's oldest $3 jobs.
+_HELD = f"""
+WITH RECURSIVE seeds AS (
+    SELECT unnest($1::text[]) AS facility
+    UNION
+    SELECT p.facility FROM unnest($2::text[]) AS o(o) CROSS JOIN LATERAL (
+        WITH RECURSIVE places AS (
+            (SELECT facility FROM jobs WHERE held IS NOT NULL AND COALESCE(owner, '') = o.o ORDER BY facility LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.facility FROM jobs j WHERE j.held IS NOT NULL AND COALESCE(j.owner, '') = o.o
+                    AND j.facility > places.facility ORDER BY j.facility LIMIT 1)
+            FROM places WHERE places.facility IS NOT NULL
+        ) SELECT facility FROM places WHERE facility IS NOT NULL) p
+), pairs AS (
+    SELECT s.facility, (SELECT COALESCE(owner, '') FROM jobs WHERE held IS NOT NULL AND facility = s.facility
+                        ORDER BY COALESCE(owner, '') LIMIT 1) AS o FROM seeds s
+    UNION ALL
+    SELECT p.facility, (SELECT COALESCE(j.owner, '') FROM jobs j WHERE j.held IS NOT NULL AND j.facility = p.facility
+                        AND COALESCE(j.owner, '') > p.o ORDER BY COALESCE(j.owner, '') LIMIT 1)
+    FROM pairs p WHERE p.o IS NOT NULL
+), held AS (
+    SELECT h.* FROM pairs p CROSS JOIN LATERAL (
+        SELECT job_id, COALESCE(owner, '') AS owner, facility, creation_time FROM jobs
+        WHERE held IS NOT NULL AND facility = p.facility AND COALESCE(owner, '') = p.o
+        ORDER BY creation_time, job_id LIMIT $3) h
+    WHERE p.o IS NOT NULL
+)
+SELECT job_id, owner, facility, creation_time, 0 AS n FROM held
+UNION ALL
+SELECT NULL::uuid, COALESCE(owner, ''), facility, NULL::timestamptz, count(*)::int
+FROM jobs, (SELECT array_agg(DISTINCT facility) AS places, array_agg(DISTINCT owner) AS people FROM held) AS k
+WHERE {_ACTIVE_WHERE} AND (facility = ANY(k.places) OR COALESCE(owner, '') = ANY(k.people))
+GROUP BY COALESCE(owner, ''), facility
+"""  # noqa: S608
+_LOCK_HELD = (
+    f"SELECT {_SELECTED} FROM jobs WHERE job_id = ANY($1::uuid[]) AND held IS NOT NULL AND phase = 'QUEUED' "  # noqa: S608
+    "ORDER BY job_id FOR UPDATE SKIP LOCKED"
+)
+_WAITING = "SELECT DISTINCT facility FROM jobs WHERE held IS NOT NULL"
+# Held jobs handed over: only what changes (no longer held, the new token's hash), their SubmitJobs into the outbox
+# and their listeners notified, in one round trip.
+_RELEASE = """
+WITH released AS (
+    UPDATE jobs AS j SET held = NULL, callback_token_hash = u.token_hash, updated_at = u.updated_at
+    FROM unnest($1::uuid[], $2::bytea[], $3::timestamptz[]) AS u(job_id, token_hash, updated_at)
+    WHERE j.job_id = u.job_id RETURNING j.job_id
+), outbox AS (
+    INSERT INTO outbox (message_type, routing_key, body, schema_version)
+    SELECT * FROM unnest($4::text[], $5::text[], $6::bytea[], $7::int4[])
+)
+SELECT pg_notify('esap_job_changed', job_id::text) FROM released
+"""
 
 CHANNEL = "esap_job_changed"
 
@@ -152,6 +223,7 @@ def job_from_record(r: Mapping[str, Any]) -> Job:
         quote=r["quote"], parent_id=r["parent_id"], swept=r["swept"], children=r["children"],
         resubmit_of=r["resubmit_of"], attempt=r["attempt"], attempts=attempts_from_json(r["attempts"]),
         notify=_targets(r["notify"]),
+        held=r["held"],
     )
 
 
@@ -170,7 +242,7 @@ def _state_row(job: Job) -> tuple[Any, ...]:
         job.dirac.application_status, job.dirac.site, job.dirac.observed_at,
         error.type.value if error else None, error.message if error else None, job.callback_token_hash,
         job.abort_requested_at, job.updated_at, job.attempt, attempts_to_json(job.attempts),
-        error.failure_class.value if error and error.failure_class else None,
+        error.failure_class.value if error and error.failure_class else None, job.held,
     )
 
 
@@ -265,6 +337,54 @@ class JobStore:
             rows = ((n.notice_id, n.job_id, n.owner, n.target, n.kind.value, n.phase.value, json.dumps(n.document),
                      n.created_at) for n in notices)
             await self._conn.execute(_NOTICES, *_columns(rows, 8))
+
+    async def lock_dispatch(self) -> None:
+        """Serialise the transactions that hand jobs over, until this one ends: each counts what the one before
+        committed, so two batches never both take the last slot."""
+        await self._conn.execute(_DISPATCH_LOCK)
+
+    async def usage(self, facilities: Iterable[str], owners: Iterable[str]
+                    ) -> tuple[list[tuple[str, str, int]], set[str], set[str]]:
+        """Active jobs per (facility, owner) of these facilities or owners (owner '' is anonymous), the facilities
+        among them where a job is held, and the owners among them with a held job."""
+        pairs, waiting, waiting_owners = [], set(), set()
+        for r in await self._conn.fetch(_USAGE, sorted(set(facilities)), sorted(set(owners))):
+            if r["kind"] == 0:
+                pairs.append((r["facility"], r["owner"], r["n"]))
+            elif r["kind"] == 1:
+                waiting.add(r["facility"])
+            else:
+                waiting_owners.add(r["owner"])
+        return pairs, waiting, waiting_owners
+
+    async def held(self, facilities: Iterable[str], owners: Iterable[str], per_owner: int
+                   ) -> tuple[list[HeldJob], list[tuple[str, str, int]]]:
+        """The oldest ``per_owner`` held jobs of each owner on each facility, of these facilities or owners, and the
+        active jobs per (facility, owner) of their facilities and owners."""
+        held, pairs = [], []
+        for r in await self._conn.fetch(_HELD, sorted(set(facilities)), sorted(set(owners)), per_owner):
+            if r["job_id"] is None:
+                pairs.append((r["facility"], r["owner"], r["n"]))
+            else:
+                held.append(HeldJob(r["job_id"], r["owner"], r["facility"], r["creation_time"]))
+        return held, pairs
+
+    async def lock_held(self, job_ids: Iterable[UUID]) -> dict[UUID, Job]:
+        """Those of these jobs still held, locked; one another transaction holds (an abort) is skipped."""
+        rows = await self._conn.fetch(_LOCK_HELD, list(job_ids))
+        return {r["job_id"]: job_from_record(r) for r in rows}
+
+    async def release_held(self, jobs: Sequence[Job], outbox: Sequence[Message]) -> None:
+        """Write held jobs as handed over (``held`` cleared, their new token's hash) with their messages."""
+        if not jobs:
+            return
+        rows = ((j.job_id, j.callback_token_hash, j.updated_at) for j in jobs)
+        messages = ((m.type_name(), routing_key_of(m), encode(m), m.schema_version) for m in outbox)
+        await self._conn.execute(_RELEASE, *_columns(rows, 3), *_columns(messages, 4))
+
+    async def waiting_facilities(self) -> set[str]:
+        """Every facility where a job is held."""
+        return {r["facility"] for r in await self._conn.fetch(_WAITING)}
 
     async def replace_results(self, results: Mapping[UUID, Sequence[ResultFile]]) -> None:
         if not results:

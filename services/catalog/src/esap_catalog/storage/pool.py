@@ -2,7 +2,9 @@
 
 Connections are handed back without asyncpg's default reset query (a round trip on every release): the catalog
 never changes session state on pooled connections (its LISTEN connection and the migration lock are separate),
-and open transactions are still rolled back by asyncpg itself.
+and open transactions are still rolled back by asyncpg itself. JIT compilation is off: every statement the catalog
+runs is short, and PostgreSQL decides on JIT by estimated cost, which for the dispatcher's recursive index walks
+(migration 0009) is thousands of times the rows they read: each compiled for about 30 ms to read ten rows.
 Depends on asyncpg, orjson and structlog only.
 """
 
@@ -34,7 +36,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 async def create_pool(url: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, command_timeout=60
+        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, command_timeout=60,
+        server_settings={"jit": "off"},
     )
     return pool
 

@@ -40,7 +40,7 @@ SELECT j.job_id, j.run_id, j.owner, j.phase, j.workflow, j.facility, j.backend, 
        j.start_time, j.end_time, j.execution_duration, j.destruction, j.backend_job_id, j.dirac_status,
        j.dirac_minor_status, j.dirac_application_status, j.dirac_site, j.error_type, j.error_message,
        j.abort_requested_at, j.attempt, j.attempts, j.error_failure_class, j.parent_id, j.swept, j.children,
-       j.resubmit_of, j.notify,
+       j.resubmit_of, j.notify, j.held,
        CASE WHEN j.notify IS NOT NULL THEN
            (SELECT json_agg(json_build_object('target', n.target, 'attempts', n.attempts, 'last_error', n.last_error,
                                               'delivered_at', n.delivered_at, 'failed_at', n.failed_at,
@@ -83,6 +83,11 @@ _DELETED = "SELECT EXISTS (SELECT 1 FROM deleted_jobs WHERE job_id = $1)"
 _ACTIVE = """
 SELECT job_id, facility, backend, backend_job_id, phase, dirac_status FROM jobs
 WHERE phase IN ('QUEUED', 'EXECUTING') AND backend_job_id IS NOT NULL ORDER BY job_id
+"""
+_USAGE = """
+SELECT count(*) FILTER (WHERE held IS NULL AND children = 0 AND phase IN ('QUEUED', 'EXECUTING')) AS active,
+       count(*) FILTER (WHERE held IS NOT NULL) AS waiting
+FROM jobs WHERE COALESCE(owner, '') = $1 AND (held IS NOT NULL OR (children = 0 AND phase IN ('QUEUED', 'EXECUTING')))
 """
 _CALLBACK_STATES = """
 SELECT job_id, phase, callback_token_hash, dirac_status FROM jobs WHERE job_id = ANY($1::uuid[])
@@ -167,6 +172,7 @@ def job_view_from_record(r: Mapping[str, Any]) -> JobView:
         attempts=r["attempt"],
         past_attempts=[AttemptView.model_validate(x) for x in r["attempts"]],
         notifications=_notifications(r["notify"], r["notifications"]),
+        waiting=r["held"],
     )
 
 
@@ -238,6 +244,11 @@ class JobViewStore:
     async def deleted(self, job_id: UUID) -> bool:
         """True when the job existed and was removed."""
         return bool(await self._pool.fetchval(_DELETED, job_id))
+
+    async def usage(self, owner: str) -> tuple[int, int]:
+        """An owner's active jobs and held jobs ('' is anonymous), counted on the partial indexes."""
+        row = await self._pool.fetchrow(_USAGE, owner)
+        return (row["active"], row["waiting"]) if row else (0, 0)
 
     async def active_jobs(self) -> list[ActiveJob]:
         return [active_from_record(r) for r in await self._pool.fetch(_ACTIVE)]

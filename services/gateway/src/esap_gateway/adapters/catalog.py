@@ -40,6 +40,7 @@ from esap_messages.api import (
     JobReadOutcomes,
     JobView,
     PlanningStatistics,
+    UsageView,
     WorkflowMatches,
     WorkflowView,
 )
@@ -125,6 +126,10 @@ class CatalogClient(Protocol):
         """The verdicts of many verifications, in their order (a CallbackBatch's reports)."""
         ...
 
+    async def usage(self, owner: str | None) -> UsageView:
+        """An owner's active and held jobs and quota (None: the anonymous owner)."""
+        ...
+
     async def healthy(self) -> bool: ...
 
 
@@ -179,6 +184,14 @@ class HttpCatalogClient:
         route = "/internal/jobs/{id}?wait" if wait > 0 else "/internal/jobs/{id}"
         return await self._get_one(route, f"/internal/jobs/{job_id}", JobView, params=params,
                                    extra_time=wait + (self._creation_grace if grace else 0.0), foreign=job_id)
+
+    async def usage(self, owner: str | None) -> UsageView:
+        route = "/internal/usage" if owner is None else "/internal/usage/{owner}"
+        path = "/internal/usage" if owner is None else f"/internal/usage/{_segment(owner)}"
+        found = await self._get_one(route, path, UsageView)
+        if found is None:
+            raise self._unexpected(route, 404, b"")
+        return found
 
     async def job_children(self, job_id: UUID, *, owner: str | None, offset: int = 0,
                            limit: int | None = None) -> ChildList | None:

@@ -86,6 +86,8 @@ class JobInfoJson(_Json):
                                                  description="The earlier attempts, oldest first.")
     notifications: list[NotificationJson] = Field(default_factory=list, description="Each NOTIFY target and how "
                                                   "its delivery stands.")
+    waiting: str | None = Field(None, description="Why a QUEUED job is still held in esap-batch (its owner at "
+                                "quota, its facility full); absent once it is handed to its backend.")
 
 
 class JobJson(_Json):
@@ -149,7 +151,7 @@ def to_json_job(view: JobView, base_url: str) -> bytes:
                            NotificationJson(target=n.target, state=n.state, attempts=n.attempts,
                                             last_error=n.last_error, delivered_at=n.delivered_at,
                                             next_attempt_at=n.next_attempt_at)
-                           for n in view.notifications])
+                           for n in view.notifications], waiting=view.waiting)
     return _dump(JobJson(
         job_id=str(view.job_id), run_id=view.run_id, owner_id=view.owner, phase=view.phase.value, quote=view.quote,
         creation_time=view.creation_time, start_time=view.start_time, end_time=view.end_time,

@@ -116,6 +116,7 @@ class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap={**NSMAP, "esap": JOB
     attempts: int | None = element(tag="attempts", ns="esap", default=None)
     past_attempts: PastAttempts | None = element(tag="pastAttempts", ns="esap", default=None)
     notifications: Notifications | None = element(tag="notifications", ns="esap", default=None)
+    waiting: str | None = element(tag="waiting", ns="esap", default=None)
 
 
 class JobParameters(BaseXmlModel, tag="parameters", ns="uws", nsmap=NSMAP):
@@ -264,6 +265,8 @@ def _job_info(view: JobView) -> JobInfo:
     if view.error is not None and view.error.failure_class is not None:
         known["failure_class"] = view.error.failure_class.value
     known["attempts"] = view.attempts
+    if view.waiting is not None:
+        known["waiting"] = view.waiting
     if view.past_attempts:
         known["past_attempts"] = PastAttempts(attempts=[
             PastAttempt(number=a.number, backend_job_id=a.backend_job_id, start_time=a.start_time,

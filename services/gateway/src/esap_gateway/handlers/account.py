@@ -1,15 +1,17 @@
 """``/account``: who the caller is (owner, e-mail address), their webhook signing secret, their default NOTIFY
-targets and usage, as JSON. Routes only: the rules are in ``services.accounts``.
+targets and usage, and (``/account/usage``) their use of the quota on active jobs, as JSON. Routes only: the rules
+are in ``services.accounts`` and ``services.jobs``.
 """
 
 from fastapi import APIRouter, Request, Response
 
 from esap_gateway.domain.errors import InvalidRequestError
-from esap_gateway.handlers.dependencies import CallerDep, get_factory
+from esap_gateway.handlers.dependencies import CallerDep, Jobs, Owner, get_factory
+from esap_gateway.handlers.representations import ERRORS
 from esap_gateway.handlers.requests import form_pairs
-from esap_messages.api import AccountView
+from esap_messages.api import AccountView, UsageView
 
-router = APIRouter(prefix="/account", tags=["account"])
+router = APIRouter(prefix="/account", tags=["account"], responses=ERRORS)
 
 
 def _json(view: AccountView) -> Response:
@@ -43,3 +45,10 @@ async def set_notify(request: Request, caller: CallerDep) -> Response:
     else:
         targets = [value for name, value in await form_pairs(request) if name.upper() == "NOTIFY"]
     return _json(await (await get_factory(request)).accounts.set_notify(caller, targets))
+
+
+@router.get("/usage", response_model=UsageView,
+            summary="The caller's jobs handed to a backend (active), jobs waiting in esap-batch, and quota")
+async def usage(owner: Owner, jobs: Jobs) -> Response:
+    view = await jobs.usage(owner)
+    return Response(view.model_dump_json(), media_type="application/json")

@@ -59,7 +59,7 @@ from esap_messages import (
     new_id,
     utcnow,
 )
-from esap_messages.api import ChildList, JobList, JobView, WorkflowView
+from esap_messages.api import ChildList, JobList, JobView, UsageView, WorkflowView
 from esap_runtime.waiters import WaiterRegistry
 
 log = structlog.get_logger("esap.gateway.jobs")
@@ -309,6 +309,10 @@ class JobService:
             raise
         if self._settlements is not None:
             await self._settlements.answer(command, job_id, future, creation=creation)
+
+    async def usage(self, owner: str | None) -> UsageView:
+        """The caller's active jobs (handed to a backend), jobs waiting in esap-batch, and quota."""
+        return await self._catalog.usage(owner)
 
     async def children(self, job_id: UUID, owner: str | None, offset: int = 0, limit: int | None = None
                        ) -> ChildList:
