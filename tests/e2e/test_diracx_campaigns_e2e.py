@@ -6,7 +6,6 @@ and DiracX holds exactly one job per child."""
 import math
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import httpx
@@ -17,7 +16,7 @@ from tests.e2e.uws_client import create_job, listed, wait_for_phase
 from esap_backends.diracx.backend import MAX_SUBMIT_BATCH
 from esap_backends.diracx.devserver import ADMIN_GROUP, DevServer
 from esap_backends.diracx.pilot import TestPilot
-from esap_backends.diracx.testing import client_for, diracx_env, diracx_server, running_pilot  # noqa: F401
+from esap_backends.diracx.testing import client_for, diracx_env, diracx_server, pilot  # noqa: F401
 from esap_backends.grid.payload import JOB_NAME_PREFIX
 from esap_runtime.stack import Stack
 
@@ -32,12 +31,6 @@ SLACK = 3  # a batch may leave before it is full (the coalescing delay), and a f
 @pytest.fixture(scope="module")
 async def stack(diracx_env: None, stack: Stack) -> AsyncIterator[Stack]:  # noqa: F811
     yield stack
-
-
-@pytest.fixture
-async def pilot(diracx_server: DevServer, tmp_path: Path) -> AsyncIterator[TestPilot]:  # noqa: F811
-    async with running_pilot(diracx_server, tmp_path) as running:
-        yield running
 
 
 async def submission_calls(stack: Stack) -> tuple[int, int]:

@@ -4,7 +4,6 @@ gateway -> catalog -> submitter -> DiracX -> pilot runs the job -> monitor polls
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import httpx
@@ -13,7 +12,7 @@ from tests.e2e.uws_client import create_job, wait_for_phase
 
 from esap_backends.diracx.devserver import ADMIN_GROUP, DevServer
 from esap_backends.diracx.pilot import TestPilot
-from esap_backends.diracx.testing import client_for, diracx_env, diracx_server, running_pilot  # noqa: F401
+from esap_backends.diracx.testing import client_for, diracx_env, diracx_server, pilot  # noqa: F401
 from esap_runtime.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -22,12 +21,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 async def stack(diracx_env: None, stack: Stack) -> AsyncIterator[Stack]:  # noqa: F811
     yield stack
-
-
-@pytest.fixture
-async def pilot(diracx_server: DevServer, tmp_path: Path) -> AsyncIterator[TestPilot]:  # noqa: F811
-    async with running_pilot(diracx_server, tmp_path) as running:
-        yield running
 
 
 async def backend_job_id(client: httpx.AsyncClient, job_id: str) -> str:
@@ -55,7 +48,7 @@ async def dirac_status(server: DevServer, dirac_id: str) -> str:
 
 
 async def test_hello_world_on_ctadirac_completes_with_its_output_sandbox_as_results(
-        client: httpx.AsyncClient, pilot: TestPilot) -> None:
+        client: httpx.AsyncClient, pilot: TestPilot) -> None:  # noqa: F811
     job_id = await create_job(client, workflow="hello-world", facility="ctadirac", Parameter1='a "b" {c}=d',
                               PHASE="RUN")
 
@@ -86,7 +79,7 @@ async def test_abort_of_a_running_dirac_job_ends_killed_and_aborted(
     assert await dirac_status(diracx_server, dirac_id) == "Killed"
 
 
-async def test_a_diracx_outage_mid_run_loses_nothing(client: httpx.AsyncClient, pilot: TestPilot,
+async def test_a_diracx_outage_mid_run_loses_nothing(client: httpx.AsyncClient, pilot: TestPilot,  # noqa: F811
                                                      diracx_server: DevServer) -> None:  # noqa: F811
     pilot.paused = True
     diracx_server.stop_api()

@@ -84,3 +84,10 @@ async def running_pilot(server: devserver.DevServer, work_dir: Path) -> AsyncIte
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def pilot(diracx_server: devserver.DevServer, tmp_path: Path) -> AsyncIterator[TestPilot]:
+    """A test pilot on the shared development server, taking jobs while the test runs."""
+    async with running_pilot(diracx_server, tmp_path) as running:
+        yield running
