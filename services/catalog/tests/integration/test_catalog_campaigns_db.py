@@ -47,6 +47,9 @@ async def test_a_campaign_is_one_row_with_its_children_beneath(catalog: Catalog,
     assert [c["swept"] for c in table["children"]] == [{"seconds": str(i)} for i in range(250)]
     foreign = await catalog.http.get(f"/internal/jobs/{made.job_id}/children", params={"owner": "bob"})
     assert foreign.status_code == 403
+    assert (await catalog.http.get(f"/internal/jobs/{new_id()}/children")).status_code == 404
+    page = (await catalog.http.get(f"/internal/jobs/{made.job_id}/children", params={"offset": 240})).json()
+    assert (page["total"], page["offset"], len(page["children"])) == (250, 240, 10)
     child = (await catalog.http.get(f"/internal/jobs/{table['children'][7]['job_id']}")).json()
     assert child["parent_id"] == str(made.job_id) and child["swept"] == {"seconds": "7"}
     assert child["parameters"]["seconds"] == "7" and child["children"] is None

@@ -46,7 +46,7 @@ class Scope:
     scoped: bool = False
     owner: str | None = None
 
-    def allows(self, view: JobView) -> bool:
+    def allows(self, view: JobView | JobSummaryView) -> bool:
         return not self.scoped or view.owner == self.owner
 
 
@@ -90,15 +90,15 @@ class JobQueryService:
                        limit: int | None = None) -> ChildList | None:
         """A campaign's table of children (``limit`` rows from ``offset``: a page); None when there is no such job;
         a single job's is empty."""
-        view = await self._store.job(job_id)
-        if view is None:
+        summary = await self._store.summary(job_id)  # its owner and size, not its whole view
+        if summary is None:
             return None
-        if not scope.allows(view):
+        if not scope.allows(summary):
             raise NotOwnerError(f"job {job_id} is not the caller's")
-        if view.children is None:
+        if not summary.children:
             return ChildList(children=[], total=0, offset=offset)
         rows = await self._store.children(job_id, offset, limit)
-        return ChildList(children=rows, total=view.children.total, offset=offset)
+        return ChildList(children=rows, total=summary.children, offset=offset)
 
     async def read_many(self, reads: Sequence[JobRead]) -> list[JobReadOutcome]:
         """Each read answered in order, never waiting: the job, nothing when unknown, ``foreign`` when it is not

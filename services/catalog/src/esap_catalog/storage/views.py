@@ -71,6 +71,9 @@ FROM jobs j WHERE j.job_id = ANY($1::uuid[])
 _LIST = """
 SELECT job_id, run_id, owner, phase, workflow, facility, creation_time, parent_id, children FROM jobs
 WHERE phase = ANY($1::text[])"""
+_SUMMARY = """
+SELECT job_id, run_id, owner, phase, workflow, facility, creation_time, parent_id, children FROM jobs WHERE job_id = $1
+"""
 _CHILDREN = """
 SELECT c.job_id, c.swept, c.phase, c.attempt,
        COALESCE((SELECT array_agg(r.result_id ORDER BY r.result_id) FROM job_results r WHERE r.job_id = c.job_id),
@@ -234,6 +237,11 @@ class JobViewStore:
             sql += f" AND (creation_time, job_id) < (${len(args) - 1}::timestamptz, ${len(args)}::uuid)"
         rows = await self._pool.fetch(sql + _LIST_ORDER, *args)
         return [summary_from_record(r) for r in rows]
+
+    async def summary(self, job_id: UUID) -> JobSummaryView | None:
+        """The job's list entry (owner, phase, number of children): one row, no history or results."""
+        row = await self._pool.fetchrow(_SUMMARY, job_id)
+        return summary_from_record(row) if row else None
 
     async def children(self, parent_id: UUID, offset: int = 0, limit: int | None = None) -> list[ChildView]:
         """A campaign's table of children, in the order they were swept (``limit`` of them from ``offset``)."""
