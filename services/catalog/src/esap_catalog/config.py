@@ -10,6 +10,7 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from esap_catalog.domain.dispatch import DEFAULT_QUOTA
 from esap_runtime.settings import Environment, ServiceSettings
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/esap"
@@ -91,7 +92,7 @@ class Settings(ServiceSettings):
         5.0, gt=0, description="Longest the notifier sleeps before looking for due notifications.")
     notify_timeout_seconds: float = Field(15.0, gt=0, description="Time limit of one delivery attempt.")
     quota_active_jobs: int = Field(
-        1000, ge=1, description="Most jobs of one owner handed to their backends at once (QUEUED there or "
+        DEFAULT_QUOTA, ge=1, description="Most jobs of one owner handed to their backends at once (QUEUED there or "
         "EXECUTING; a campaign's children count, its parent does not); beyond it jobs stay QUEUED in esap-batch "
         "and are handed over oldest first as room frees. Also read as ESAP_QUOTA_ACTIVE_JOBS.")
     dispatch_prefetch: int = Field(

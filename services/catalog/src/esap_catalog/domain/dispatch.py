@@ -22,6 +22,9 @@ from esap_catalog.domain.model import Decision, Job
 from esap_catalog.domain.transitions import Env, failed, submit_message, token_hash
 from esap_messages import BACKEND_PHASES, Phase, SubmitJob
 
+DEFAULT_QUOTA = 1000
+"""An owner's active jobs at most, unless the settings say otherwise (``quota_active_jobs``)."""
+
 QUOTA_REASON = "waiting for quota"
 FACILITY_REASON = "waiting for a slot on"
 SOURCE_DISPATCHER = "catalog"

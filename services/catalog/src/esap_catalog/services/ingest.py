@@ -21,6 +21,7 @@ import structlog
 
 from esap_catalog.domain.batch import CLIENT_COMMANDS, BatchOutcome, decide, job_id_of, settlement
 from esap_catalog.domain.campaigns import PARENT_COMMANDS, summarized
+from esap_catalog.domain.dispatch import DEFAULT_QUOTA
 from esap_catalog.domain.model import Job
 from esap_catalog.domain.notifications import notices
 from esap_catalog.domain.state_machine import Env
@@ -43,8 +44,6 @@ from esap_runtime.bus import DependencyUnavailableError
 
 log = structlog.get_logger("esap.catalog.ingest")
 
-DEFAULT_QUOTA = 1000
-"""An owner's active jobs at most, unless the settings say otherwise (``quota_active_jobs``)."""
 
 
 def new_token() -> str:
