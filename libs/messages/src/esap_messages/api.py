@@ -4,6 +4,8 @@ Shared so that the catalog (which serves them) and the gateway and monitor (whic
 Depends on pydantic only.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -109,6 +111,10 @@ class ChildView(_View):
     phase: Phase
     attempts: int = Field(default=1, ge=1, description="Times the child was handed to its backend.")
     results: list[str] = Field(default_factory=list, description="The ids of the child's results.")
+
+
+CAMPAIGN_TABLES: Mapping[str, str] = MappingProxyType({"children.csv": "text/csv", "children.json": "application/json"})
+"""A campaign's results, by id, with their media types: the table of its children the gateway makes when asked."""
 
 
 class ChildList(_View):

@@ -17,12 +17,11 @@ from uuid import UUID, uuid5
 
 from esap_catalog.domain.model import Job, PhaseChange
 from esap_messages import Phase, ResultFile
+from esap_messages.api import CAMPAIGN_TABLES
 from esap_messages.notify import InvalidTargetError, TargetKind, parse_target
 
 ENDING_PHASES = frozenset({Phase.COMPLETED, Phase.ERROR, Phase.ABORTED})
 """The phases a job is told of reaching (ARCHIVED, days later, is not news)."""
-
-CAMPAIGN_RESULTS = ("children.csv", "children.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +67,7 @@ def notices(jobs: Mapping[UUID, Job], history: Iterable[PhaseChange],
 def job_document(job: Job, results: Sequence[ResultFile], base_url: str) -> dict[str, Any]:
     """What a webhook receives (as JSON) and an e-mail says: the job, its end, its durations and its results."""
     url = f"{base_url.rstrip('/')}/uws/jobs/{job.job_id}"
-    names = list(CAMPAIGN_RESULTS) if job.children else sorted({r.name for r in results})
+    names = list(CAMPAIGN_TABLES) if job.children else sorted({r.name for r in results})
     return {
         "job_id": str(job.job_id),
         "url": url,

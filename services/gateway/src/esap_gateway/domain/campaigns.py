@@ -14,12 +14,11 @@ import json
 from collections.abc import Callable
 from uuid import UUID
 
-from esap_messages.api import ChildList, JobView, ResultView
+from esap_messages.api import CAMPAIGN_TABLES, ChildList, JobView, ResultView
 
 CAMPAIGN_LOCATION = "campaign:"
 """Where a campaign's tables are: made by the gateway, not kept by a backend."""
 
-TABLES = {"children.csv": "text/csv", "children.json": "application/json"}
 
 
 def with_tables(view: JobView) -> JobView:
@@ -27,14 +26,14 @@ def with_tables(view: JobView) -> JobView:
     if view.children is None:
         return view
     tables = [ResultView(id=name, mime_type=mime, location=f"{CAMPAIGN_LOCATION}{name}")
-              for name, mime in TABLES.items()]
+              for name, mime in CAMPAIGN_TABLES.items()]
     return view.model_copy(update={"results": tables})
 
 
 def table_of(location: str) -> str | None:
     """The table a result's location names, or None for a backend's file."""
     name = location.removeprefix(CAMPAIGN_LOCATION)
-    return name if location.startswith(CAMPAIGN_LOCATION) and name in TABLES else None
+    return name if location.startswith(CAMPAIGN_LOCATION) and name in CAMPAIGN_TABLES else None
 
 
 def render(table: str, campaign: UUID, children: ChildList, job_url: Callable[[UUID], str],
